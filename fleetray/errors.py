@@ -1,0 +1,83 @@
+"""The exception tree of fleetray.
+
+Every error the platform raises on purpose derives from :class:`FleetrayError`, so callers can
+catch one type and show its message, which always says what was wrong and what to do::
+
+    FleetrayError
+    ├── ConfigError                 a setting has a bad value
+    ├── SchemaValidationError       a message does not match the wire format (also a ValueError)
+    ├── TopicError                  an MQTT or Kafka topic does not follow the naming scheme
+    ├── MissingExtraError           an optional dependency is not installed
+    ├── StorageError
+    │   ├── DatabaseUnreachableError    the database at the configured URL does not answer
+    │   └── MigrationError              a migration failed or the recorded history is inconsistent
+    ├── ObjectStoreError
+    │   ├── ObjectNotFoundError         no object at that key
+    │   └── UploadError                 a multipart upload is unknown, expired or incomplete
+    ├── ServiceError                an embedded service (broker, database) did not start
+    └── SimulationError             the simulator was given an impossible configuration
+"""
+
+from __future__ import annotations
+
+
+class FleetrayError(Exception):
+    """Base class of every error fleetray raises on purpose."""
+
+
+class ConfigError(FleetrayError):
+    """A setting has a value fleetray cannot use."""
+
+
+class SchemaValidationError(FleetrayError, ValueError):
+    """A message does not match the wire format.
+
+    Attributes:
+        problems: one ``(field path, value, expectation)`` triple per problem found.
+    """
+
+    def __init__(self, kind: str, problems: list[tuple[str, object, str]]) -> None:
+        self.kind = kind
+        self.problems = problems
+        lines = [f"{kind}.{field}: got {value!r}, expected {expected}" for field, value, expected in problems]
+        super().__init__("; ".join(lines))
+
+
+class TopicError(FleetrayError, ValueError):
+    """A topic name does not follow fleetray's naming scheme."""
+
+
+class MissingExtraError(FleetrayError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class StorageError(FleetrayError):
+    """The relational store failed."""
+
+
+class DatabaseUnreachableError(StorageError):
+    """The database at the configured URL does not answer."""
+
+
+class MigrationError(StorageError):
+    """A migration failed, or the applied history does not match the migration files."""
+
+
+class ObjectStoreError(FleetrayError):
+    """The object store failed."""
+
+
+class ObjectNotFoundError(ObjectStoreError, FileNotFoundError):
+    """No object exists at the requested key."""
+
+
+class UploadError(ObjectStoreError):
+    """A multipart upload is unknown, expired, tampered with or incomplete."""
+
+
+class ServiceError(FleetrayError):
+    """An embedded service could not be started or reached."""
+
+
+class SimulationError(FleetrayError, ValueError):
+    """The simulator was given an impossible configuration."""

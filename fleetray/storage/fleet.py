@@ -1,0 +1,149 @@
+"""The fleet's inventory: tenants, sites, robots, and their maintenance history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleetray.schemas.messages import ROBOT_ID_PATTERN, TENANT_ID_PATTERN
+
+
+class TenantRecord(BaseModel):
+    """A customer of the platform."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class SiteRecord(BaseModel):
+    """A place robots clean."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    site_id: str = Field(pattern=ROBOT_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = "UTC"
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    area_m2: float | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RobotRecord(BaseModel):
+    """A registered robot and what it can do."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    robot_id: str = Field(pattern=ROBOT_ID_PATTERN)
+    manufacturer: str = Field(min_length=1, max_length=100)
+    model: str = Field(min_length=1, max_length=100)
+    serial: str = Field(min_length=1, max_length=100)
+    site_id: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MaintenanceRecord(BaseModel):
+    """A part replaced, repaired, cleaned or inspected."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    robot_id: str = Field(pattern=ROBOT_ID_PATTERN)
+    component: str
+    kind: str = Field(pattern=r"^(replacement|repair|cleaning|inspection)$")
+    reason: str = Field(default="preventive", pattern=r"^(preventive|failure|inspection)$")
+    performed_at: datetime
+    usage_h: float | None = Field(default=None, ge=0)
+    notes: str = ""
+
+
+def upsert_tenant(conn: psycopg.Connection, tenant: TenantRecord) -> None:
+    """Create a tenant, or rename it if it exists."""
+    conn.execute(
+        "INSERT INTO tenants (tenant_id, name) VALUES (%s, %s) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name",
+        (tenant.tenant_id, tenant.name),
+    )
+
+
+def upsert_sites(conn: psycopg.Connection, sites: Sequence[SiteRecord]) -> None:
+    """Create or update sites."""
+    conn.cursor().executemany(
+        """
+        INSERT INTO sites (tenant_id, site_id, name, timezone, latitude, longitude, area_m2, metadata)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (tenant_id, site_id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone,
+            latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, area_m2 = EXCLUDED.area_m2,
+            metadata = EXCLUDED.metadata
+        """,
+        [
+            (s.tenant_id, s.site_id, s.name, s.timezone, s.latitude, s.longitude, s.area_m2, json.dumps(s.metadata))
+            for s in sites
+        ],
+    )
+
+
+def upsert_robots(conn: psycopg.Connection, robots: Sequence[RobotRecord]) -> None:
+    """Register robots, or update their site, capabilities and metadata."""
+    conn.cursor().executemany(
+        """
+        INSERT INTO robots (tenant_id, robot_id, manufacturer, model, serial, site_id, capabilities, metadata)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (tenant_id, robot_id) DO UPDATE SET manufacturer = EXCLUDED.manufacturer,
+            model = EXCLUDED.model, serial = EXCLUDED.serial, site_id = EXCLUDED.site_id,
+            capabilities = EXCLUDED.capabilities, metadata = EXCLUDED.metadata
+        """,
+        [
+            (r.tenant_id, r.robot_id, r.manufacturer, r.model, r.serial, r.site_id, r.capabilities,
+             json.dumps(r.metadata))
+            for r in robots
+        ],  # fmt: skip
+    )
+
+
+def list_tenants(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every tenant with its robot count."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT t.tenant_id, t.name, count(r.robot_id) AS robots FROM tenants t
+            LEFT JOIN robots r USING (tenant_id) GROUP BY t.tenant_id, t.name ORDER BY t.tenant_id
+            """
+        )
+        return cur.fetchall()
+
+
+def list_robots(conn: psycopg.Connection, tenant_id: str, *, site_id: str | None = None) -> list[dict[str, Any]]:
+    """The robots of a tenant (optionally of one site), by id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT robot_id, manufacturer, model, serial, site_id, capabilities, metadata FROM robots
+            WHERE tenant_id = %s AND (%s::text IS NULL OR site_id = %s::text) ORDER BY robot_id
+            """,
+            (tenant_id, site_id, site_id),
+        )
+        return cur.fetchall()
+
+
+def write_maintenance(conn: psycopg.Connection, records: Sequence[MaintenanceRecord]) -> int:
+    """Record maintenance; the same part serviced at the same instant is recorded once."""
+    cur = conn.cursor()
+    cur.executemany(
+        """
+        INSERT INTO maintenance_records (tenant_id, robot_id, component, kind, reason, performed_at, usage_h, notes)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+        """,
+        [
+            (m.tenant_id, m.robot_id, m.component, m.kind, m.reason, m.performed_at, m.usage_h, m.notes)
+            for m in records
+        ],
+    )
+    return len(records)

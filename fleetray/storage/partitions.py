@@ -1,0 +1,92 @@
+"""Daily partitions of the telemetry table: created ahead, dropped past retention."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^telemetry_p(\d{8})$")
+_LOCK_KEY = 0x70617274  # "part": serialises partition DDL across processes
+
+
+def partition_name(day: date) -> str:
+    """The name of the partition holding ``day`` (UTC)."""
+    return f"telemetry_p{day:%Y%m%d}"
+
+
+def ensure_partitions(conn: psycopg.Connection, days: Iterable[date]) -> list[str]:
+    """Create the partitions for ``days`` that do not exist yet; return the names created."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return []
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    existing = set(list_partitions(conn))
+    created = []
+    for day in wanted:
+        if day in existing:
+            continue
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF telemetry FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(partition_name(day)),
+                sql.Literal(start.isoformat()),
+                sql.Literal((start + timedelta(days=1)).isoformat()),
+            )
+        )
+        created.append(partition_name(day))
+    if created:
+        logger.info("created telemetry partitions %s", ", ".join(created))
+    return created
+
+
+def premake_partitions(conn: psycopg.Connection, *, now: datetime, days_ahead: int) -> list[str]:
+    """Make sure yesterday, today and the next ``days_ahead`` days have partitions."""
+    today = now.astimezone(UTC).date()
+    return ensure_partitions(conn, (today + timedelta(days=offset) for offset in range(-1, days_ahead + 1)))
+
+
+def list_partitions(conn: psycopg.Connection) -> list[date]:
+    """The days that have a telemetry partition, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT child.relname
+        FROM pg_inherits
+        JOIN pg_class parent ON parent.oid = pg_inherits.inhparent
+        JOIN pg_class child ON child.oid = pg_inherits.inhrelid
+        WHERE parent.oid = 'telemetry'::regclass
+        """
+    ).fetchall()
+    days = []
+    for (name,) in rows:
+        match = _NAME.match(name)
+        if match:
+            days.append(datetime.strptime(match[1], "%Y%m%d").date())
+    return sorted(days)
+
+
+def drop_expired_partitions(conn: psycopg.Connection, *, now: datetime, retention_days: int) -> list[str]:
+    """Drop whole days of raw telemetry older than ``retention_days``; return the names dropped.
+
+    Each day's per-minute aggregates are (re)computed first, so history outlives the raw data.
+    """
+    from fleetray.storage.telemetry import rollup_minutes
+
+    cutoff = now.astimezone(UTC) - timedelta(days=retention_days)
+    dropped = []
+    for day in list_partitions(conn):
+        day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        if day_end > cutoff:
+            continue
+        rollup_minutes(conn, start=day_end - timedelta(days=1), end=day_end)
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition_name(day))))
+        dropped.append(partition_name(day))
+    if dropped:
+        logger.info("dropped expired telemetry partitions %s", ", ".join(dropped))
+    return dropped

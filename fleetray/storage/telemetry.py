@@ -1,0 +1,168 @@
+"""Raw telemetry: idempotent batched writes, reads, and per-minute rollups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from fleetray.schemas import Telemetry
+from fleetray.storage._copy import copy_idempotent
+from fleetray.storage.partitions import ensure_partitions
+
+TELEMETRY_COLUMNS = (
+    "tenant_id", "robot_id", "ts", "seq", "status", "task_id",
+    "x", "y", "theta", "map_id", "linear_velocity", "angular_velocity",
+    "battery_soc", "battery_voltage", "battery_current", "battery_temp", "charging",
+    "components", "system", "metrics",
+)  # fmt: skip
+TS_INDEX = TELEMETRY_COLUMNS.index("ts")
+
+
+def telemetry_row(message: Telemetry) -> tuple:
+    """One Telemetry message as a row in :data:`TELEMETRY_COLUMNS` order."""
+    pose, velocity, battery = message.pose, message.velocity, message.battery
+    components = {
+        name: reading.model_dump(exclude_none=True) for name, reading in message.components.items()
+    }
+    return (
+        message.tenant_id, message.robot_id, message.ts, message.seq, message.status.value, message.task_id,
+        pose.x if pose else None, pose.y if pose else None, pose.theta if pose else None,
+        pose.map_id if pose else None,
+        velocity.linear if velocity else None, velocity.angular if velocity else None,
+        battery.soc if battery else None, battery.voltage if battery else None,
+        battery.current if battery else None, battery.temp if battery else None,
+        battery.charging if battery else None,
+        json.dumps(components),
+        message.system.model_dump_json(exclude_none=True) if message.system else None,
+        json.dumps(message.metrics),
+    )  # fmt: skip
+
+
+class TelemetryWriter:
+    """Writes batches of telemetry rows; a batch written twice changes nothing.
+
+    Keeps the set of partitions it has seen, so the partition check costs a query only when a
+    batch reaches a day it has not written before.
+    """
+
+    def __init__(self) -> None:
+        self._known_days: set[date] = set()
+
+    def write(self, conn: psycopg.Connection, rows: Sequence[tuple]) -> int:
+        """Insert ``rows`` (in :data:`TELEMETRY_COLUMNS` order); return how many were new."""
+        if not rows:
+            return 0
+        days = {row[TS_INDEX].astimezone(UTC).date() for row in rows}
+        missing = days - self._known_days
+        if missing:
+            ensure_partitions(conn, missing)
+            self._known_days |= missing
+        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows)
+
+    def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> int:
+        """Insert validated Telemetry messages; return how many were new."""
+        return self.write(conn, [telemetry_row(message) for message in messages])
+
+
+def read_telemetry(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    robot_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    limit: int = 10_000,
+) -> list[dict[str, Any]]:
+    """Raw samples of one robot in ``[start, end)``, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"""
+            SELECT {", ".join(TELEMETRY_COLUMNS)} FROM telemetry
+            WHERE tenant_id = %s AND robot_id = %s AND ts >= %s AND ts < %s
+            ORDER BY ts, seq LIMIT %s
+            """,
+            (tenant_id, robot_id, start, end, limit),
+        )
+        return cur.fetchall()
+
+
+def latest_telemetry(conn: psycopg.Connection, tenant_id: str, *, since: datetime) -> list[dict[str, Any]]:
+    """The newest sample of every robot of a tenant heard from since ``since``."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT DISTINCT ON (robot_id) robot_id, ts, seq, status, battery_soc, task_id, x, y
+            FROM telemetry WHERE tenant_id = %s AND ts >= %s
+            ORDER BY robot_id, ts DESC
+            """,
+            (tenant_id, since),
+        )
+        return cur.fetchall()
+
+
+def read_minutes(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    robot_id: str,
+    *,
+    metric: str,
+    start: datetime,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """Per-minute aggregates of one metric (e.g. ``components.main_brush.current_a``)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT bucket, n, mean, min, max, last FROM telemetry_1m
+            WHERE tenant_id = %s AND robot_id = %s AND metric = %s AND bucket >= %s AND bucket < %s
+            ORDER BY bucket
+            """,
+            (tenant_id, robot_id, metric, start, end),
+        )
+        return cur.fetchall()
+
+
+_ROLLUP = """
+WITH samples AS (
+    SELECT t.tenant_id, t.robot_id, t.ts, s.metric, s.value
+    FROM telemetry t
+    CROSS JOIN LATERAL (
+        VALUES ('battery.soc', t.battery_soc), ('battery.voltage', t.battery_voltage),
+               ('battery.current', t.battery_current), ('battery.temp', t.battery_temp),
+               ('velocity.linear', t.linear_velocity), ('velocity.angular', t.angular_velocity)
+        UNION ALL
+        SELECT 'components.' || c.key || '.' || f.key, f.value::double precision
+        FROM jsonb_each(t.components) c, jsonb_each_text(c.value) f
+        UNION ALL
+        SELECT 'metrics.' || m.key, m.value::double precision FROM jsonb_each_text(t.metrics) m
+        UNION ALL
+        SELECT 'system.' || y.key, y.value::double precision
+        FROM jsonb_each_text(coalesce(t.system, '{}'::jsonb)) y
+    ) AS s(metric, value)
+    WHERE t.ts >= %(start)s AND t.ts < %(end)s AND s.value IS NOT NULL
+      AND (%(tenant)s::text IS NULL OR t.tenant_id = %(tenant)s::text)
+)
+INSERT INTO telemetry_1m (tenant_id, robot_id, bucket, metric, n, mean, min, max, last)
+SELECT tenant_id, robot_id, date_trunc('minute', ts), metric,
+       count(*), avg(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1]
+FROM samples
+GROUP BY tenant_id, robot_id, date_trunc('minute', ts), metric
+ON CONFLICT (tenant_id, robot_id, bucket, metric) DO UPDATE
+SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last
+"""
+
+
+def rollup_minutes(
+    conn: psycopg.Connection, *, start: datetime, end: datetime, tenant_id: str | None = None
+) -> int:
+    """(Re)compute per-minute aggregates of every numeric signal in ``[start, end)``.
+
+    Idempotent: a minute computed twice holds the same values. Give minute-aligned bounds, or the
+    first and last minutes are aggregated from part of their samples.
+    """
+    return conn.execute(_ROLLUP, {"start": start, "end": end, "tenant": tenant_id}).rowcount
