@@ -1,0 +1,201 @@
+"""Columnar simulator output, and its conversions to messages, database rows and Arrow tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from fleetray.schemas import Telemetry
+from fleetray.sim.catalog import COMPONENT_NAMES
+
+STATUS_NAMES = ("idle", "cleaning", "charging", "docked", "moving", "error")
+METRIC_NAMES = ("wheel_vibration_g", "filter_dp_pa", "battery_cycles")
+SYSTEM_FIELDS = ("cpu", "mem", "disk", "net")
+COMPONENT_FIELDS = ("current_a", "temp_c", "rpm", "usage_h")
+_MOTOR_FIELDS = '"current_a":%.3f,"temp_c":%.2f,"rpm":%.1f,"usage_h":%.4f'
+_PASSIVE_FIELDS = '"usage_h":%.4f'
+
+
+@dataclass
+class TelemetryColumns:
+    """Telemetry rows as arrays: ``robot`` indexes ``robot_ids``; ``ts`` is epoch seconds (UTC).
+
+    Component arrays are ``(rows, len(COMPONENT_NAMES))``; a robot's model decides which of them it
+    has (``has_component``). Values are rounded when converted, not here.
+    """
+
+    tenant_id: str
+    robot_ids: list[str]
+    has_component: np.ndarray
+    robot: np.ndarray
+    ts: np.ndarray
+    seq: np.ndarray
+    status: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    theta: np.ndarray
+    linear: np.ndarray
+    angular: np.ndarray
+    soc: np.ndarray
+    voltage: np.ndarray
+    current: np.ndarray
+    battery_temp: np.ndarray
+    charging: np.ndarray
+    component_current: np.ndarray
+    component_temp: np.ndarray
+    component_rpm: np.ndarray
+    component_usage: np.ndarray
+    metrics: np.ndarray
+    system: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.robot)
+
+    def _components_json(self) -> list[str]:
+        """Each row's components as a JSON object: one format string per robot model, rows grouped."""
+        values = np.stack(
+            [self.component_current, self.component_temp, self.component_rpm, self.component_usage], axis=2
+        )
+        out: list[str] = [""] * len(self)
+        masks = self.has_component[self.robot]
+        groups, group_of_row = np.unique(masks, axis=0, return_inverse=True)
+        for g, mask in enumerate(groups):
+            rows = np.flatnonzero(group_of_row.reshape(-1) == g)
+            parts, columns = [], []
+            for j in np.flatnonzero(mask):
+                passive = COMPONENT_NAMES[j] == "filter"
+                fields = _PASSIVE_FIELDS if passive else _MOTOR_FIELDS
+                parts.append(f'"{COMPONENT_NAMES[j]}":{{{fields}}}')
+                columns.extend((j, k) for k in range(4 - (1 if passive else 4), 4))
+            template = "{" + ",".join(parts) + "}"
+            matrix = np.stack([values[rows, j, k] for j, k in columns], axis=1)
+            for row, filled in zip(rows.tolist(), matrix.tolist(), strict=True):
+                out[row] = template % tuple(filled)
+        return out
+
+    def to_rows(self) -> list[tuple]:
+        """Rows in ``fleetray.storage.telemetry.TELEMETRY_COLUMNS`` order, for COPY."""
+        components = self._components_json()
+        ids, tenant = self.robot_ids, self.tenant_id
+        metrics = [
+            '{"wheel_vibration_g":%.4f,"filter_dp_pa":%.1f,"battery_cycles":%.3f}' % tuple(m) for m in self.metrics
+        ]
+        system = ['{"cpu":%.1f,"mem":%.1f,"disk":%.2f,"net":%.0f}' % tuple(s) for s in self.system]
+        stamps = {ts: datetime.fromtimestamp(ts, UTC) for ts in np.unique(self.ts).tolist()}
+        times = [stamps[ts] for ts in self.ts.tolist()]
+        columns = zip(
+            self.robot.tolist(), times, self.seq.tolist(), self.status.tolist(),
+            np.round(self.x, 3).tolist(), np.round(self.y, 3).tolist(), np.round(self.theta, 4).tolist(),
+            np.round(self.linear, 3).tolist(), np.round(self.angular, 4).tolist(),
+            np.round(self.soc, 4).tolist(), np.round(self.voltage, 3).tolist(),
+            np.round(self.current, 3).tolist(), np.round(self.battery_temp, 2).tolist(),
+            self.charging.tolist(), components, system, metrics, strict=True,
+        )  # fmt: skip
+        return [
+            (tenant, ids[r], ts, seq, STATUS_NAMES[st], None, x, y, th, None, lin, ang, soc, volt, cur, bt, ch,
+             comp, sys_, met)
+            for r, ts, seq, st, x, y, th, lin, ang, soc, volt, cur, bt, ch, comp, sys_, met in columns
+        ]  # fmt: skip
+
+    def to_messages(self) -> list[Telemetry]:
+        """The rows as validated Telemetry messages, as a robot would publish them."""
+        import json
+
+        messages = []
+        for row in self.to_rows():
+            (tenant, robot, ts, seq, status, task, x, y, th, map_id, lin, ang, soc, volt, cur, bt, ch,
+             comp, sys_, met) = row  # fmt: skip
+            messages.append(Telemetry.model_validate({
+                "tenant_id": tenant, "robot_id": robot, "ts": ts, "seq": seq, "status": status, "task_id": task,
+                "pose": {"x": x, "y": y, "theta": th, "map_id": map_id},
+                "velocity": {"linear": lin, "angular": ang},
+                "battery": {"soc": soc, "voltage": volt, "current": cur, "temp": bt, "charging": ch},
+                "components": json.loads(comp), "system": json.loads(sys_), "metrics": json.loads(met),
+            }))  # fmt: skip
+        return messages
+
+    def to_arrow(self):  # noqa: ANN201 - pyarrow.Table, imported lazily
+        """The rows as an Arrow table for the Parquet lake: flat columns, components as a map."""
+        import pyarrow as pa
+
+        rows, width = len(self), len(COMPONENT_NAMES)
+        mask = self.has_component[self.robot] if rows else np.zeros((0, width), bool)
+        row_index, part_index = np.nonzero(mask)
+        offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
+        is_filter = part_index == COMPONENT_NAMES.index("filter")
+        part_fields = [
+            pa.array(np.round(array[row_index, part_index], 4), mask=is_filter if name != "usage_h" else None)
+            for name, array in zip(
+                COMPONENT_FIELDS,
+                (self.component_current, self.component_temp, self.component_rpm, self.component_usage),
+                strict=True,
+            )
+        ]
+        components = pa.MapArray.from_arrays(
+            pa.array(offsets),
+            pa.array(np.asarray(COMPONENT_NAMES, dtype=object)[part_index].tolist(), pa.string()),
+            pa.StructArray.from_arrays(part_fields, names=list(COMPONENT_FIELDS)),
+        )
+        robot_ids = np.asarray(self.robot_ids, dtype=object)
+        table = {
+            "tenant_id": pa.array([self.tenant_id] * rows, pa.string()),
+            "robot_id": pa.array(robot_ids[self.robot].tolist(), pa.string()),
+            "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
+            "seq": pa.array(self.seq),
+            "status": pa.array(np.asarray(STATUS_NAMES, dtype=object)[self.status].tolist(), pa.string()),
+            "x": pa.array(np.round(self.x, 3)), "y": pa.array(np.round(self.y, 3)),
+            "theta": pa.array(np.round(self.theta, 4)),
+            "linear_velocity": pa.array(np.round(self.linear, 3)),
+            "angular_velocity": pa.array(np.round(self.angular, 4)),
+            "battery_soc": pa.array(np.round(self.soc, 4)), "battery_voltage": pa.array(np.round(self.voltage, 3)),
+            "battery_current": pa.array(np.round(self.current, 3)),
+            "battery_temp": pa.array(np.round(self.battery_temp, 2)), "charging": pa.array(self.charging),
+            "components": components,
+        }  # fmt: skip
+        for k, name in enumerate(METRIC_NAMES):
+            table[f"metrics.{name}"] = pa.array(np.round(self.metrics[:, k], 4))
+        for k, name in enumerate(SYSTEM_FIELDS):
+            table[f"system.{name}"] = pa.array(np.round(self.system[:, k], 2))
+        return pa.table(table)
+
+
+@dataclass
+class WearSamples:
+    """Ground truth: every part's wear (0 new, 1 failing) once a minute. Not observable by robots."""
+
+    tenant_id: str
+    robot_ids: list[str]
+    robot: np.ndarray
+    ts: np.ndarray
+    component: np.ndarray
+    wear: np.ndarray
+
+    @classmethod
+    def from_snapshots(
+        cls, tenant_id: str, robot_ids: list[str], has: np.ndarray, snapshots: list[tuple[np.ndarray, np.ndarray]]
+    ) -> WearSamples:
+        """Flatten per-minute ``(ts, wear[robot, part + battery])`` snapshots into rows."""
+        present = np.column_stack([has, np.ones(len(has), bool)])
+        robots, parts = np.nonzero(present)
+        if not snapshots:
+            empty = np.zeros(0, np.int64)
+            return cls(tenant_id, robot_ids, empty, empty, empty, np.zeros(0))
+        ts = np.concatenate([stamp[robots] for stamp, _ in snapshots])
+        wear = np.concatenate([values[robots, parts] for _, values in snapshots])
+        count = len(snapshots)
+        return cls(tenant_id, robot_ids, np.tile(robots, count), ts, np.tile(parts, count), wear)
+
+    def to_arrow(self):  # noqa: ANN201 - pyarrow.Table, imported lazily
+        """The samples as an Arrow table."""
+        import pyarrow as pa
+
+        names = np.asarray([*COMPONENT_NAMES, "battery"], dtype=object)
+        return pa.table({
+            "tenant_id": pa.array([self.tenant_id] * len(self.robot), pa.string()),
+            "robot_id": pa.array(np.asarray(self.robot_ids, dtype=object)[self.robot].tolist(), pa.string()),
+            "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
+            "component": pa.array(names[self.component].tolist(), pa.string()),
+            "wear": pa.array(np.round(self.wear, 5)),
+        })  # fmt: skip
