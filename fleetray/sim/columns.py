@@ -199,3 +199,58 @@ class WearSamples:
             "component": pa.array(names[self.component].tolist(), pa.string()),
             "wear": pa.array(np.round(self.wear, 5)),
         })  # fmt: skip
+
+
+def _minute_series(columns: TelemetryColumns) -> list[tuple[str, np.ndarray]]:
+    """Every numeric signal under the metric names the SQL rollup uses; NaN where a robot lacks it."""
+    series = [
+        ("battery.soc", columns.soc), ("battery.voltage", columns.voltage),
+        ("battery.current", columns.current), ("battery.temp", columns.battery_temp),
+        ("velocity.linear", columns.linear), ("velocity.angular", columns.angular),
+    ]  # fmt: skip
+    has = columns.has_component[columns.robot]
+    per_part = dict(zip(COMPONENT_FIELDS, (columns.component_current, columns.component_temp,
+                                           columns.component_rpm, columns.component_usage), strict=True))  # fmt: skip
+    for j, part in enumerate(COMPONENT_NAMES):
+        for field_name, values in per_part.items():
+            if part == "filter" and field_name != "usage_h":
+                continue
+            series.append((f"components.{part}.{field_name}", np.where(has[:, j], values[:, j], np.nan)))
+    series += [(f"metrics.{name}", columns.metrics[:, k]) for k, name in enumerate(METRIC_NAMES)]
+    series += [(f"system.{name}", columns.system[:, k]) for k, name in enumerate(SYSTEM_FIELDS)]
+    return series
+
+
+def minute_aggregates(columns: TelemetryColumns) -> list[tuple]:
+    """Per robot, minute and metric: ``(tenant, robot, bucket, metric, n, mean, min, max, last)``.
+
+    Rows for ``fleetray.storage.telemetry.write_minute_aggregates``; the same figures the SQL
+    rollup computes from raw telemetry. Give it whole minutes, or partial minutes are stored.
+    """
+    if len(columns) == 0:
+        return []
+    minute = columns.ts // 60
+    key = columns.robot.astype(np.int64) * (int(minute.max() - minute.min()) + 1) + (minute - minute.min())
+    order = np.lexsort((columns.ts, key))
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    ends = np.r_[starts[1:], len(sorted_key)] - 1
+    robots = np.asarray(columns.robot_ids, dtype=object)[columns.robot[order][starts]].tolist()
+    buckets = [datetime.fromtimestamp(int(m) * 60, UTC) for m in minute[order][starts]]
+    rows: list[tuple] = []
+    for name, values in _minute_series(columns):
+        ordered = values[order]
+        valid = ~np.isnan(ordered)
+        count = np.add.reduceat(valid.astype(np.int64), starts)
+        keep = np.flatnonzero(count > 0)
+        if len(keep) == 0:
+            continue
+        total = np.add.reduceat(np.where(valid, ordered, 0.0), starts)
+        low = np.minimum.reduceat(np.where(valid, ordered, np.inf), starts)
+        high = np.maximum.reduceat(np.where(valid, ordered, -np.inf), starts)
+        mean = total / np.maximum(count, 1)
+        last = ordered[ends]
+        for g in keep.tolist():
+            rows.append((columns.tenant_id, robots[g], buckets[g], name, int(count[g]), float(mean[g]),
+                         float(low[g]), float(high[g]), float(last[g])))  # fmt: skip
+    return rows

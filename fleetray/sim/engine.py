@@ -253,7 +253,8 @@ class FleetSimulator:
         online = buffers.pop("online").reshape(-1)
         robot = np.tile(np.arange(n, dtype=np.int32), steps)[online]
         columns = {
-            name: values.reshape(steps * n, *values.shape[2:])[online] for name, values in buffers.items()
+            name: _rounded(name, values.reshape(steps * n, *values.shape[2:])[online])
+            for name, values in buffers.items()
         }
         telemetry = TelemetryColumns(tenant_id=self.config.tenant_id, robot_ids=self.robot_ids,
                                      has_component=self.has, robot=robot, **columns)  # fmt: skip
@@ -476,7 +477,24 @@ class _Outputs:
         ))  # fmt: skip
 
 
+_DECIMALS: dict[str, int | tuple[int, ...]] = {
+    "x": 3, "y": 3, "theta": 4, "linear": 3, "angular": 4, "soc": 4, "voltage": 3, "current": 3,
+    "battery_temp": 2, "component_current": 3, "component_temp": 2, "component_rpm": 1, "component_usage": 4,
+    "metrics": (4, 1, 3), "system": (1, 1, 2, 0),
+}  # fmt: skip
+
+
+def _rounded(name: str, values: np.ndarray) -> np.ndarray:
+    """Values at the precision robots report, so every export of a chunk carries the same numbers."""
+    decimals = _DECIMALS.get(name)
+    if decimals is None:
+        return values
+    if isinstance(decimals, tuple):
+        return np.column_stack([np.round(values[:, k], d) for k, d in enumerate(decimals)])
+    return np.round(values, decimals)
+
+
 def history_start(days: float, *, now: datetime | None = None) -> datetime:
-    """The whole second ``days`` before ``now``, where a history of that length must start."""
+    """The whole minute ``days`` before ``now``, where a history of that length starts."""
     moment = (now or datetime.now(UTC)) - timedelta(days=days)
-    return moment.replace(microsecond=0)
+    return moment.replace(second=0, microsecond=0)

@@ -40,7 +40,7 @@ class EmbeddedPostgres:
                 f"Remove {self.data_dir} if it is left over from another PostgreSQL version."
             ) from err
         url = self._server.get_uri()
-        logger.info("embedded PostgreSQL running in %s", self.data_dir)
+        logger.debug("embedded PostgreSQL running in %s", self.data_dir)
         return url
 
     def stop(self) -> None:

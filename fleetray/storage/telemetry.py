@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from fleetray.schemas import Telemetry
-from fleetray.storage._copy import copy_idempotent
+from fleetray.storage._copy import copy_idempotent, copy_into_stage
 from fleetray.storage.partitions import ensure_partitions
 
 TELEMETRY_COLUMNS = (
@@ -166,3 +166,24 @@ def rollup_minutes(
     first and last minutes are aggregated from part of their samples.
     """
     return conn.execute(_ROLLUP, {"start": start, "end": end, "tenant": tenant_id}).rowcount
+
+
+MINUTE_COLUMNS = ("tenant_id", "robot_id", "bucket", "metric", "n", "mean", "min", "max", "last")
+
+
+def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> int:
+    """Store per-minute aggregates computed elsewhere (shards, the simulator), replacing older figures.
+
+    Rows are in :data:`MINUTE_COLUMNS` order and must cover whole minutes: a minute written twice
+    keeps the second figures.
+    """
+    if not rows:
+        return 0
+    copy_into_stage(conn, "telemetry_1m", MINUTE_COLUMNS, rows)
+    return conn.execute(
+        """
+        INSERT INTO telemetry_1m SELECT * FROM telemetry_1m_stage
+        ON CONFLICT (tenant_id, robot_id, bucket, metric) DO UPDATE
+        SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last
+        """
+    ).rowcount

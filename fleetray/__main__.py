@@ -1,0 +1,5 @@
+"""``python -m fleetray`` runs the CLI."""
+
+from fleetray.cli import main
+
+main()

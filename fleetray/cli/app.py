@@ -1,0 +1,337 @@
+"""The ``fleetray`` command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from fleetray.cli.durations import parse_duration
+from fleetray.config import get_settings
+
+console = Console()
+app = typer.Typer(help="fleetray: live state, data and plans for fleets of service robots.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_help=True)
+sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sim_app, name="sim")
+
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")]
+RobotsOption = Annotated[int, typer.Option("--robots", "-n", min=1, help="Number of simulated robots.")]
+SeedOption = Annotated[int, typer.Option(help="Random seed; the same seed gives the same fleet.")]
+WearOption = Annotated[float, typer.Option(help="Ageing speed-up: 1 is realistic, 20 shows failures in hours.")]
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, settings.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("ray", "urllib3", "botocore", "amqtt", "pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and a service manager's SIGTERM both stop the platform cleanly.
+
+    Installed after Ray starts, since ``ray.init`` replaces the SIGTERM handler, and explicitly for
+    SIGINT, which a shell's background job inherits as ignored.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@app.command()
+def up(
+    duration: Annotated[str | None, typer.Option(help="Stop after this long (e.g. 10m); default: Ctrl-C.")] = None,
+) -> None:
+    """Start the platform on this machine: database, MQTT broker and Ray. Ctrl-C stops everything."""
+    from fleetray.services import Platform
+
+    with Platform(get_settings()) as platform:
+        _stop_on_signals()
+        _print_platform(platform)
+        console.print("[green]fleetray is up.[/] Press Ctrl-C to stop.")
+        _wait(parse_duration(duration).total_seconds() if duration else None)
+    console.print("fleetray stopped.")
+
+
+@app.command()
+def demo(
+    robots: RobotsOption = 50,
+    tenant: TenantOption = "demo",
+    history: Annotated[str, typer.Option(help="Simulated history written before going live.")] = "30m",
+    speed: Annotated[float, typer.Option(min=0.1, help="Simulated seconds per wall-clock second.")] = 1.0,
+    seed: SeedOption = 7,
+    wear_rate: WearOption = 20.0,
+    duration: Annotated[str | None, typer.Option(help="Stop after this long; default: Ctrl-C.")] = None,
+) -> None:
+    """Start the platform and a simulated fleet that reports live; query it with `fleetray robots`."""
+    from fleetray.objectstore import ObjectStore
+    from fleetray.services import Platform
+    from fleetray.sim import FleetSimulator, SimConfig, history_start
+    from fleetray.sim.live import MqttPublisher, run_live
+    from fleetray.sim.persist import ChunkPersister, write_history
+
+    started = time.monotonic()
+    settings = get_settings()
+    history_s = int(parse_duration(history).total_seconds()) // 60 * 60
+    with Platform(settings) as platform:
+        _stop_on_signals()
+        assert platform.db is not None
+        store = ObjectStore.from_settings(settings)
+        sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
+                                       start=history_start(history_s / 86400)))  # fmt: skip
+        with console.status(f"writing {history} of history for {robots} robots..."):
+            report = write_history(sim, platform.db, store, history_s)
+        _print_platform(platform)
+        console.print(
+            f"[green]Demo ready in {time.monotonic() - started:.1f} s:[/] {robots} robots of tenant "
+            f"[bold]{tenant}[/], {report.telemetry_rows:,} samples of history; now live at {speed:g}x. "
+            f"Try [bold]fleetray robots -t {tenant}[/] in another terminal. Ctrl-C stops."
+        )
+        persister = ChunkPersister(platform.db, None)
+        handlers = [persister.write]
+        publisher = MqttPublisher(platform.mqtt_url, client_id=f"fleetray-demo-{tenant}") if platform.mqtt_url else None
+        if publisher is not None:
+            handlers.append(publisher)
+        live_start = sim.time
+        try:
+            run_live(sim, handlers, speed=speed,
+                     duration_s=parse_duration(duration).total_seconds() if duration else None)  # fmt: skip
+        except KeyboardInterrupt:
+            console.print("stopping...")
+        finally:
+            persister.finish(tenant, live_start, sim.time)
+            if publisher is not None:
+                publisher.close()
+    console.print("fleetray demo stopped.")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the migrations the database lacks (safe to run again)."""
+    from fleetray.storage import migrate, open_database
+
+    with open_database(get_settings(), apply_migrations=False) as db:
+        applied = migrate(db)
+    if applied:
+        for migration in applied:
+            console.print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        console.print("the database is up to date")
+
+
+@db_app.command("retention")
+def db_retention(
+    retention: Annotated[str | None, typer.Option(help="Keep this much raw telemetry (default: the setting).")] = None,
+) -> None:
+    """Drop raw telemetry partitions past retention (their per-minute aggregates are kept)."""
+    from fleetray.storage import open_database
+    from fleetray.storage.partitions import drop_expired_partitions, premake_partitions
+
+    settings = get_settings()
+    days = parse_duration(retention).total_seconds() / 86400 if retention else settings.telemetry_retention_days
+    with open_database(settings) as db, db.connect() as conn:
+        now = datetime.now(UTC)
+        dropped = drop_expired_partitions(conn, now=now, retention_days=days)
+        premake_partitions(conn, now=now, days_ahead=settings.partition_premake_days)
+    console.print(f"dropped {len(dropped)} partition(s): {', '.join(dropped) or 'none past retention'}")
+
+
+@sim_app.command("history")
+def sim_history(
+    robots: RobotsOption = 50,
+    tenant: TenantOption = "demo",
+    days: Annotated[float, typer.Option(min=0.001, help="Days of history, ending now.")] = 1.0,
+    seed: SeedOption = 7,
+    wear_rate: WearOption = 1.0,
+    lake: Annotated[bool, typer.Option(help="Also write the Parquet lake and ground truth.")] = True,
+) -> None:
+    """Write days of simulated history to the database and the Parquet lake, as fast as possible."""
+    from fleetray.objectstore import ObjectStore
+    from fleetray.sim import FleetSimulator, SimConfig, history_start
+    from fleetray.sim.persist import write_history
+    from fleetray.storage import open_database
+
+    settings = get_settings()
+    seconds = int(days * 86400) // 60 * 60
+    sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
+                                   start=history_start(seconds / 86400)))  # fmt: skip
+    started = time.monotonic()
+    progress = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                        TimeRemainingColumn(), console=console)  # fmt: skip
+    with open_database(settings) as db, progress:
+        task = progress.add_task("history", total=seconds)
+        store = ObjectStore.from_settings(settings) if lake else None
+        report = write_history(sim, db, store, seconds, on_progress=lambda s: progress.advance(task, s))
+    elapsed = time.monotonic() - started
+    console.print(
+        f"{report.telemetry_rows:,} telemetry samples, {report.events:,} events, {report.task_events:,} task events, "
+        f"{report.maintenance} maintenance records, {report.failures} failures in {elapsed:.1f} s "
+        f"({report.telemetry_rows / elapsed:,.0f} samples/s)"
+    )
+    for key in report.ground_truth_files:
+        console.print(f"ground truth: {settings.resolved_object_store_url}/{key}")
+
+
+@sim_app.command("live")
+def sim_live(
+    robots: RobotsOption = 50,
+    tenant: TenantOption = "demo",
+    speed: Annotated[float, typer.Option(min=0.1, help="Simulated seconds per wall-clock second.")] = 1.0,
+    seed: SeedOption = 7,
+    wear_rate: WearOption = 1.0,
+    mqtt_url: Annotated[str | None, typer.Option(help="Publish to this broker (default: the running one).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Stop after this long; default: Ctrl-C.")] = None,
+) -> None:
+    """Publish a simulated fleet's telemetry, events and tasks over MQTT, as robots would."""
+    from fleetray.errors import ConfigError
+    from fleetray.services import read_state
+    from fleetray.sim import FleetSimulator, SimConfig
+    from fleetray.sim.live import MqttPublisher, run_live
+    from fleetray.sim.persist import utc_now_whole_second
+
+    settings = get_settings()
+    state = read_state(settings.data_dir)
+    url = mqtt_url or settings.mqtt_url or (state.mqtt_url if state else None)
+    if url is None:
+        raise ConfigError("no MQTT broker to publish to: start `fleetray up`, or pass --mqtt-url / FLEETRAY_MQTT_URL")
+    sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
+                                   start=utc_now_whole_second()))  # fmt: skip
+    publisher = MqttPublisher(url, client_id=f"fleetray-sim-{tenant}")
+    console.print(f"publishing {robots} robots to {url} at {speed:g}x; Ctrl-C stops")
+    try:
+        run_live(sim, [publisher], speed=speed,
+                 duration_s=parse_duration(duration).total_seconds() if duration else None)  # fmt: skip
+    except KeyboardInterrupt:
+        pass
+    finally:
+        publisher.close()
+    console.print(f"published {publisher.published:,} messages")
+
+
+@app.command()
+def robots(tenant: TenantOption = "demo", site: Annotated[str | None, typer.Option(help="One site.")] = None) -> None:
+    """List a tenant's robots with their latest reported state."""
+    from fleetray.storage import open_database
+    from fleetray.storage.fleet import list_robots
+    from fleetray.storage.telemetry import latest_telemetry
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        fleet = list_robots(conn, tenant, site_id=site)
+        latest = {row["robot_id"]: row for row in latest_telemetry(conn, tenant, since=datetime.now(UTC) - timedelta(days=1))}
+    table = Table("robot", "manufacturer", "model", "site", "status", "battery", "last seen", title=f"robots of {tenant}")
+    for robot in fleet:
+        state = latest.get(robot["robot_id"], {})
+        seen = state.get("ts")
+        table.add_row(
+            robot["robot_id"], robot["manufacturer"], robot["model"], robot["site_id"] or "",
+            state.get("status", "-"),
+            f"{state['battery_soc']:.0%}" if state.get("battery_soc") is not None else "-",
+            _ago(seen) if seen else "never",
+        )  # fmt: skip
+    console.print(table if fleet else f"tenant {tenant!r} has no robots (run `fleetray demo` or `fleetray sim history`)")
+
+
+@app.command()
+def telemetry(
+    robot: Annotated[str, typer.Argument(help="Robot id.")],
+    tenant: TenantOption = "demo",
+    since: Annotated[str, typer.Option(help="How far back, e.g. 10m, 2h, 1d.")] = "10m",
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
+) -> None:
+    """Show a robot's latest stored telemetry samples."""
+    from fleetray.storage import open_database
+    from fleetray.storage.telemetry import read_telemetry
+
+    now = datetime.now(UTC)
+    with open_database(get_settings()) as db, db.connect() as conn:
+        rows = read_telemetry(conn, tenant, robot, start=now - parse_duration(since), end=now + timedelta(minutes=5),
+                              limit=1_000_000)  # fmt: skip
+    rows = rows[-limit:]
+    table = Table("time (UTC)", "seq", "status", "battery", "x", "y", "speed", "main brush A", "vacuum A",
+                  title=f"{tenant}/{robot}, last {len(rows)} samples")  # fmt: skip
+    for row in rows:
+        parts = row["components"]
+        table.add_row(
+            f"{row['ts']:%Y-%m-%d %H:%M:%S}", str(row["seq"]), row["status"],
+            f"{row['battery_soc']:.1%}" if row["battery_soc"] is not None else "-",
+            _num(row["x"]), _num(row["y"]), _num(row["linear_velocity"]),
+            _num(parts.get("main_brush", {}).get("current_a")), _num(parts.get("vacuum", {}).get("current_a")),
+        )  # fmt: skip
+    console.print(table if rows else f"no telemetry for {tenant}/{robot} in the last {since}")
+
+
+@app.command()
+def status() -> None:
+    """Show what is running and what the database holds."""
+    from fleetray.mqtt import broker_reachable
+    from fleetray.services import read_state
+    from fleetray.storage import open_database
+    from fleetray.storage.dead_letters import count_dead_letters
+    from fleetray.storage.fleet import list_tenants
+    from fleetray.storage.partitions import list_partitions
+
+    settings = get_settings()
+    state = read_state(settings.data_dir)
+    table = Table("component", "where", "state", title="fleetray status")
+    mqtt_url = settings.mqtt_url or (state.mqtt_url if state else None)
+    table.add_row("platform", f"pid {state.pid} since {state.started_at}" if state else "-",
+                  "[green]up[/]" if state else "not running (fleetray up)")  # fmt: skip
+    with open_database(settings) as db, db.connect() as conn:
+        partitions = list_partitions(conn)
+        recent = conn.execute("SELECT count(*) FROM telemetry WHERE ts > now() - interval '5 minutes'").fetchone()[0]
+        table.add_row("database", db.host, f"[green]up[/], {len(partitions)} partitions "
+                      f"({partitions[0]} .. {partitions[-1]})" if partitions else "[green]up[/]")  # fmt: skip
+        table.add_row("telemetry", "last 5 minutes", f"{recent:,} samples")
+        for tenant in list_tenants(conn):
+            table.add_row("tenant", tenant["tenant_id"], f"{tenant['robots']} robots")
+        dead = count_dead_letters(conn)
+        table.add_row("dead letters", "by reason", ", ".join(f"{k}: {v}" for k, v in dead.items()) or "none")
+    if mqtt_url:
+        table.add_row("mqtt", mqtt_url, "[green]up[/]" if broker_reachable(mqtt_url) else "[red]unreachable[/]")
+    table.add_row("ray", (state.ray_address if state else None) or settings.ray_address or "-", "")
+    table.add_row("object store", settings.resolved_object_store_url, "")
+    console.print(table)
+
+
+def _print_platform(platform: object) -> None:
+    settings = get_settings()
+    table = Table("component", "where", title="fleetray")
+    table.add_row("database", platform.db.host if platform.db else "-")
+    table.add_row("mqtt", platform.mqtt_url or "-")
+    table.add_row("ray", platform.ray_address or "-")
+    table.add_row("object store", settings.resolved_object_store_url)
+    table.add_row("data dir", str(settings.data_dir))
+    console.print(table)
+
+
+def _wait(seconds: float | None) -> None:
+    stop = threading.Event()
+    try:
+        stop.wait(seconds) if seconds is not None else stop.wait()
+    except KeyboardInterrupt:
+        console.print("stopping...")
+
+
+def _ago(moment: datetime) -> str:
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -1,0 +1,121 @@
+"""The running platform on one machine: database, broker and Ray, started and stopped together."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fleetray.errors import ServiceError
+from fleetray.mqtt import broker_reachable
+from fleetray.services.mqtt_broker import embedded_broker
+
+if TYPE_CHECKING:
+    from fleetray.config import Settings
+    from fleetray.storage import Database
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "run/platform.json"
+
+
+@dataclass
+class PlatformState:
+    """What ``fleetray up`` is running; other commands read it from the data dir."""
+
+    pid: int
+    started_at: str
+    database: str
+    mqtt_url: str | None
+    ray_address: str | None
+    object_store_url: str
+
+
+class Platform:
+    """Starts what the settings leave to the embedded defaults, and stops it all on exit.
+
+    Use it as a context manager; leaving the block (Ctrl-C included) stops the broker, shuts Ray
+    down and lets go of the embedded PostgreSQL.
+    """
+
+    def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True) -> None:
+        self.settings = settings
+        self.with_ray = with_ray
+        self.with_mqtt = with_mqtt
+        self.db: Database | None = None
+        self.mqtt_url: str | None = None
+        self.ray_address: str | None = None
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Platform:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        from fleetray.storage import open_database
+
+        settings = self.settings
+        self.db = self._stack.enter_context(open_database(settings))
+        if self.with_mqtt:
+            if settings.mqtt_url:
+                if not broker_reachable(settings.mqtt_url):
+                    raise ServiceError(f"no MQTT broker answers at {settings.mqtt_url} (FLEETRAY_MQTT_URL)")
+                self.mqtt_url = settings.mqtt_url
+            else:
+                broker, self.mqtt_url = embedded_broker(settings.data_dir)
+                broker.start()
+                self._stack.callback(broker.stop)
+        if self.with_ray:
+            self.ray_address = self._start_ray()
+        self._write_state()
+
+    def _start_ray(self) -> str:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().gcs_address
+        address = self.settings.ray_address
+        if address:
+            ray.init(address=address, namespace="fleetray", log_to_driver=False)
+        else:
+            ray.init(namespace="fleetray", include_dashboard=False, log_to_driver=False)
+        self._stack.callback(ray.shutdown)
+        return ray.get_runtime_context().gcs_address
+
+    def _write_state(self) -> None:
+        assert self.db is not None
+        path = self.settings.data_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = PlatformState(
+            pid=os.getpid(), started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            database=self.db.host, mqtt_url=self.mqtt_url, ray_address=self.ray_address,
+            object_store_url=self.settings.resolved_object_store_url,
+        )  # fmt: skip
+        path.write_text(json.dumps(asdict(state), indent=2))
+        self._stack.callback(path.unlink, missing_ok=True)
+
+
+def read_state(data_dir: Path) -> PlatformState | None:
+    """The state of the platform running from ``data_dir``, or None when none is running."""
+    path = data_dir / STATE_FILE
+    try:
+        state = PlatformState(**json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+    try:
+        os.kill(state.pid, 0)
+    except ProcessLookupError:
+        return None
+    return state
