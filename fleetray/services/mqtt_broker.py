@@ -46,18 +46,26 @@ def mosquitto_config(port: int, state_dir: Path) -> str:
     return MOSQUITTO_CONF.format(port=port, state_dir=state_dir)
 
 
-def embedded_broker(data_dir: Path, *, port: int | None = None) -> tuple[ServiceProcess, str]:
+def find_mosquitto() -> str | None:
+    """The mosquitto executable, also where /usr/sbin is not on PATH."""
+    return shutil.which("mosquitto") or next(
+        (path for path in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(path).exists()), None
+    )
+
+
+def embedded_broker(
+    data_dir: Path, *, port: int | None = None, prefer_mosquitto: bool = True
+) -> tuple[ServiceProcess, str]:
     """A broker process (not started yet) with its state in ``data_dir/mqtt``, and its URL.
 
-    Port 1883 is used when free; otherwise any free port.
+    Port 1883 is used when free; otherwise any free port. Mosquitto is used when installed (and
+    preferred), else amqtt.
     """
     if port is None:
         port = DEFAULT_PORT if not port_open("127.0.0.1", DEFAULT_PORT) else free_port()
     state_dir = (data_dir / "mqtt").resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
-    mosquitto = shutil.which("mosquitto") or next(
-        (path for path in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(path).exists()), None
-    )
+    mosquitto = find_mosquitto() if prefer_mosquitto else None
     if mosquitto:
         config = state_dir / "mosquitto.conf"
         config.write_text(mosquitto_config(port, state_dir))

@@ -167,6 +167,8 @@ class FleetSimulator:
         self.wheels = COMPONENT_NAMES.index("wheels")
         self.main_brush = COMPONENT_NAMES.index("main_brush")
 
+        # Weibull scale giving each part its catalogue mean life.
+        self._life_scale = self.mean_life / np.vectorize(lambda k: math.gamma(1 + 1 / k))(self.life_shape)
         self.life_h = self._draw_life(np.ones((n, c), bool), np.ones((n, c)))
         self.wear = rng.uniform(0, config.initial_wear_max, (n, c)) * self.has
         self.usage_h = self.wear * self.life_h
@@ -226,8 +228,7 @@ class FleetSimulator:
 
     def _draw_life(self, mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
         draws = self._rng.weibull(self.life_shape)
-        scale = self.mean_life / np.vectorize(lambda k: math.gamma(1 + 1 / k))(self.life_shape)
-        return np.where(mask, np.maximum(scale * draws, 0.05 * self.mean_life), previous)
+        return np.where(mask, np.maximum(self._life_scale * draws, 0.05 * self.mean_life), previous)
 
     def _chunk(self, steps: int) -> SimChunk:
         n, c, m = self.n, len(COMPONENT_NAMES), len(METRIC_NAMES)
@@ -354,7 +355,8 @@ class FleetSimulator:
             self.status[i], self.until[i] = IDLE, t + 30 + int(150 * draws[i, 5])
 
         # Wear shows first as warnings, more and more often, then as a failure that stops the robot.
-        hazard = WARNINGS_PER_H_AT_FAILURE / 3600.0 * np.exp(WARNING_STEEPNESS * (self.wear - 1))
+        # Scaled by wear_rate so a part warns as often over its (shortened) life as a real one does.
+        hazard = (WARNINGS_PER_H_AT_FAILURE * self.config.wear_rate / 3600.0) * np.exp(WARNING_STEEPNESS * (self.wear - 1))
         for i, j in zip(*np.nonzero(running & (warn_draws < hazard)), strict=True):
             out.event(self, i, EventLevel.WARNING, self.warning_codes[i, j],
                       f"{COMPONENT_NAMES[j]} outside its normal range", component=COMPONENT_NAMES[j])  # fmt: skip

@@ -2,7 +2,8 @@
 
 Migrations are the files ``migrations/NNNN_name.sql`` in this package, applied in order, each in
 its own transaction, and recorded in ``schema_migrations`` with a checksum. Applying is
-idempotent and safe to run from several processes at once (an advisory lock serialises them). A
+idempotent and safe to run from several processes at once (an advisory lock serialises them);
+a failing migration leaves the ones before it applied. A
 file changed after it was applied is an error, not a silent divergence.
 """
 
@@ -68,33 +69,39 @@ def migrate(db: Database) -> list[Migration]:
     """
     db.create_schema()
     applied_now: list[Migration] = []
-    with db.connect() as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        _ensure_table(conn)
-        done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
-        for migration in available_migrations():
-            recorded = done.get(migration.version)
-            if recorded is not None:
-                if recorded != migration.checksum:
+    with db.connect(autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            _ensure_table(conn)
+            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            for migration in available_migrations():
+                recorded = done.get(migration.version)
+                if recorded is None:
+                    _apply(conn, db, migration)
+                    applied_now.append(migration)
+                elif recorded != migration.checksum:
                     raise MigrationError(
                         f"migration {migration.version:04d}_{migration.name}.sql changed after it was "
                         f"applied to schema {db.schema!r}; add a new migration instead of editing it"
                     )
-                continue
-            try:
-                with conn.transaction():
-                    conn.execute(migration.sql)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
-            except psycopg.Error as err:
-                raise MigrationError(
-                    f"migration {migration.version:04d}_{migration.name}.sql failed on {db!r}: {err}"
-                ) from err
-            logger.info("applied migration %04d_%s", migration.version, migration.name)
-            applied_now.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied_now
+
+
+def _apply(conn: psycopg.Connection, db: Database, migration: Migration) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    except psycopg.Error as err:
+        raise MigrationError(
+            f"migration {migration.version:04d}_{migration.name}.sql failed on {db!r}: {err}"
+        ) from err
+    logger.info("applied migration %04d_%s", migration.version, migration.name)
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:
