@@ -27,7 +27,7 @@ def broker_reachable(url: str, *, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: float = 10.0):  # noqa: ANN201
+def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: float = 10.0):
     """A connected paho-mqtt client with its network loop running in a thread.
 
     Raises:
@@ -48,7 +48,7 @@ def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: fl
     connected = threading.Event()
     outcome: dict[str, object] = {}
 
-    def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:  # noqa: ANN001
+    def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
         outcome["reason"] = reason_code
         connected.set()
 

@@ -109,7 +109,9 @@ def s3_endpoint() -> Iterator[str]:
     """URL of an S3 endpoint (moto server) with test credentials in the environment."""
     from moto.server import ThreadedMotoServer
 
-    saved = {name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    saved = {
+        name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
     os.environ.update(AWS_ACCESS_KEY_ID="fleetray-test", AWS_SECRET_ACCESS_KEY="fleetray-test",
                       AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)

@@ -233,8 +233,19 @@ def robots(tenant: TenantOption = "demo", site: Annotated[str | None, typer.Opti
 
     with open_database(get_settings()) as db, db.connect() as conn:
         fleet = list_robots(conn, tenant, site_id=site)
-        latest = {row["robot_id"]: row for row in latest_telemetry(conn, tenant, since=datetime.now(UTC) - timedelta(days=1))}
-    table = Table("robot", "manufacturer", "model", "site", "status", "battery", "last seen", title=f"robots of {tenant}")
+        latest = {
+            row["robot_id"]: row for row in latest_telemetry(conn, tenant, since=datetime.now(UTC) - timedelta(days=1))
+        }
+    table = Table(
+        "robot",
+        "manufacturer",
+        "model",
+        "site",
+        "status",
+        "battery",
+        "last seen",
+        title=f"robots of {tenant}",
+    )
     for robot in fleet:
         state = latest.get(robot["robot_id"], {})
         seen = state.get("ts")
@@ -244,7 +255,9 @@ def robots(tenant: TenantOption = "demo", site: Annotated[str | None, typer.Opti
             f"{state['battery_soc']:.0%}" if state.get("battery_soc") is not None else "-",
             _ago(seen) if seen else "never",
         )  # fmt: skip
-    console.print(table if fleet else f"tenant {tenant!r} has no robots (run `fleetray demo` or `fleetray sim history`)")
+    console.print(
+        table if fleet else f"tenant {tenant!r} has no robots (run `fleetray demo` or `fleetray sim history`)"
+    )
 
 
 @app.command()

@@ -69,7 +69,10 @@ class ObjectStore:
             )
             self._root = f"{parts.netloc}{parts.path}".rstrip("/")
             self._uploads = S3Uploads(
-                bucket=parts.netloc, prefix=parts.path.strip("/"), endpoint_url=s3_endpoint_url, region=s3_region
+                bucket=parts.netloc,
+                prefix=parts.path.strip("/"),
+                endpoint_url=s3_endpoint_url,
+                region=s3_region,
             )
         else:
             raise ObjectStoreError(f"object store URL {url!r} must start with file:// or s3://")

@@ -62,10 +62,14 @@ class S3Uploads(UploadBackend):
             urls = [
                 self._client.generate_presigned_url(
                     "upload_part",
-                    Params={"Bucket": self._bucket, "Key": self._object_key(key), "UploadId": upload_id,
-                            "PartNumber": number},
+                    Params={
+                        "Bucket": self._bucket,
+                        "Key": self._object_key(key),
+                        "UploadId": upload_id,
+                        "PartNumber": number,
+                    },
                     ExpiresIn=expires_s,
-                )  # fmt: skip
+                )
                 for number in range(1, parts + 1)
             ]
         except (BotoCoreError, ClientError) as err:
@@ -86,9 +90,7 @@ class S3Uploads(UploadBackend):
                 Bucket=self._bucket,
                 Key=object_key,
                 UploadId=upload.upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": n, "ETag": received[n]["ETag"]} for n in sorted(received)]
-                },
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": received[n]["ETag"]} for n in sorted(received)]},
             )
             return self._client.head_object(Bucket=self._bucket, Key=object_key)["ContentLength"]
         except (BotoCoreError, ClientError) as err:

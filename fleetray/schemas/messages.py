@@ -151,9 +151,7 @@ class TaskEvent(_RobotMessage):
     area_m2: float | None = Field(default=None, ge=0.0, description="Planned area.")
     cleaned_m2: float | None = Field(default=None, ge=0.0)
     progress: float | None = Field(default=None, ge=0.0, le=1.0)
-    efficiency: float | None = Field(
-        default=None, ge=0.0, le=10.0, description="Achieved over nominal cleaning rate."
-    )
+    efficiency: float | None = Field(default=None, ge=0.0, le=10.0, description="Achieved over nominal cleaning rate.")
     reason: str | None = Field(default=None, max_length=500, description="Why a task failed.")
 
 

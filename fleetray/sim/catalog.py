@@ -116,8 +116,6 @@ CATALOG: tuple[RobotModel, ...] = (
     ),
 )  # fmt: skip
 
-COMPONENT_NAMES: tuple[str, ...] = tuple(
-    dict.fromkeys(spec.name for model in CATALOG for spec in model.components)
-)
+COMPONENT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(spec.name for model in CATALOG for spec in model.components))
 BATTERY_MIN_HEALTH = 0.7
 """A pack below this share of its rated capacity fails and is replaced."""

@@ -79,10 +79,11 @@ class TelemetryColumns:
         """Rows in ``fleetray.storage.telemetry.TELEMETRY_COLUMNS`` order, for COPY."""
         components = self._components_json()
         ids, tenant = self.robot_ids, self.tenant_id
-        metrics = [
-            '{"wheel_vibration_g":%.4f,"filter_dp_pa":%.1f,"battery_cycles":%.3f}' % tuple(m) for m in self.metrics
-        ]
-        system = ['{"cpu":%.1f,"mem":%.1f,"disk":%.2f,"net":%.0f}' % tuple(s) for s in self.system]
+        # printf-style templates: several times faster than json.dumps for millions of rows.
+        metrics_template = '{"wheel_vibration_g":%.4f,"filter_dp_pa":%.1f,"battery_cycles":%.3f}'
+        system_template = '{"cpu":%.1f,"mem":%.1f,"disk":%.2f,"net":%.0f}'
+        metrics = [metrics_template % tuple(m) for m in self.metrics.tolist()]
+        system = [system_template % tuple(s) for s in self.system.tolist()]
         stamps = {ts: datetime.fromtimestamp(ts, UTC) for ts in np.unique(self.ts).tolist()}
         times = [stamps[ts] for ts in self.ts.tolist()]
         columns = zip(
@@ -116,7 +117,7 @@ class TelemetryColumns:
             }))  # fmt: skip
         return messages
 
-    def to_arrow(self):  # noqa: ANN201 - pyarrow.Table, imported lazily
+    def to_arrow(self):
         """The rows as an Arrow table for the Parquet lake: flat columns, components as a map."""
         import pyarrow as pa
 
@@ -174,7 +175,11 @@ class WearSamples:
 
     @classmethod
     def from_snapshots(
-        cls, tenant_id: str, robot_ids: list[str], has: np.ndarray, snapshots: list[tuple[np.ndarray, np.ndarray]]
+        cls,
+        tenant_id: str,
+        robot_ids: list[str],
+        has: np.ndarray,
+        snapshots: list[tuple[np.ndarray, np.ndarray]],
     ) -> WearSamples:
         """Flatten per-minute ``(ts, wear[robot, part + battery])`` snapshots into rows."""
         present = np.column_stack([has, np.ones(len(has), bool)])
@@ -187,7 +192,7 @@ class WearSamples:
         count = len(snapshots)
         return cls(tenant_id, robot_ids, np.tile(robots, count), ts, np.tile(parts, count), wear)
 
-    def to_arrow(self):  # noqa: ANN201 - pyarrow.Table, imported lazily
+    def to_arrow(self):
         """The samples as an Arrow table."""
         import pyarrow as pa
 

@@ -356,7 +356,9 @@ class FleetSimulator:
 
         # Wear shows first as warnings, more and more often, then as a failure that stops the robot.
         # Scaled by wear_rate so a part warns as often over its (shortened) life as a real one does.
-        hazard = (WARNINGS_PER_H_AT_FAILURE * self.config.wear_rate / 3600.0) * np.exp(WARNING_STEEPNESS * (self.wear - 1))
+        hazard = (WARNINGS_PER_H_AT_FAILURE * self.config.wear_rate / 3600.0) * np.exp(
+            WARNING_STEEPNESS * (self.wear - 1)
+        )
         for i, j in zip(*np.nonzero(running & (warn_draws < hazard)), strict=True):
             out.event(self, i, EventLevel.WARNING, self.warning_codes[i, j],
                       f"{COMPONENT_NAMES[j]} outside its normal range", component=COMPONENT_NAMES[j])  # fmt: skip

@@ -13,9 +13,9 @@ import pyarrow as pa
 
 from fleetray.inventory import TenantRecord
 from fleetray.lake import LakeWriter, write_table
+from fleetray.sim.columns import minute_aggregates
 from fleetray.storage.events import write_events, write_task_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
-from fleetray.sim.columns import minute_aggregates
 from fleetray.storage.telemetry import TelemetryWriter, rollup_minutes, write_minute_aggregates
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ class PersistReport:
 def register_fleet(db: Database, sim: FleetSimulator) -> None:
     """Create the simulated tenant, its sites and robots (idempotent)."""
     with db.connect() as conn:
-        upsert_tenant(conn, TenantRecord(tenant_id=sim.config.tenant_id, name=f"Simulated fleet {sim.config.tenant_id}"))
+        upsert_tenant(
+            conn, TenantRecord(tenant_id=sim.config.tenant_id, name=f"Simulated fleet {sim.config.tenant_id}")
+        )
         upsert_sites(conn, sim.sites)
         upsert_robots(conn, sim.robots)
 

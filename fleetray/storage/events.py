@@ -15,12 +15,23 @@ from fleetray.storage._copy import copy_idempotent, copy_into_stage
 
 EVENT_COLUMNS = ("tenant_id", "robot_id", "seq", "ts", "level", "code", "message", "component", "state")
 TASK_EVENT_COLUMNS = ("tenant_id", "robot_id", "seq", "ts", "task_id", "type", "payload")
+_TASK_EVENT_KEYS = {"v", "tenant_id", "robot_id", "seq", "ts", "task_id", "type"}
 
 
 def write_events(conn: psycopg.Connection, events: Sequence[RobotEvent]) -> int:
     """Insert robot events; an event already stored (same robot and seq) is skipped."""
     rows = [
-        (e.tenant_id, e.robot_id, e.seq, e.ts, e.level.value, e.code, e.message, e.component, json.dumps(e.state))
+        (
+            e.tenant_id,
+            e.robot_id,
+            e.seq,
+            e.ts,
+            e.level.value,
+            e.code,
+            e.message,
+            e.component,
+            json.dumps(e.state),
+        )
         for e in events
     ]
     return copy_idempotent(conn, "events", EVENT_COLUMNS, rows) if rows else 0
@@ -69,7 +80,7 @@ def write_task_events(conn: psycopg.Connection, events: Sequence[TaskEvent]) -> 
     rows = [
         (
             e.tenant_id, e.robot_id, e.seq, e.ts, e.task_id, e.type.value,
-            e.model_dump_json(exclude_none=True, exclude={"v", "tenant_id", "robot_id", "seq", "ts", "task_id", "type"}),
+            e.model_dump_json(exclude_none=True, exclude=_TASK_EVENT_KEYS),
         )
         for e in events
     ]  # fmt: skip
@@ -77,8 +88,7 @@ def write_task_events(conn: psycopg.Connection, events: Sequence[TaskEvent]) -> 
     conn.execute(_UPSERT_TASKS)
     column_list = ", ".join(TASK_EVENT_COLUMNS)
     return conn.execute(
-        f"INSERT INTO task_events ({column_list}) SELECT {column_list} FROM task_events_stage "
-        "ON CONFLICT DO NOTHING"
+        f"INSERT INTO task_events ({column_list}) SELECT {column_list} FROM task_events_stage ON CONFLICT DO NOTHING"
     ).rowcount
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
 from fleetray.inventory import MaintenanceRecord, RobotRecord, SiteRecord, TenantRecord
 
 
@@ -31,7 +32,16 @@ def upsert_sites(conn: psycopg.Connection, sites: Sequence[SiteRecord]) -> None:
             metadata = EXCLUDED.metadata
         """,
         [
-            (s.tenant_id, s.site_id, s.name, s.timezone, s.latitude, s.longitude, s.area_m2, json.dumps(s.metadata))
+            (
+                s.tenant_id,
+                s.site_id,
+                s.name,
+                s.timezone,
+                s.latitude,
+                s.longitude,
+                s.area_m2,
+                json.dumps(s.metadata),
+            )
             for s in sites
         ],
     )
@@ -48,10 +58,18 @@ def upsert_robots(conn: psycopg.Connection, robots: Sequence[RobotRecord]) -> No
             capabilities = EXCLUDED.capabilities, metadata = EXCLUDED.metadata
         """,
         [
-            (r.tenant_id, r.robot_id, r.manufacturer, r.model, r.serial, r.site_id, r.capabilities,
-             json.dumps(r.metadata))
+            (
+                r.tenant_id,
+                r.robot_id,
+                r.manufacturer,
+                r.model,
+                r.serial,
+                r.site_id,
+                r.capabilities,
+                json.dumps(r.metadata),
+            )
             for r in robots
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -88,9 +106,6 @@ def write_maintenance(conn: psycopg.Connection, records: Sequence[MaintenanceRec
         INSERT INTO maintenance_records (tenant_id, robot_id, component, kind, reason, performed_at, usage_h, notes)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
         """,
-        [
-            (m.tenant_id, m.robot_id, m.component, m.kind, m.reason, m.performed_at, m.usage_h, m.notes)
-            for m in records
-        ],
+        [(m.tenant_id, m.robot_id, m.component, m.kind, m.reason, m.performed_at, m.usage_h, m.notes) for m in records],
     )
     return len(records)

@@ -98,9 +98,7 @@ def _apply(conn: psycopg.Connection, db: Database, migration: Migration) -> None
                 (migration.version, migration.name, migration.checksum),
             )
     except psycopg.Error as err:
-        raise MigrationError(
-            f"migration {migration.version:04d}_{migration.name}.sql failed on {db!r}: {err}"
-        ) from err
+        raise MigrationError(f"migration {migration.version:04d}_{migration.name}.sql failed on {db!r}: {err}") from err
     logger.info("applied migration %04d_%s", migration.version, migration.name)
 
 

@@ -26,9 +26,7 @@ TS_INDEX = TELEMETRY_COLUMNS.index("ts")
 def telemetry_row(message: Telemetry) -> tuple:
     """One Telemetry message as a row in :data:`TELEMETRY_COLUMNS` order."""
     pose, velocity, battery = message.pose, message.velocity, message.battery
-    components = {
-        name: reading.model_dump(exclude_none=True) for name, reading in message.components.items()
-    }
+    components = {name: reading.model_dump(exclude_none=True) for name, reading in message.components.items()}
     return (
         message.tenant_id, message.robot_id, message.ts, message.seq, message.status.value, message.task_id,
         pose.x if pose else None, pose.y if pose else None, pose.theta if pose else None,
@@ -157,9 +155,7 @@ SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max
 """
 
 
-def rollup_minutes(
-    conn: psycopg.Connection, *, start: datetime, end: datetime, tenant_id: str | None = None
-) -> int:
+def rollup_minutes(conn: psycopg.Connection, *, start: datetime, end: datetime, tenant_id: str | None = None) -> int:
     """(Re)compute per-minute aggregates of every numeric signal in ``[start, end)``.
 
     Idempotent: a minute computed twice holds the same values. Give minute-aligned bounds, or the

@@ -108,7 +108,9 @@ def test_local_upload_urls_cannot_be_tampered_with_or_reused_late() -> None:
 
     key = load_or_create_signing_key(get_settings().data_dir)
     with pytest.raises(UploadError, match="expired"):
-        late.receive_part(expired.upload_id, 1, expires=past, signature=sign(key, expired.upload_id, 1, past), data=b"x")
+        late.receive_part(
+            expired.upload_id, 1, expires=past, signature=sign(key, expired.upload_id, 1, past), data=b"x"
+        )
 
 
 def test_local_upload_can_be_aborted() -> None:

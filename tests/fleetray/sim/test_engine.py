@@ -129,18 +129,29 @@ def test_failures_are_preceded_by_warnings_that_grow_more_frequent(aged_fleet: l
 def test_failures_stop_the_robot_until_maintenance_resets_the_part(aged_fleet: list[SimChunk]) -> None:
     events = sorted((e for c in aged_fleet for e in c.events), key=lambda e: (e.robot_id, e.seq))
     maintenance = [m for c in aged_fleet for m in c.maintenance]
-    failure = next(e for e in events if e.level.value == "ERROR" and e.component != "battery" and any(
-        m.robot_id == e.robot_id and m.component == e.component and m.reason == "failure" for m in maintenance))
+    failure = next(
+        e
+        for e in events
+        if e.level.value == "ERROR"
+        and e.component != "battery"
+        and any(m.robot_id == e.robot_id and m.component == e.component and m.reason == "failure" for m in maintenance)
+    )
     repair = next(m for m in maintenance if m.robot_id == failure.robot_id and m.component == failure.component
                   and m.reason == "failure" and m.performed_at > failure.ts)  # fmt: skip
-    rows = [row for c in aged_fleet for row in c.telemetry.to_rows() if row[1] == failure.robot_id]
-    during = [row for row in rows if failure.ts < row[2] < repair.performed_at]
-    after = [row for row in rows if row[2] > repair.performed_at][:5]
-    assert during and all(row[4] == "error" and row[10] == 0.0 for row in during)
-    assert after and all(row[4] != "error" for row in after)
-    part = failure.component
-    usage_after = [float(row[17].split(f'"{part}":')[1].split('"usage_h":')[1].split("}")[0]) for row in after]
-    assert usage_after[0] < 0.01
+    robot = aged_fleet[0].telemetry.robot_ids.index(failure.robot_id)
+    part = COMPONENT_NAMES.index(failure.component)
+    mine = [c.telemetry.robot == robot for c in aged_fleet]
+    ts = np.concatenate([c.telemetry.ts[m] for c, m in zip(aged_fleet, mine, strict=True)])
+    status = np.concatenate([c.telemetry.status[m] for c, m in zip(aged_fleet, mine, strict=True)])
+    speed = np.concatenate([c.telemetry.linear[m] for c, m in zip(aged_fleet, mine, strict=True)])
+    usage = np.concatenate([c.telemetry.component_usage[m, part] for c, m in zip(aged_fleet, mine, strict=True)])
+    failed_at, repaired_at = failure.ts.timestamp(), repair.performed_at.timestamp()
+    during = (ts > failed_at) & (ts < repaired_at)
+    after = np.flatnonzero(ts > repaired_at)[:5]
+    error = 5
+    assert during.any() and (status[during] == error).all() and (speed[during] == 0).all()
+    assert len(after) and (status[after] != error).all()
+    assert usage[after[0]] < 0.01
     assert repair.usage_h > 1
 
 

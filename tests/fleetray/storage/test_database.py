@@ -11,9 +11,8 @@ from fleetray.storage.database import describe_host
 def test_unreachable_database_fails_with_one_line_naming_the_host() -> None:
     port = free_port()
     database = Database(f"postgresql://fleet:secret@127.0.0.1:{port}/fleet", connect_timeout_s=2)
-    with pytest.raises(DatabaseUnreachableError) as caught:
-        with database.connect():
-            pass
+    with pytest.raises(DatabaseUnreachableError) as caught, database.connect():
+        pass
     message = str(caught.value)
     assert f"127.0.0.1:{port}/fleet" in message
     assert "FLEETRAY_DATABASE_URL" in message

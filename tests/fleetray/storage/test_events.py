@@ -27,7 +27,11 @@ def task_event(tenant_id: str, seq: int, kind: str, **extra: object) -> TaskEven
 
 
 def test_events_are_stored_once_and_filtered_by_level(db: Database, tenant_id: str) -> None:
-    batch = [event(tenant_id, 1), event(tenant_id, 2, "ERROR", "MAIN_BRUSH_STALLED"), event(tenant_id, 3, "INFO")]
+    batch = [
+        event(tenant_id, 1),
+        event(tenant_id, 2, "ERROR", "MAIN_BRUSH_STALLED"),
+        event(tenant_id, 3, "INFO"),
+    ]
     with db.connect() as conn:
         assert write_events(conn, batch) == 3
         assert write_events(conn, batch) == 0

@@ -55,9 +55,12 @@ def test_a_changed_migration_file_is_refused(empty_db: Database, monkeypatch: py
 def test_a_failing_migration_names_itself_and_leaves_earlier_ones(
     empty_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = [*available_migrations(), Migration(9999, "broken", "CREATE TABLE nope (id int REFERENCES missing);")]
+    broken = [
+        *available_migrations(),
+        Migration(9999, "broken", "CREATE TABLE nope (id int REFERENCES missing);"),
+    ]
     monkeypatch.setattr("fleetray.storage.migrations.available_migrations", lambda: broken)
-    with pytest.raises(MigrationError, match="9999_broken.sql"):
+    with pytest.raises(MigrationError, match=r"9999_broken\.sql"):
         migrate(empty_db)
     assert 9999 not in applied_versions(empty_db)
     assert 1 in applied_versions(empty_db)

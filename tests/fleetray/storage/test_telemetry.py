@@ -22,15 +22,23 @@ from fleetray.storage.telemetry import (
 START = datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC)
 
 
-def samples(tenant_id: str, robot_id: str, count: int, *, start: datetime = START, first_seq: int = 1) -> list[Telemetry]:
+def samples(
+    tenant_id: str, robot_id: str, count: int, *, start: datetime = START, first_seq: int = 1
+) -> list[Telemetry]:
     return [
-        validate_message(Telemetry, {
-            "tenant_id": tenant_id, "robot_id": robot_id, "ts": start + timedelta(seconds=n),
-            "seq": first_seq + n, "status": "cleaning",
-            "battery": {"soc": 0.9 - n / 1000, "voltage": 25.0, "current": -10.0, "temp": 30.0},
-            "components": {"main_brush": {"current_a": 4.0 + n / 100, "usage_h": 100 + n / 3600}},
-            "metrics": {"wheel_vibration_g": 0.05},
-        })  # fmt: skip
+        validate_message(
+            Telemetry,
+            {
+                "tenant_id": tenant_id,
+                "robot_id": robot_id,
+                "ts": start + timedelta(seconds=n),
+                "seq": first_seq + n,
+                "status": "cleaning",
+                "battery": {"soc": 0.9 - n / 1000, "voltage": 25.0, "current": -10.0, "temp": 30.0},
+                "components": {"main_brush": {"current_a": 4.0 + n / 100, "usage_h": 100 + n / 3600}},
+                "metrics": {"wheel_vibration_g": 0.05},
+            },
+        )
         for n in range(count)
     ]
 

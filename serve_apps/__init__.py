@@ -1,0 +1,1 @@
+"""Ray Serve applications: the REST API, model scoring and the schedule optimizer."""

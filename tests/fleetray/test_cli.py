@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from fleetray.cli.app import app
+from fleetray.config import get_settings
+from fleetray.services.ports import free_port
+from fleetray.storage import Database
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """Point the CLI at the test's database schema."""
+    monkeypatch.setenv("FLEETRAY_DATABASE_URL", db.url)
+    monkeypatch.setenv("FLEETRAY_DATABASE_SCHEMA", db.schema)
+    get_settings.cache_clear()
+    return db
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_db_migrate_twice(cli_env: Database) -> None:
+    assert "up to date" in invoke("db", "migrate")
+    assert "up to date" in invoke("db", "migrate")
+
+
+def test_sim_history_then_query_robots_and_telemetry(cli_env: Database, tenant_id: str) -> None:
+    output = invoke("sim", "history", "--robots", "4", "--days", "0.01", "--tenant", tenant_id, "--wear-rate", "50")
+    assert "telemetry samples" in output and "ground truth" in output
+    robots = invoke("robots", "--tenant", tenant_id)
+    assert robots.count("r0000") == 4
+    telemetry = invoke("telemetry", "r00001", "--tenant", tenant_id, "--since", "1h", "--limit", "5")
+    assert "last 5 samples" in telemetry
+    status = invoke("status")
+    assert tenant_id in status and "partitions" in status
+
+
+def test_retention_command_reports_what_it_dropped(cli_env: Database) -> None:
+    assert "dropped 0 partition(s)" in invoke("db", "retention", "--retention", "30d")
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fleetray", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETRAY_")}
+    env.update(FLEETRAY_DATA_DIR=str(tmp_path / "cli-data"), COLUMNS="200", **extra)
+    return env
+
+
+def test_bad_config_value_is_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli("robots", env=clean_env(tmp_path, FLEETRAY_TELEMETRY_RETENTION_DAYS="forever"))
+    assert result.returncode == 1
+    assert "FLEETRAY_TELEMETRY_RETENTION_DAYS: got 'forever'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unreachable_database_is_one_clear_line_naming_the_host(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(tmp_path, FLEETRAY_DATABASE_URL=f"postgresql://fleet@127.0.0.1:{port}/fleet")
+    result = run_cli("robots", env=env)
+    assert result.returncode == 1
+    assert f"cannot reach PostgreSQL at 127.0.0.1:{port}/fleet" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _platform_processes() -> set[int]:
+    names = ("postgres", "mosquitto", "amqtt", "raylet", "gcs_server", "tansu")
+    found = set()
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if any(name in cmdline for name in names):
+            found.add(process.info["pid"])
+    return found
+
+
+@pytest.mark.slow
+def test_demo_starts_is_queryable_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+    before = _platform_processes()
+    env = clean_env(tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "fleetray", "demo", "--robots", "50", "--history", "2m"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    assert demo.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = demo.stdout.readline()
+        lines.append(line)
+        if "Demo ready" in line or demo.poll() is not None:
+            break
+    assert any("Demo ready" in line for line in lines), "".join(lines)
+    robots = run_cli("robots", env=env)
+    assert robots.returncode == 0, robots.stdout + robots.stderr
+    assert robots.stdout.count("r000") == 50
+    demo.send_signal(signal.SIGINT)
+    rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, rest
+    assert "fleetray demo stopped" in rest
+    leftovers = {pid for pid in _platform_processes() - before if psutil.pid_exists(pid)}
+    assert not leftovers, [psutil.Process(pid).cmdline() for pid in leftovers]
