@@ -77,6 +77,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("FLEETRAY_RAY_ADDRESS", "RAY_ADDRESS", "ray_address"),
         description="Address of a Ray cluster; unset starts a local Ray.",
     )
+    shards: int | None = Field(default=None, ge=1, le=4096, description="Fleet shards; default: the cluster's CPUs.")
+    mqtt_ingestors: int = Field(default=1, ge=1, le=64)
+    mqtt_shared_subscriptions: bool = Field(default=True, description="Whether the broker has $share/ subscriptions.")
+    kafka_ingestors: int = Field(default=1, ge=1, le=64)
     telemetry_retention_days: int = Field(default=30, ge=1, le=3650)
     partition_premake_days: int = Field(default=7, ge=1, le=90)
     upload_url_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)

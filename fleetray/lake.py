@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,46 @@ import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from fleetray.objectstore import ObjectStore
+    from fleetray.schemas import Telemetry
 
 logger = logging.getLogger(__name__)
 
 LAKE_PREFIX = "lake"
+
+COMPONENT_TYPE = pa.struct([(name, pa.float64()) for name in ("current_a", "temp_c", "rpm", "usage_h")])
+SYSTEM_TYPE = pa.struct([(name, pa.float64()) for name in ("cpu", "mem", "disk", "net")])
+TELEMETRY_SCHEMA = pa.schema([
+    ("tenant_id", pa.string()), ("robot_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
+    ("seq", pa.int64()), ("status", pa.string()), ("task_id", pa.string()),
+    ("x", pa.float64()), ("y", pa.float64()), ("theta", pa.float64()), ("map_id", pa.string()),
+    ("linear_velocity", pa.float64()), ("angular_velocity", pa.float64()),
+    ("battery_soc", pa.float64()), ("battery_voltage", pa.float64()), ("battery_current", pa.float64()),
+    ("battery_temp", pa.float64()), ("charging", pa.bool_()),
+    ("components", pa.map_(pa.string(), COMPONENT_TYPE)), ("system", SYSTEM_TYPE),
+    ("metrics", pa.map_(pa.string(), pa.float64())),
+])  # fmt: skip
+"""The lake's telemetry table: the simulator and the live shards both write exactly this."""
+
+
+def telemetry_table(messages: Sequence[Telemetry]) -> pa.Table:
+    """Telemetry messages as a table of :data:`TELEMETRY_SCHEMA`."""
+    rows = []
+    for m in messages:
+        pose, velocity, battery = m.pose, m.velocity, m.battery
+        rows.append({
+            "tenant_id": m.tenant_id, "robot_id": m.robot_id, "ts": m.ts, "seq": m.seq, "status": m.status.value,
+            "task_id": m.task_id, "x": pose.x if pose else None, "y": pose.y if pose else None,
+            "theta": pose.theta if pose else None, "map_id": pose.map_id if pose else None,
+            "linear_velocity": velocity.linear if velocity else None,
+            "angular_velocity": velocity.angular if velocity else None,
+            "battery_soc": battery.soc if battery else None, "battery_voltage": battery.voltage if battery else None,
+            "battery_current": battery.current if battery else None,
+            "battery_temp": battery.temp if battery else None, "charging": battery.charging if battery else None,
+            "components": [(name, reading.model_dump()) for name, reading in m.components.items()],
+            "system": m.system.model_dump() if m.system else None,
+            "metrics": list(m.metrics.items()),
+        })  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=TELEMETRY_SCHEMA)
 
 
 class LakeWriter:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from fleetray.errors import ServiceError
@@ -27,8 +29,22 @@ def broker_reachable(url: str, *, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: float = 10.0):
+def connect(
+    url: str,
+    client_id: str,
+    *,
+    clean_start: bool = True,
+    manual_ack: bool = False,
+    on_connect: Callable[[Any], None] | None = None,
+    max_inflight: int = 20,
+    timeout_s: float = 10.0,
+):
     """A connected paho-mqtt client with its network loop running in a thread.
+
+    ``clean_start=False`` keeps the session (subscriptions and queued QoS 1 messages) across
+    reconnects; ``manual_ack`` defers each PUBACK until the caller's ``client.ack(mid, qos)``;
+    ``on_connect(client)`` runs after every (re)connection, the place to subscribe;
+    ``max_inflight`` bounds this client's unacknowledged outgoing QoS 1 messages.
 
     Raises:
         ServiceError: the broker refused the connection or did not answer in ``timeout_s``.
@@ -39,7 +55,7 @@ def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: fl
     host, port, tls = broker_address(url)
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_start,
-        protocol=mqtt.MQTTv311,
+        protocol=mqtt.MQTTv311, manual_ack=manual_ack,
     )  # fmt: skip
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
@@ -48,12 +64,15 @@ def connect(url: str, client_id: str, *, clean_start: bool = True, timeout_s: fl
     connected = threading.Event()
     outcome: dict[str, object] = {}
 
-    def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
+    def handle_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
         outcome["reason"] = reason_code
+        if on_connect is not None and not reason_code.is_failure:
+            on_connect(client)
         connected.set()
 
-    client.on_connect = on_connect
+    client.on_connect = handle_connect
     client.max_queued_messages_set(0)
+    client.max_inflight_messages_set(max_inflight)
     try:
         client.connect(host, port, keepalive=30)
     except OSError as err:

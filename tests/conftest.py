@@ -81,6 +81,12 @@ def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def mqtt_shared_subscriptions(mqtt_url: str) -> bool:
+    """Whether the test broker has shared subscriptions (Mosquitto does, amqtt does not)."""
+    return mqtt_url == MACHINE_MQTT_URL
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of a Kafka-protocol broker (Tansu, in memory)."""
     try:

@@ -12,6 +12,8 @@ from fleetray.schemas.encoding import (
     encode_batch,
     encode_message,
     is_batch,
+    parse_message,
+    split_payload,
     validate_message,
 )
 from fleetray.schemas.messages import (
@@ -63,6 +65,8 @@ __all__ = [
     "mqtt_subscription",
     "mqtt_topic",
     "parse_kafka_topic",
+    "parse_message",
     "parse_mqtt_topic",
+    "split_payload",
     "validate_message",
 ]

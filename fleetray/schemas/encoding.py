@@ -80,6 +80,41 @@ def decode_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> lis
     return objects
 
 
+def split_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> list[bytes]:
+    """The JSON documents in a payload (one, or each line of a zstd batch), not yet parsed.
+
+    Raises:
+        PayloadError: oversized, or a zstd frame that does not decompress within the limit.
+    """
+    if len(payload) > max_bytes:
+        raise PayloadError("oversized", f"{len(payload)} bytes, over the limit of {max_bytes} bytes")
+    if not is_batch(payload):
+        return [payload]
+    try:
+        text = zstandard.ZstdDecompressor().stream_reader(payload).read(MAX_DECOMPRESSED_BYTES + 1)
+    except zstandard.ZstdError as err:
+        raise PayloadError("corrupt_batch", f"zstd frame does not decompress ({err})") from err
+    if len(text) > MAX_DECOMPRESSED_BYTES:
+        raise PayloadError("oversized", f"batch decompresses past {MAX_DECOMPRESSED_BYTES} bytes")
+    return [line for line in text.split(b"\n") if line.strip()]
+
+
+def parse_message(model: type[M], document: bytes) -> M:
+    """Parse and validate one JSON document in a single pass (the hot path of ingestion).
+
+    Raises:
+        PayloadError: the document is not a JSON object.
+        SchemaValidationError: names each field, the value given and what was expected.
+    """
+    try:
+        return model.model_validate_json(document)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        if first["type"] in ("json_invalid", "model_type", "json_type"):
+            raise PayloadError("malformed_json", first["msg"]) from err
+        raise SchemaValidationError(_KINDS.get(model, model.__name__), _problems(err)) from err
+
+
 def validate_message(model: type[M], data: object) -> M:
     """Check one decoded object against a wire model.
 

@@ -118,8 +118,10 @@ class TelemetryColumns:
         return messages
 
     def to_arrow(self):
-        """The rows as an Arrow table for the Parquet lake: flat columns, components as a map."""
+        """The rows as an Arrow table of the lake's telemetry schema (``fleetray.lake.TELEMETRY_SCHEMA``)."""
         import pyarrow as pa
+
+        from fleetray.lake import TELEMETRY_SCHEMA
 
         rows, width = len(self), len(COMPONENT_NAMES)
         mask = self.has_component[self.robot] if rows else np.zeros((0, width), bool)
@@ -127,7 +129,7 @@ class TelemetryColumns:
         offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
         is_filter = part_index == COMPONENT_NAMES.index("filter")
         part_fields = [
-            pa.array(np.round(array[row_index, part_index], 4), mask=is_filter if name != "usage_h" else None)
+            pa.array(array[row_index, part_index], mask=is_filter if name != "usage_h" else None)
             for name, array in zip(
                 COMPONENT_FIELDS,
                 (self.component_current, self.component_temp, self.component_rpm, self.component_usage),
@@ -140,26 +142,28 @@ class TelemetryColumns:
             pa.StructArray.from_arrays(part_fields, names=list(COMPONENT_FIELDS)),
         )
         robot_ids = np.asarray(self.robot_ids, dtype=object)
-        table = {
+        metric_keys = pa.array(list(METRIC_NAMES) * rows, pa.string())
+        metrics = pa.MapArray.from_arrays(
+            pa.array(np.arange(rows + 1, dtype=np.int32) * len(METRIC_NAMES)), metric_keys,
+            pa.array(self.metrics.reshape(-1)),
+        )  # fmt: skip
+        system = pa.StructArray.from_arrays(
+            [pa.array(self.system[:, k]) for k in range(len(SYSTEM_FIELDS))], names=list(SYSTEM_FIELDS)
+        )
+        nothing = pa.nulls(rows, pa.string())
+        columns = {
             "tenant_id": pa.array([self.tenant_id] * rows, pa.string()),
             "robot_id": pa.array(robot_ids[self.robot].tolist(), pa.string()),
             "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
             "seq": pa.array(self.seq),
             "status": pa.array(np.asarray(STATUS_NAMES, dtype=object)[self.status].tolist(), pa.string()),
-            "x": pa.array(np.round(self.x, 3)), "y": pa.array(np.round(self.y, 3)),
-            "theta": pa.array(np.round(self.theta, 4)),
-            "linear_velocity": pa.array(np.round(self.linear, 3)),
-            "angular_velocity": pa.array(np.round(self.angular, 4)),
-            "battery_soc": pa.array(np.round(self.soc, 4)), "battery_voltage": pa.array(np.round(self.voltage, 3)),
-            "battery_current": pa.array(np.round(self.current, 3)),
-            "battery_temp": pa.array(np.round(self.battery_temp, 2)), "charging": pa.array(self.charging),
-            "components": components,
+            "task_id": nothing, "x": pa.array(self.x), "y": pa.array(self.y), "theta": pa.array(self.theta),
+            "map_id": nothing, "linear_velocity": pa.array(self.linear), "angular_velocity": pa.array(self.angular),
+            "battery_soc": pa.array(self.soc), "battery_voltage": pa.array(self.voltage),
+            "battery_current": pa.array(self.current), "battery_temp": pa.array(self.battery_temp),
+            "charging": pa.array(self.charging), "components": components, "system": system, "metrics": metrics,
         }  # fmt: skip
-        for k, name in enumerate(METRIC_NAMES):
-            table[f"metrics.{name}"] = pa.array(np.round(self.metrics[:, k], 4))
-        for k, name in enumerate(SYSTEM_FIELDS):
-            table[f"system.{name}"] = pa.array(np.round(self.system[:, k], 2))
-        return pa.table(table)
+        return pa.Table.from_pydict(columns).cast(TELEMETRY_SCHEMA)
 
 
 @dataclass

@@ -134,6 +134,8 @@ class FleetSimulator:
                 manufacturer=CATALOG[m].manufacturer, model=CATALOG[m].model,
                 serial=f"{CATALOG[m].manufacturer[:3].upper()}{config.seed:04d}{i:06d}",
                 site_id=self.sites[self.site_index[i]].site_id, capabilities=list(CATALOG[m].capabilities),
+                metadata={"current_limits": {spec.name: spec.current_limit_a for spec in CATALOG[m].components
+                                             if spec.current_limit_a is not None}},
             )
             for i, m in enumerate(self.model_index)
         ]  # fmt: skip

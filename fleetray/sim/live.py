@@ -21,10 +21,11 @@ ChunkHandler = Callable[["SimChunk"], None]
 class MqttPublisher:
     """Publishes simulator output the way robots do: one JSON message per sample, QoS 1."""
 
-    def __init__(self, url: str, *, client_id: str = "fleetray-sim") -> None:
+    def __init__(self, url: str, *, client_id: str = "fleetray-sim", max_inflight: int = 1000) -> None:
         from fleetray.mqtt import connect
 
-        self._client = connect(url, client_id)
+        self._client = connect(url, client_id, max_inflight=max_inflight)
+        self._unconfirmed: list[object] = []
         self.published = 0
 
     def __call__(self, chunk: SimChunk) -> None:
@@ -34,11 +35,19 @@ class MqttPublisher:
         outgoing += [(event, "tasks") for event in chunk.task_events]
         for message, channel in outgoing:
             topic = mqtt_topic(message.tenant_id, message.robot_id, channel)
-            self._client.publish(topic, encode_message(message), qos=1)
+            self._unconfirmed.append(self._client.publish(topic, encode_message(message), qos=1))
+        self._unconfirmed = [info for info in self._unconfirmed if not info.is_published()]
         self.published += len(outgoing)
 
-    def close(self) -> None:
-        """Disconnect once queued messages are sent."""
+    def close(self, *, timeout_s: float = 30.0) -> None:
+        """Wait until the broker has acknowledged every message, then disconnect."""
+        deadline = time.monotonic() + timeout_s
+        for info in self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning("the broker did not acknowledge %s messages in time", len(self._unconfirmed))
+                break
+            info.wait_for_publish(remaining)
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -183,3 +183,57 @@ def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> 
         SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last
         """
     ).rowcount
+
+
+def telemetry_from_row(row: dict[str, Any]) -> Telemetry:
+    """Rebuild a Telemetry message from a stored row (the inverse of :func:`telemetry_row`)."""
+    data: dict[str, Any] = {
+        "tenant_id": row["tenant_id"], "robot_id": row["robot_id"], "ts": row["ts"], "seq": row["seq"],
+        "status": row["status"], "task_id": row["task_id"], "components": row["components"] or {},
+        "system": row["system"], "metrics": row["metrics"] or {},
+    }  # fmt: skip
+    if row["x"] is not None:
+        data["pose"] = {"x": row["x"], "y": row["y"], "theta": row["theta"], "map_id": row["map_id"]}
+    if row["linear_velocity"] is not None:
+        data["velocity"] = {"linear": row["linear_velocity"], "angular": row["angular_velocity"]}
+    if row["battery_soc"] is not None:
+        data["battery"] = {
+            "soc": row["battery_soc"], "voltage": row["battery_voltage"], "current": row["battery_current"],
+            "temp": row["battery_temp"], "charging": bool(row["charging"]),
+        }  # fmt: skip
+    return Telemetry.model_validate(data)
+
+
+def recent_telemetry(
+    conn: psycopg.Connection, robots: Sequence[tuple[str, str]], *, since: datetime
+) -> list[dict[str, Any]]:
+    """Raw samples of ``robots`` since ``since``, per robot oldest first (to rebuild live state)."""
+    tenants = [t for t, _ in robots]
+    robot_ids = [r for _, r in robots]
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"""
+            SELECT {", ".join(TELEMETRY_COLUMNS)} FROM telemetry
+            WHERE ts >= %s AND (tenant_id, robot_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+            ORDER BY tenant_id, robot_id, seq
+            """,
+            (since, tenants, robot_ids),
+        )
+        return cur.fetchall()
+
+
+def latest_per_robot(conn: psycopg.Connection, robots: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The newest stored sample of each of ``robots`` (one index probe per robot and partition)."""
+    columns = ", ".join(f"t.{name}" for name in TELEMETRY_COLUMNS)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"""
+            SELECT {columns} FROM unnest(%s::text[], %s::text[]) AS k(tenant_id, robot_id)
+            CROSS JOIN LATERAL (
+                SELECT * FROM telemetry WHERE tenant_id = k.tenant_id AND robot_id = k.robot_id
+                ORDER BY ts DESC, seq DESC LIMIT 1
+            ) t
+            """,
+            ([t for t, _ in robots], [r for _, r in robots]),
+        )
+        return cur.fetchall()

@@ -1,0 +1,198 @@
+"""Alert rules with hysteresis: raise on one threshold, clear on another, never flap in between.
+
+Each rule keeps per-robot counters; :class:`AlertPolicy` holds the thresholds, and a tenant can
+override them for all its robots or for one model (table ``alert_policies``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fleetray.schemas import RobotEvent, RobotStatus, Telemetry
+
+
+class AlertPolicy(BaseModel):
+    """Thresholds of every alert rule. Raise and clear levels differ so alerts do not flap."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    battery_low_raise: float = Field(default=0.15, ge=0, le=1)
+    battery_low_clear: float = Field(default=0.25, ge=0, le=1)
+    battery_hot_raise_c: float = 55.0
+    battery_hot_clear_c: float = 50.0
+    motor_hot_raise_c: float = 85.0
+    motor_hot_clear_c: float = 75.0
+    overcurrent_samples: int = Field(default=5, ge=1, description="Consecutive samples over the limit.")
+    overcurrent_clear_ratio: float = Field(default=0.9, gt=0, le=1)
+    error_burst_count: int = Field(default=3, ge=1)
+    error_burst_window_s: float = Field(default=300, gt=0)
+    offline_after_s: float = Field(default=120, gt=0)
+    stuck_after_s: float = Field(default=180, gt=0)
+    stuck_distance_m: float = Field(default=0.5, ge=0)
+    anomaly_raise: float = Field(default=8.0, gt=0)
+    anomaly_clear: float = Field(default=4.0, gt=0)
+    anomaly_clear_samples: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _clear_inside_raise(self) -> AlertPolicy:
+        pairs = [
+            ("battery_low_clear", self.battery_low_clear, ">", "battery_low_raise", self.battery_low_raise),
+            ("battery_hot_clear_c", self.battery_hot_clear_c, "<", "battery_hot_raise_c", self.battery_hot_raise_c),
+            ("motor_hot_clear_c", self.motor_hot_clear_c, "<", "motor_hot_raise_c", self.motor_hot_raise_c),
+            ("anomaly_clear", self.anomaly_clear, "<", "anomaly_raise", self.anomaly_raise),
+        ]
+        for clear_name, clear, op, raise_name, raised in pairs:
+            if (op == ">" and clear <= raised) or (op == "<" and clear >= raised):
+                raise ValueError(f"{clear_name} ({clear}) must be {op} {raise_name} ({raised}) for hysteresis")
+        return self
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert raised or cleared."""
+
+    tenant_id: str
+    robot_id: str
+    rule: str
+    raised: bool
+    at: datetime
+    severity: str = "warning"
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form for subscribers."""
+        return {
+            "tenant_id": self.tenant_id, "robot_id": self.robot_id, "rule": self.rule,
+            "state": "active" if self.raised else "resolved", "severity": self.severity,
+            "message": self.message, "details": self.details, "at": self.at.isoformat(),
+        }  # fmt: skip
+
+
+@dataclass
+class AlertTracker:
+    """One robot's alert state: which rules are active, and the counters behind hysteresis."""
+
+    tenant_id: str
+    robot_id: str
+    policy: AlertPolicy
+    current_limits: dict[str, float] = field(default_factory=dict)
+    active: dict[str, datetime] = field(default_factory=dict)
+    streaks: dict[str, int] = field(default_factory=dict)
+    errors: deque[datetime] = field(default_factory=deque)
+    stuck_since: tuple[datetime, float, float] | None = None
+
+    def _change(self, rule: str, raised: bool, at: datetime, severity: str, message: str,
+                **details: Any) -> AlertChange | None:  # fmt: skip
+        if raised == (rule in self.active):
+            return None
+        if raised:
+            self.active[rule] = at
+        else:
+            del self.active[rule]
+        return AlertChange(self.tenant_id, self.robot_id, rule, raised, at, severity, message, details)
+
+    def on_telemetry(self, sample: Telemetry, anomaly: tuple[str, float] | None) -> list[AlertChange]:
+        """Evaluate the rules that look at one sample."""
+        p, at, changes = self.policy, sample.ts, []
+        if sample.battery is not None:
+            soc, temp = sample.battery.soc, sample.battery.temp
+            if soc < p.battery_low_raise:
+                changes.append(self._change("battery_low", True, at, "warning", f"battery at {soc:.0%}", soc=soc))
+            elif soc > p.battery_low_clear:
+                changes.append(self._change("battery_low", False, at, "warning", f"battery at {soc:.0%}", soc=soc))
+            if temp > p.battery_hot_raise_c:
+                changes.append(self._change("battery_overheat", True, at, "critical", f"battery at {temp:.1f} °C"))
+            elif temp < p.battery_hot_clear_c:
+                changes.append(self._change("battery_overheat", False, at, "critical", f"battery at {temp:.1f} °C"))
+        for name, reading in sample.components.items():
+            if reading.temp_c is not None:
+                rule = f"motor_overheat:{name}"
+                if reading.temp_c > p.motor_hot_raise_c:
+                    changes.append(self._change(rule, True, at, "critical", f"{name} at {reading.temp_c:.1f} °C"))
+                elif reading.temp_c < p.motor_hot_clear_c:
+                    changes.append(self._change(rule, False, at, "critical", f"{name} cooled down"))
+            limit = self.current_limits.get(name)
+            if limit is not None and reading.current_a is not None:
+                changes.append(self._overcurrent(name, reading.current_a, limit, at))
+        changes.append(self._stuck(sample))
+        if anomaly is not None:
+            changes.append(self._anomaly(*anomaly, at))
+        return [change for change in changes if change is not None]
+
+    def _overcurrent(self, name: str, current: float, limit: float, at: datetime) -> AlertChange | None:
+        rule = f"overcurrent:{name}"
+        if current > limit:
+            self.streaks[rule] = self.streaks.get(rule, 0) + 1
+            if self.streaks[rule] >= self.policy.overcurrent_samples:
+                return self._change(rule, True, at, "warning", f"{name} draws {current:.2f} A, over its limit of "
+                                    f"{limit:.2f} A", current_a=current, limit_a=limit)  # fmt: skip
+        else:
+            self.streaks[rule] = 0
+            if current < limit * self.policy.overcurrent_clear_ratio:
+                return self._change(rule, False, at, "warning", f"{name} back under its limit")
+        return None
+
+    def _stuck(self, sample: Telemetry) -> AlertChange | None:
+        at = sample.ts
+        if sample.status is not RobotStatus.CLEANING or sample.pose is None:
+            self.stuck_since = None
+            return self._change("stuck", False, at, "warning", "robot moving again")
+        x, y = sample.pose.x, sample.pose.y
+        if self.stuck_since is None or math.dist((x, y), self.stuck_since[1:]) > self.policy.stuck_distance_m:
+            self.stuck_since = (at, x, y)
+            return self._change("stuck", False, at, "warning", "robot moving again")
+        if (at - self.stuck_since[0]).total_seconds() >= self.policy.stuck_after_s:
+            return self._change("stuck", True, at, "warning", "cleaning but has not moved", x=x, y=y)
+        return None
+
+    def _anomaly(self, signal: str, score: float, at: datetime) -> AlertChange | None:
+        if score > self.policy.anomaly_raise:
+            self.streaks["anomaly"] = 0
+            return self._change("anomaly", True, at, "warning", f"{signal} is unusual (score {score:.1f})",
+                                signal=signal, score=round(score, 2))  # fmt: skip
+        if score < self.policy.anomaly_clear:
+            self.streaks["anomaly"] = self.streaks.get("anomaly", 0) + 1
+            if self.streaks["anomaly"] >= self.policy.anomaly_clear_samples:
+                return self._change("anomaly", False, at, "warning", "signals back to normal")
+        return None
+
+    def on_event(self, event: RobotEvent) -> list[AlertChange]:
+        """Count errors towards a burst."""
+        if event.level.value not in ("ERROR", "FATAL"):
+            return []
+        self.errors.append(event.ts)
+        self._forget_old_errors(event.ts)
+        if len(self.errors) >= self.policy.error_burst_count:
+            change = self._change("error_burst", True, event.ts, "critical",
+                                  f"{len(self.errors)} errors within {self.policy.error_burst_window_s:.0f} s",
+                                  last_code=event.code)  # fmt: skip
+            return [change] if change else []
+        return []
+
+    def on_tick(self, now: datetime, last_seen: datetime | None) -> list[AlertChange]:
+        """Rules that fire on silence: offline robots, error bursts that died down."""
+        changes = []
+        if last_seen is not None:
+            silent = (now - last_seen).total_seconds()
+            if silent > self.policy.offline_after_s:
+                changes.append(self._change("offline", True, now, "warning", f"no message for {silent:.0f} s"))
+        self._forget_old_errors(now)
+        if not self.errors:
+            changes.append(self._change("error_burst", False, now, "critical", "no recent errors"))
+        return [change for change in changes if change is not None]
+
+    def on_heard(self, at: datetime) -> list[AlertChange]:
+        """Any message clears the offline alert."""
+        change = self._change("offline", False, at, "warning", "robot reporting again")
+        return [change] if change else []
+
+    def _forget_old_errors(self, now: datetime) -> None:
+        while self.errors and (now - self.errors[0]).total_seconds() > self.policy.error_burst_window_s:
+            self.errors.popleft()

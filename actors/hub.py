@@ -1,0 +1,104 @@
+"""A Ray-side pub/sub for live updates and alerts; the API's WebSocket feed reads from it.
+
+Each subscriber has a bounded queue: a slow subscriber loses its oldest items (counted, and told
+so) rather than slowing the shards that publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+HUB_NAME = "fleetray-hub"
+
+
+@dataclass
+class _Subscription:
+    tenant_id: str
+    kinds: frozenset[str] | None
+    robot_ids: frozenset[str] | None
+    queue: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+    dropped: int = 0
+
+    def wants(self, item: dict[str, Any]) -> bool:
+        return (
+            item.get("tenant_id") == self.tenant_id
+            and (self.kinds is None or item.get("kind") in self.kinds)
+            and (self.robot_ids is None or item.get("robot_id") in self.robot_ids)
+        )
+
+
+class Hub:
+    """Subscriptions and fan-out, without Ray (the actor below wraps it)."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscriptions: dict[str, _Subscription] = {}
+        self.published = 0
+
+    def subscribe(self, subscriber_id: str, tenant_id: str, *, kinds: list[str] | None = None,
+                  robot_ids: list[str] | None = None) -> None:  # fmt: skip
+        """Start (or replace) a subscription to a tenant's items, optionally of some kinds or robots."""
+        self._subscriptions[subscriber_id] = _Subscription(
+            tenant_id, frozenset(kinds) if kinds else None, frozenset(robot_ids) if robot_ids else None,
+            deque(maxlen=self._queue_size),
+        )  # fmt: skip
+
+    def unsubscribe(self, subscriber_id: str) -> None:
+        """End a subscription."""
+        self._subscriptions.pop(subscriber_id, None)
+
+    def publish(self, items: list[dict[str, Any]]) -> None:
+        """Hand items to every subscription that wants them."""
+        self.published += len(items)
+        for subscription in self._subscriptions.values():
+            for item in items:
+                if subscription.wants(item):
+                    if len(subscription.queue) == subscription.queue.maxlen:
+                        subscription.dropped += 1
+                    subscription.queue.append(item)
+
+    def take(self, subscriber_id: str, max_items: int = 500) -> dict[str, Any]:
+        """Items waiting for a subscriber, and how many it lost since the last take."""
+        subscription = self._subscriptions.get(subscriber_id)
+        if subscription is None:
+            return {"items": [], "dropped": 0, "subscribed": False}
+        items = [subscription.queue.popleft() for _ in range(min(max_items, len(subscription.queue)))]
+        dropped, subscription.dropped = subscription.dropped, 0
+        return {"items": items, "dropped": dropped, "subscribed": True}
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class EventHub:
+    """The named hub actor (``fleetray-hub``)."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._hub = Hub(queue_size)
+
+    def subscribe(self, subscriber_id: str, tenant_id: str, kinds: list[str] | None = None,
+                  robot_ids: list[str] | None = None) -> None:  # fmt: skip
+        self._hub.subscribe(subscriber_id, tenant_id, kinds=kinds, robot_ids=robot_ids)
+
+    def unsubscribe(self, subscriber_id: str) -> None:
+        self._hub.unsubscribe(subscriber_id)
+
+    def publish(self, items: list[dict[str, Any]]) -> None:
+        self._hub.publish(items)
+
+    async def poll(self, subscriber_id: str, max_items: int = 500, timeout_s: float = 1.0) -> dict[str, Any]:
+        """Wait up to ``timeout_s`` for items, then return what is there."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            taken = self._hub.take(subscriber_id, max_items)
+            if taken["items"] or not taken["subscribed"] or asyncio.get_running_loop().time() >= deadline:
+                return taken
+            await asyncio.sleep(0.05)
+
+
+def get_hub() -> Any:
+    """The hub actor, started if it is not running yet."""
+    return EventHub.options(name=HUB_NAME, get_if_exists=True, lifetime="detached").remote()

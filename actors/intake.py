@@ -1,0 +1,105 @@
+"""Turning raw broker messages into validated messages, or dead letters with a reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from fleetray.errors import SchemaValidationError
+from fleetray.schemas import RobotEvent, TaskEvent, Telemetry, parse_message, split_payload
+from fleetray.schemas.encoding import PayloadError
+from fleetray.storage.dead_letters import DeadLetter
+
+MAX_FUTURE = timedelta(minutes=5)
+MODELS = {"telemetry": Telemetry, "events": RobotEvent, "tasks": TaskEvent}
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message as the broker delivered it. ``tenant_id`` and ``robot_id`` come from the topic or key."""
+
+    channel: str
+    tenant_id: str
+    robot_id: str
+    payload: bytes
+    topic: str
+    source: str = "mqtt"
+
+
+@dataclass
+class Intake:
+    """A batch sorted into what can be stored and what goes to dead letters."""
+
+    telemetry: list[Telemetry] = field(default_factory=list)
+    events: list[RobotEvent] = field(default_factory=list)
+    task_events: list[TaskEvent] = field(default_factory=list)
+    heartbeats: list[tuple[str, str]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def dead_by_reason(self) -> Counter[str]:
+        """Dead letters counted by reason."""
+        return Counter(letter.reason for letter in self.dead)
+
+
+def sort_batch(
+    messages: Sequence[RawMessage],
+    *,
+    now: datetime,
+    retention: timedelta,
+    is_known: Callable[[str, str], bool],
+) -> Intake:
+    """Validate every message of a batch; nothing in it can make this raise."""
+    intake = Intake()
+    for raw in messages:
+
+        def dead(reason: str, detail: str, raw: RawMessage = raw) -> None:
+            intake.dead.append(DeadLetter(raw.source, reason, detail, raw.payload, raw.topic, raw.tenant_id,
+                                          raw.robot_id))  # fmt: skip
+
+        if not raw.channel:
+            dead("bad_topic", f"topic {raw.topic!r} does not match fr/v1/{{tenant}}/{{robot}}/{{channel}}")
+            continue
+        if raw.channel == "heartbeat":
+            if is_known(raw.tenant_id, raw.robot_id):
+                intake.heartbeats.append((raw.tenant_id, raw.robot_id))
+            else:
+                dead("unknown_robot", f"robot {raw.tenant_id}/{raw.robot_id} is not registered")
+            continue
+        model = MODELS.get(raw.channel)
+        if model is None:
+            dead("unknown_channel", f"channel {raw.channel!r} carries nothing fleetray ingests")
+            continue
+        try:
+            documents = split_payload(raw.payload)
+        except PayloadError as err:
+            dead(err.reason, str(err))
+            continue
+        for document in documents:
+            try:
+                message = parse_message(model, document)
+            except PayloadError as err:
+                dead(err.reason, str(err))
+                continue
+            except SchemaValidationError as err:
+                finite = any("finite" in expected for _, _, expected in err.problems)
+                dead("non_finite" if finite else "schema", str(err))
+                continue
+            if (message.tenant_id, message.robot_id) != (raw.tenant_id, raw.robot_id):
+                dead("topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
+            elif message.ts > now + MAX_FUTURE:
+                ahead = f"ts {message.ts.isoformat()} is more than 5 minutes ahead of {now.isoformat()}"
+                dead("future_timestamp", ahead)
+            elif message.ts < now - retention:
+                dead("expired_timestamp", f"ts {message.ts.isoformat()} is older than the retention")
+            elif not is_known(message.tenant_id, message.robot_id):
+                dead("unknown_robot", f"robot {message.tenant_id}/{message.robot_id} is not registered")
+            elif isinstance(message, Telemetry):
+                intake.telemetry.append(message)
+            elif isinstance(message, RobotEvent):
+                intake.events.append(message)
+            else:
+                intake.task_events.append(message)
+    return intake

@@ -1,0 +1,113 @@
+"""MQTT ingestion: a persistent session, batches routed to shards, PUBACK only once persisted."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import ray
+from ray.util import metrics
+
+from actors.intake import RawMessage
+from actors.router import ShardRouter
+from fleetray.errors import TopicError
+from fleetray.schemas import mqtt_subscription, parse_mqtt_topic
+
+logger = logging.getLogger(__name__)
+
+INGESTED_CHANNELS = ("telemetry", "events", "tasks", "heartbeat")
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class MqttIngestor:
+    """Subscribes to every robot's up channels and feeds the shards.
+
+    With ``shared_group`` the subscription is shared (``$share/group/...``) so several ingestors
+    split the load; the session is persistent (clean_session off, a fixed client id), so messages
+    published while an ingestor is down wait in the broker. Each message is acknowledged only after
+    its shard has persisted it: at-least-once delivery, exactly-once effect.
+    """
+
+    def __init__(self, name: str, mqtt_url: str, shard_count: int, *, shared_group: str | None = None,
+                 prefix: str = "fleetray", batch_size: int = 2000, batch_interval_s: float = 0.05) -> None:  # fmt: skip
+        from fleetray.mqtt import connect
+
+        self._router = ShardRouter(shard_count, prefix=prefix)
+        self._batch_size = batch_size
+        self._interval = batch_interval_s
+        self._buffer: list[Any] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.counts = {"received": 0, "acked": 0, "batches": 0}
+        self._messages = metrics.Counter("fleetray_ingest_messages", "Messages ingested", ("source", "ingestor"))
+        self._latency = metrics.Histogram("fleetray_ingest_batch_seconds", "Receive-to-ack time of a batch",
+                                          [0.01, 0.05, 0.1, 0.5, 1, 5], ("source", "ingestor"))  # fmt: skip
+        self._tags = {"source": "mqtt", "ingestor": name}
+        topics = [mqtt_subscription(channel, shared_group=shared_group) for channel in INGESTED_CHANNELS]
+
+        def subscribe(client: Any) -> None:
+            client.subscribe([(topic, 1) for topic in topics])
+
+        self.client_id = f"{prefix}-ingest-{name}"
+        self._client = connect(mqtt_url, self.client_id, clean_start=False, manual_ack=True,
+                               on_connect=subscribe)  # fmt: skip
+        self._client.on_message = self._on_message
+        self._worker = threading.Thread(target=self._run, daemon=True, name="mqtt-ingest")
+        self._worker.start()
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        with self._lock:
+            self._buffer.append((message, time.monotonic()))
+            full = len(self._buffer) >= self._batch_size
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            with self._lock:
+                batch, self._buffer = self._buffer[: self._batch_size], self._buffer[self._batch_size :]
+                if self._buffer:
+                    self._wake.set()
+            if batch:
+                self._deliver(batch)
+
+    def _deliver(self, batch: list[Any]) -> None:
+        raw = []
+        for message, _ in batch:
+            try:
+                topic = parse_mqtt_topic(message.topic)
+                raw.append(RawMessage(topic.channel, topic.tenant_id, topic.robot_id, message.payload, message.topic))
+            except TopicError:
+                raw.append(RawMessage("", "", "", message.payload, message.topic))
+        while not self._stop.is_set():
+            try:
+                self._router.deliver(raw)
+                break
+            except Exception:
+                logger.exception("could not deliver a batch of %s messages; retrying", len(raw))
+                time.sleep(1)
+        for message, _ in batch:
+            self._client.ack(message.mid, message.qos)
+        self.counts["received"] += len(batch)
+        self.counts["acked"] += sum(1 for message, _ in batch if message.qos > 0)
+        self.counts["batches"] += 1
+        self._messages.inc(len(batch), tags=self._tags)
+        self._latency.observe(max(time.monotonic() - batch[0][1], 1e-6), tags=self._tags)
+
+    def stats(self) -> dict[str, Any]:
+        """Messages received and acknowledged, batches, and what is buffered now."""
+        with self._lock:
+            return {**self.counts, "buffered": len(self._buffer)}
+
+    def stop(self) -> None:
+        """Disconnect (the session and its unacknowledged messages stay with the broker)."""
+        self._stop.set()
+        self._wake.set()
+        self._worker.join(timeout=10)
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,183 @@
+"""A shard's work without Ray: validate a batch, persist it, then fold it into the live state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from actors.alerts import AlertChange
+from actors.intake import Intake, RawMessage, sort_batch
+from actors.registry import lookup_robots, policy_lookup, robots_owned, shard_of
+from actors.shard_state import ShardState
+from fleetray.lake import LakeWriter, telemetry_table
+from fleetray.storage import Database
+from fleetray.storage.alerts import open_alerts, persist_alert_changes
+from fleetray.storage.dead_letters import write_dead_letters
+from fleetray.storage.events import write_events, write_task_events
+from fleetray.storage.telemetry import (
+    TelemetryWriter,
+    latest_per_robot,
+    recent_telemetry,
+    telemetry_from_row,
+    write_minute_aggregates,
+)
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_ROBOT_RECHECK_S = 30.0
+REBUILD_WINDOW = timedelta(minutes=6)
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one batch: what was stored, what was a duplicate, what was refused and why."""
+
+    received: int = 0
+    telemetry: int = 0
+    new_telemetry: int = 0
+    duplicates: int = 0
+    events: int = 0
+    task_events: int = 0
+    dead: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    applied_at: float = 0.0
+
+
+class ShardCore:
+    """Everything a fleet shard does, drivable by tests without Ray.
+
+    Args:
+        index, count: this shard's place in the layout (robots are owned by ``shard_of``).
+        db: where batches are persisted.
+        retention: samples older than this are refused (they would land in dropped partitions).
+        lake: Parquet lake writer, or None.
+        publish: called with alert changes (JSON-able dicts) once they are persisted.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        count: int,
+        db: Database,
+        *,
+        retention: timedelta = timedelta(days=30),
+        lake: LakeWriter | None = None,
+        publish: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.index, self.count, self.db = index, count, db
+        self.retention = retention
+        self._lake = lake
+        self._publish = publish or (lambda items: None)
+        self._writer = TelemetryWriter()
+        self._unknown: dict[tuple[str, str], float] = {}
+        self.totals: Counter[str] = Counter()
+        self.dead_totals: Counter[str] = Counter()
+        self.state = ShardState()
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Load this shard's robots, their last minutes of samples (or latest one) and open alerts."""
+        started = time.monotonic()
+        with self.db.connect() as conn:
+            from actors.registry import load_policies
+
+            self.state = ShardState(policy_lookup(load_policies(conn)))
+            self.state.register(robots_owned(conn, self.index, self.count))
+            keys = list(self.state.robots)
+            rows = recent_telemetry(conn, keys, since=datetime.now(UTC) - REBUILD_WINDOW) if keys else []
+            recent = {(row["tenant_id"], row["robot_id"]) for row in rows}
+            quiet = [key for key in keys if key not in recent]
+            rows = (latest_per_robot(conn, quiet) if quiet else []) + rows
+            alerts = open_alerts(conn, keys) if keys else []
+        self.state.apply(Intake(telemetry=[telemetry_from_row(row) for row in rows]))
+        self.state.restore_alerts(alerts)
+        logger.info("shard %s/%s rebuilt %s robots from %s samples in %.1f s", self.index, self.count,
+                    len(keys), len(rows), time.monotonic() - started)  # fmt: skip
+
+    def _is_known(self, tenant_id: str, robot_id: str) -> bool:
+        return self.state.is_known(tenant_id, robot_id)
+
+    def _learn_robots(self, messages: Sequence[RawMessage]) -> None:
+        """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
+        now = time.monotonic()
+        unseen = {
+            (m.tenant_id, m.robot_id) for m in messages
+            if not self.state.is_known(m.tenant_id, m.robot_id)
+            and now - self._unknown.get((m.tenant_id, m.robot_id), -1e9) > UNKNOWN_ROBOT_RECHECK_S
+        }  # fmt: skip
+        if not unseen:
+            return
+        with self.db.connect() as conn:
+            found = lookup_robots(conn, unseen)
+        self.state.register(r for r in found if shard_of(r.tenant_id, r.robot_id, self.count) == self.index)
+        for key in unseen - {(r.tenant_id, r.robot_id) for r in found}:
+            self._unknown[key] = now
+
+    def ingest(self, messages: Sequence[RawMessage]) -> IngestReport:
+        """Validate, persist and apply a batch. Returns once it is durable in PostgreSQL.
+
+        If persisting fails the live state is rebuilt from PostgreSQL and the error propagates, so
+        the ingestor does not acknowledge and the broker redelivers.
+        """
+        self._learn_robots(messages)
+        now = datetime.now(UTC)
+        intake = sort_batch(messages, now=now, retention=self.retention, is_known=self._is_known)
+        result = self.state.apply(intake)
+        changes = result.alerts + [c for key in intake.heartbeats for c in self.state.heard(*key, now)]
+        report = IngestReport(received=len(messages), telemetry=len(intake.telemetry),
+                              events=len(intake.events), task_events=len(intake.task_events),
+                              dead=dict(intake.dead_by_reason), alerts=len(changes))  # fmt: skip
+        try:
+            with self.db.connect() as conn:
+                report.new_telemetry = self._writer.write_messages(conn, intake.telemetry)
+                write_events(conn, intake.events)
+                write_task_events(conn, intake.task_events)
+                write_dead_letters(conn, intake.dead)
+                write_minute_aggregates(conn, result.closed_minutes)
+                persist_alert_changes(conn, changes)
+        except Exception:
+            logger.exception(
+                "shard %s could not persist a batch of %s; rebuilding its state", self.index, len(messages)
+            )
+            self.rebuild()
+            raise
+        report.duplicates = report.telemetry - report.new_telemetry
+        report.applied_at = time.time()
+        self._count(report)
+        if self._lake is not None and intake.telemetry:
+            self._lake.append(telemetry_table(intake.telemetry))
+        self._announce(changes)
+        return report
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Evaluate silence-based rules and flush the lake; return the number of alert changes."""
+        changes = self.state.tick(now or datetime.now(UTC))
+        if changes:
+            with self.db.connect() as conn:
+                persist_alert_changes(conn, changes)
+            self._announce(changes)
+        return len(changes)
+
+    def flush_lake(self) -> list[str]:
+        """Write the buffered lake rows out."""
+        return self._lake.flush() if self._lake is not None else []
+
+    def _announce(self, changes: list[AlertChange]) -> None:
+        if changes:
+            self._publish([{"kind": "alert", **change.as_dict()} for change in changes])
+
+    def _count(self, report: IngestReport) -> None:
+        self.totals.update(received=report.received, telemetry=report.telemetry, new_telemetry=report.new_telemetry,
+                           duplicates=report.duplicates, events=report.events, task_events=report.task_events,
+                           alerts=report.alerts, batches=1)  # fmt: skip
+        self.dead_totals.update(report.dead)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start, and the shard's size."""
+        return {"index": self.index, "count": self.count, "robots": len(self.state.robots),
+                "totals": dict(self.totals), "dead_letters": dict(self.dead_totals)}  # fmt: skip

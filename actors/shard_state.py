@@ -1,0 +1,204 @@
+"""One shard's live state of its robots, as plain Python (the Ray actor wraps it)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from actors.alerts import AlertChange, AlertPolicy, AlertTracker
+from actors.intake import Intake
+from fleetray.features import EwmaScore, MinuteAggregator, SlidingWindow, telemetry_signals
+from fleetray.schemas import RobotStatus, Telemetry
+
+RING_SIZE = 300
+ANOMALY_SIGNALS = ("battery.current", "battery.temp")
+ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
+
+
+@dataclass(frozen=True)
+class RobotInfo:
+    """What the registry knows of a robot, to enrich its state."""
+
+    tenant_id: str
+    robot_id: str
+    site_id: str | None
+    manufacturer: str
+    model: str
+    current_limits: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RobotState:
+    """Everything a shard keeps about one robot."""
+
+    info: RobotInfo
+    alerts: AlertTracker
+    latest: Telemetry | None = None
+    ring: deque[Telemetry] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
+    minute: MinuteAggregator = field(default_factory=MinuteAggregator)
+    five_minutes: SlidingWindow = field(default_factory=lambda: SlidingWindow(300))
+    scores: dict[str, EwmaScore] = field(default_factory=dict)
+    highest_seq: int = -1
+    last_seen: datetime | None = None
+    task_id: str | None = None
+    task_status: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The robot's state as JSON-able data (what the API serves)."""
+        latest = self.latest
+        return {
+            "tenant_id": self.info.tenant_id, "robot_id": self.info.robot_id, "site_id": self.info.site_id,
+            "manufacturer": self.info.manufacturer, "model": self.info.model,
+            "status": latest.status.value if latest else None,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "seq": self.highest_seq if self.highest_seq >= 0 else None,
+            "latest": latest.model_dump(mode="json", exclude={"v", "tenant_id", "robot_id"}) if latest else None,
+            "task": {"task_id": self.task_id, "status": self.task_status} if self.task_id else None,
+            "alerts": sorted(self.alerts.active),
+        }  # fmt: skip
+
+
+@dataclass
+class ApplyResult:
+    """What applying a batch changed."""
+
+    alerts: list[AlertChange] = field(default_factory=list)
+    closed_minutes: list[tuple] = field(default_factory=list)
+    newer: int = 0
+
+
+class ShardState:
+    """The live state of the robots one shard owns.
+
+    Args:
+        policy_for: the alert thresholds for a (tenant, model).
+    """
+
+    def __init__(self, policy_for: Any = None) -> None:
+        self._policy_for = policy_for or (lambda tenant_id, model: AlertPolicy())
+        self.robots: dict[tuple[str, str], RobotState] = {}
+
+    def register(self, robots: Iterable[RobotInfo]) -> None:
+        """Add (or refresh the metadata of) robots this shard owns."""
+        for info in robots:
+            key = (info.tenant_id, info.robot_id)
+            state = self.robots.get(key)
+            if state is None:
+                policy = self._policy_for(info.tenant_id, info.model)
+                tracker = AlertTracker(info.tenant_id, info.robot_id, policy, dict(info.current_limits))
+                self.robots[key] = RobotState(info, tracker)
+            else:
+                state.info = info
+                state.alerts.current_limits = dict(info.current_limits)
+
+    def is_known(self, tenant_id: str, robot_id: str) -> bool:
+        """Whether the robot is registered with this shard."""
+        return (tenant_id, robot_id) in self.robots
+
+    def apply(self, intake: Intake) -> ApplyResult:
+        """Fold a validated batch into the state; return alert changes and closed minutes."""
+        result = ApplyResult()
+        for sample in sorted(intake.telemetry, key=lambda m: (m.robot_id, m.seq)):
+            state = self.robots[(sample.tenant_id, sample.robot_id)]
+            if sample.seq <= state.highest_seq:
+                continue  # a redelivery or a late sample: stored, but the live state has moved on
+            result.newer += 1
+            self._apply_sample(state, sample, result)
+        for event in intake.events:
+            state = self.robots[(event.tenant_id, event.robot_id)]
+            result.alerts += state.alerts.on_heard(event.ts)
+            result.alerts += state.alerts.on_event(event)
+        for task in intake.task_events:
+            state = self.robots[(task.tenant_id, task.robot_id)]
+            state.task_id, state.task_status = task.task_id, task.type.value
+        return result
+
+    def _apply_sample(self, state: RobotState, sample: Telemetry, result: ApplyResult) -> None:
+        state.latest, state.highest_seq = sample, sample.seq
+        state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
+        state.ring.append(sample)
+        signals = telemetry_signals(sample)
+        closed = state.minute.add(sample.ts, signals)
+        if closed is not None:
+            bucket, aggregates = closed
+            result.closed_minutes += [
+                (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last)
+                for name, a in aggregates.items()
+            ]
+        state.five_minutes.add(sample.ts, signals)
+        result.alerts += state.alerts.on_heard(sample.ts)
+        result.alerts += state.alerts.on_telemetry(sample, self._anomaly(state, sample, signals))
+
+    def _anomaly(self, state: RobotState, sample: Telemetry, signals: dict[str, float]) -> tuple[str, float] | None:
+        """The most unusual running signal of the sample and its score (EWMA z-score per signal)."""
+        if sample.status not in (RobotStatus.CLEANING, RobotStatus.MOVING):
+            return None  # idle readings are a different regime; they would only teach the baseline noise
+        worst: tuple[str, float] | None = None
+        names = [*ANOMALY_SIGNALS]
+        names += [f"components.{c}.{f}" for c in sample.components for f in ANOMALY_COMPONENT_FIELDS]
+        for name in names:
+            value = signals.get(name)
+            if value is None:
+                continue
+            tracker = state.scores.get(name)
+            if tracker is None:
+                tracker = state.scores[name] = EwmaScore()
+            score = tracker.score(value)
+            if worst is None or score > worst[1]:
+                worst = (name, score)
+        return worst
+
+    def heard(self, tenant_id: str, robot_id: str, at: datetime) -> list[AlertChange]:
+        """A heartbeat: the robot is alive."""
+        state = self.robots[(tenant_id, robot_id)]
+        state.last_seen = at if state.last_seen is None else max(state.last_seen, at)
+        return state.alerts.on_heard(at)
+
+    def tick(self, now: datetime) -> list[AlertChange]:
+        """Rules that fire on silence (offline robots, error bursts dying down)."""
+        changes: list[AlertChange] = []
+        for state in self.robots.values():
+            changes += state.alerts.on_tick(now, state.last_seen)
+        return changes
+
+    def restore_alerts(self, active: Iterable[tuple[str, str, str, datetime]]) -> None:
+        """Mark alerts stored as active as active again (after a restart)."""
+        for tenant_id, robot_id, rule, raised_at in active:
+            state = self.robots.get((tenant_id, robot_id))
+            if state is not None:
+                state.alerts.active[rule] = raised_at
+
+    def robot(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
+        """One robot's state, or None if this shard does not own it."""
+        state = self.robots.get((tenant_id, robot_id))
+        return state.summary() if state else None
+
+    def query(self, tenant_id: str, *, robot_ids: Iterable[str] | None = None, site_id: str | None = None,
+              status: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """The tenant's robots on this shard, filtered by ids, site and status."""
+        wanted = set(robot_ids) if robot_ids is not None else None
+        found = []
+        for (tenant, robot_id), state in self.robots.items():
+            if tenant != tenant_id or (wanted is not None and robot_id not in wanted):
+                continue
+            if site_id is not None and state.info.site_id != site_id:
+                continue
+            if status is not None and (state.latest is None or state.latest.status.value != status):
+                continue
+            found.append(state.summary())
+        return sorted(found, key=lambda s: s["robot_id"])
+
+    def windows(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
+        """The robot's 1-minute (current and last closed) and 5-minute aggregates."""
+        state = self.robots.get((tenant_id, robot_id))
+        if state is None:
+            return None
+        return {
+            "minute": {name: a.as_dict() for name, a in state.minute.current.items()},
+            "previous_minute": {name: a.as_dict() for name, a in state.minute.previous.items()},
+            "five_minutes": state.five_minutes.summary(),
+            "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scores.items()},
+        }  # fmt: skip

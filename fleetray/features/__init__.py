@@ -1,0 +1,8 @@
+"""Features: one implementation for the live shards and the batch pipelines."""
+
+from __future__ import annotations
+
+from fleetray.features.online import Aggregate, EwmaScore, MinuteAggregator, SlidingWindow
+from fleetray.features.signals import telemetry_signals
+
+__all__ = ["Aggregate", "EwmaScore", "MinuteAggregator", "SlidingWindow", "telemetry_signals"]

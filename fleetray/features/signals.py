@@ -1,0 +1,36 @@
+"""Every numeric signal of a telemetry sample under one flat name (``components.vacuum.current_a``).
+
+The names match the per-minute rollup in PostgreSQL, the simulator's aggregates and the features
+pipelines compute, so a signal is called the same everywhere.
+"""
+
+from __future__ import annotations
+
+from fleetray.schemas import Telemetry
+
+COMPONENT_FIELDS = ("current_a", "temp_c", "rpm", "usage_h")
+
+
+def telemetry_signals(message: Telemetry) -> dict[str, float]:
+    """The sample's numeric signals by flat name; absent values are left out."""
+    signals: dict[str, float] = {}
+    if message.battery is not None:
+        battery = message.battery
+        signals["battery.soc"] = battery.soc
+        signals["battery.voltage"] = battery.voltage
+        signals["battery.current"] = battery.current
+        signals["battery.temp"] = battery.temp
+    if message.velocity is not None:
+        signals["velocity.linear"] = message.velocity.linear
+        signals["velocity.angular"] = message.velocity.angular
+    for name, reading in message.components.items():
+        for field in COMPONENT_FIELDS:
+            value = getattr(reading, field)
+            if value is not None:
+                signals[f"components.{name}.{field}"] = value
+    for name, value in message.metrics.items():
+        signals[f"metrics.{name}"] = value
+    if message.system is not None:
+        for field, value in message.system.model_dump(exclude_none=True).items():
+            signals[f"system.{field}"] = value
+    return signals

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from actors.intake import RawMessage
+from actors.shard_core import ShardCore
+from fleetray.schemas import RobotEvent, validate_message
+from fleetray.storage import Database
+from fleetray.storage.alerts import read_alerts
+from fleetray.storage.dead_letters import count_dead_letters
+from tests.actors.conftest import raw, raw_bytes, sample
+
+
+def core(db: Database, published: list | None = None) -> ShardCore:
+    return ShardCore(0, 1, db, publish=(published.extend if published is not None else None))
+
+
+def stored(db: Database, tenant_id: str) -> int:
+    with db.connect() as conn:
+        return conn.execute("SELECT count(*) FROM telemetry WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
+
+
+def test_batches_are_persisted_and_applied_once(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    shard = core(db)
+    batch = [raw([sample(tenant_id, "r1", n) for n in range(1, 11)]), raw(sample(tenant_id, "r2", 1))]
+    first = shard.ingest(batch)
+    again = shard.ingest(batch)
+    assert (first.telemetry, first.new_telemetry, first.duplicates) == (11, 11, 0)
+    assert (again.new_telemetry, again.duplicates) == (0, 11)
+    assert stored(db, tenant_id) == 11
+    state = shard.state.robot(tenant_id, "r1")
+    assert state["seq"] == 10 and state["site_id"] == "hq" and state["model"] == "Phantas"
+    assert state["latest"]["battery"]["soc"] == 0.8
+
+
+def test_bad_input_goes_to_dead_letters_with_its_reason(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    shard = core(db)
+    good = sample(tenant_id, "r1", 1)
+    future = sample(tenant_id, "r1", 2, ts=datetime.now(UTC) + timedelta(hours=1))
+    ancient = sample(tenant_id, "r1", 3, ts=datetime.now(UTC) - timedelta(days=400))
+    nan_payload = good.model_dump_json().replace('"soc":0.8', '"soc":NaN').encode()
+    report = shard.ingest([
+        raw(good),
+        raw_bytes(tenant_id, "r1", b"{not json"),
+        raw_bytes(tenant_id, "r1", {"tenant_id": tenant_id, "robot_id": "r1", "seq": -5}),
+        raw_bytes(tenant_id, "r1", nan_payload),
+        raw(future), raw(ancient),
+        raw(sample(tenant_id, "ghost", 1)),
+        raw(sample(tenant_id, "r2", 1), topic_robot="r3"),
+        raw_bytes(tenant_id, "r1", b"{}" + b" " * 2_000_000),
+        RawMessage("", "", "", b"{}", "fr/v1/nonsense"),
+    ])  # fmt: skip
+    expected = {"malformed_json": 1, "schema": 1, "non_finite": 1, "future_timestamp": 1, "expired_timestamp": 1,
+                "unknown_robot": 1, "topic_mismatch": 1, "oversized": 1, "bad_topic": 1}  # fmt: skip
+    assert report.dead == expected
+    assert report.new_telemetry == 1
+    with db.connect() as conn:
+        assert count_dead_letters(conn) == expected
+    assert shard.stats()["dead_letters"] == expected
+
+
+def test_robots_registered_after_start_are_learned(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    from fleetray.inventory import RobotRecord
+    from fleetray.storage.fleet import upsert_robots
+
+    shard = core(db)
+    with db.connect() as conn:
+        upsert_robots(conn, [RobotRecord(tenant_id=tenant_id, robot_id="r9", manufacturer="Tennant",
+                                         model="T380AMR", serial="9")])  # fmt: skip
+    assert shard.ingest([raw(sample(tenant_id, "r9", 1))]).new_telemetry == 1
+
+
+def test_alerts_raise_once_clear_with_hysteresis_and_are_published(
+    db: Database, tenant_id: str, fleet: list[str]
+) -> None:
+    published: list = []
+    shard = core(db, published)
+    over = {"main_brush": {"current_a": 6.5, "temp_c": 40.0}}
+    low = {"soc": 0.1, "voltage": 24.0, "current": -10.0, "temp": 30.0}
+    shard.ingest([raw([sample(tenant_id, "r1", n, components=over, battery=low) for n in range(1, 9)])])
+    middling = {"soc": 0.2, "voltage": 24.0, "current": -10.0, "temp": 30.0}
+    in_band = {"main_brush": {"current_a": 4.8, "temp_c": 40.0}}  # under the 5 A limit, over the 4.5 A clear level
+    shard.ingest([raw([sample(tenant_id, "r1", n, battery=middling, components=in_band) for n in range(9, 12)])])
+    with db.connect() as conn:
+        active = {a["rule"] for a in read_alerts(conn, tenant_id, state="active")}
+    assert active == {"battery_low", "overcurrent:main_brush"}
+    recovered = {"soc": 0.5, "voltage": 25.0, "current": -10.0, "temp": 30.0}
+    shard.ingest([raw([sample(tenant_id, "r1", n, battery=recovered) for n in range(12, 14)])])
+    with db.connect() as conn:
+        alerts = read_alerts(conn, tenant_id)
+    assert {(a["rule"], a["state"]) for a in alerts} == {
+        ("battery_low", "resolved"),
+        ("overcurrent:main_brush", "resolved"),
+    }
+    assert len(alerts) == 2
+    assert [(p["rule"], p["state"]) for p in published] == [
+        ("battery_low", "active"), ("overcurrent:main_brush", "active"),
+        ("battery_low", "resolved"), ("overcurrent:main_brush", "resolved"),
+    ]  # fmt: skip
+
+
+def test_error_bursts_offline_and_stuck(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    shard = core(db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    errors = [
+        validate_message(RobotEvent, {"tenant_id": tenant_id, "robot_id": "r2", "ts": now - timedelta(seconds=30 - n),
+                                      "seq": n, "level": "ERROR", "code": "VACUUM_MOTOR_FAILURE"})
+        for n in range(3)
+    ]  # fmt: skip
+    shard.ingest([RawMessage("events", tenant_id, "r2", e.model_dump_json().encode(), "t") for e in errors])
+    still = [sample(tenant_id, "r3", n, ts=now - timedelta(seconds=400 - n), pose={"x": 1.0, "y": 1.0, "theta": 0})
+             for n in range(200)]  # fmt: skip
+    shard.ingest([raw(still)])
+    shard.ingest([raw(sample(tenant_id, "r1", 1, ts=now - timedelta(minutes=4)))])
+    shard.tick(now)
+    with db.connect() as conn:
+        active = {(a["robot_id"], a["rule"]) for a in read_alerts(conn, tenant_id, state="active")}
+    assert active >= {("r2", "error_burst"), ("r3", "stuck"), ("r1", "offline"), ("r3", "offline")}
+    shard.ingest([raw(sample(tenant_id, "r1", 2, ts=now))])
+    with db.connect() as conn:
+        active = {(a["robot_id"], a["rule"]) for a in read_alerts(conn, tenant_id, state="active")}
+    assert ("r1", "offline") not in active
+
+
+def test_a_restarted_shard_rebuilds_its_state_from_postgres(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    shard = core(db)
+    over = {"main_brush": {"current_a": 9.0}}
+    shard.ingest([raw([sample(tenant_id, "r1", n, components=over) for n in range(1, 31)])])
+    before = shard.state.robot(tenant_id, "r1")
+    restarted = core(db)
+    after = restarted.state.robot(tenant_id, "r1")
+    assert after["seq"] == before["seq"] == 30
+    assert after["latest"] == before["latest"]
+    assert after["alerts"] == before["alerts"] == ["overcurrent:main_brush"]
+    assert restarted.ingest([raw(sample(tenant_id, "r1", 30, components=over))]).duplicates == 1
+    recent_start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=100)
+    shard.ingest([raw([sample(tenant_id, "r2", n, ts=recent_start + timedelta(seconds=n)) for n in range(1, 41)])])
+    windows = core(db).state.windows(tenant_id, "r2")
+    assert windows["five_minutes"]["battery.soc"]["n"] == 40
