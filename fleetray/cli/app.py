@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import signal
 import threading
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,17 +87,19 @@ def demo(
     from fleetray.services import Platform
     from fleetray.sim import FleetSimulator, SimConfig, history_start
     from fleetray.sim.live import MqttPublisher, run_live
-    from fleetray.sim.persist import ChunkPersister, write_history
+    from fleetray.sim.persist import write_history
 
     started = time.monotonic()
     settings = get_settings()
-    history_s = int(parse_duration(history).total_seconds()) // 60 * 60
+    history_length = parse_duration(history).total_seconds()
     with Platform(settings) as platform:
         _stop_on_signals()
         assert platform.db is not None
         store = ObjectStore.from_settings(settings)
+        history_start_at = history_start(history_length / 86400)
+        history_s = int((datetime.now(UTC) - history_start_at).total_seconds())  # live picks up at "now"
         sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
-                                       start=history_start(history_s / 86400)))  # fmt: skip
+                                       start=history_start_at))  # fmt: skip
         with console.status(f"writing {history} of history for {robots} robots..."):
             report = write_history(sim, platform.db, store, history_s)
         _print_platform(platform)
@@ -103,21 +108,16 @@ def demo(
             f"[bold]{tenant}[/], {report.telemetry_rows:,} samples of history; now live at {speed:g}x. "
             f"Try [bold]fleetray robots -t {tenant}[/] in another terminal. Ctrl-C stops."
         )
-        persister = ChunkPersister(platform.db, None)
-        handlers = [persister.write]
-        publisher = MqttPublisher(platform.mqtt_url, client_id=f"fleetray-demo-{tenant}") if platform.mqtt_url else None
-        if publisher is not None:
-            handlers.append(publisher)
-        live_start = sim.time
+        # Robots report over MQTT; the ingestors and fleet shards persist what they send.
+        assert platform.mqtt_url is not None
+        publisher = MqttPublisher(platform.mqtt_url, client_id=f"fleetray-demo-{tenant}")
         try:
-            run_live(sim, handlers, speed=speed,
+            run_live(sim, [publisher], speed=speed,
                      duration_s=parse_duration(duration).total_seconds() if duration else None)  # fmt: skip
         except KeyboardInterrupt:
             console.print("stopping...")
         finally:
-            persister.finish(tenant, live_start, sim.time)
-            if publisher is not None:
-                publisher.close()
+            publisher.close()
     console.print("fleetray demo stopped.")
 
 
@@ -168,9 +168,10 @@ def sim_history(
     from fleetray.storage import open_database
 
     settings = get_settings()
-    seconds = int(days * 86400) // 60 * 60
+    start = history_start(days)
+    seconds = int((datetime.now(UTC) - start).total_seconds())
     sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
-                                   start=history_start(seconds / 86400)))  # fmt: skip
+                                   start=start))  # fmt: skip
     started = time.monotonic()
     progress = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                         TimeRemainingColumn(), console=console)  # fmt: skip
@@ -318,8 +319,50 @@ def status() -> None:
     if mqtt_url:
         table.add_row("mqtt", mqtt_url, "[green]up[/]" if broker_reachable(mqtt_url) else "[red]unreachable[/]")
     table.add_row("ray", (state.ray_address if state else None) or settings.ray_address or "-", "")
+    if state and state.ray_address:
+        for name, where, figures in _ingestion_rows(state.ray_address):
+            table.add_row(name, where, figures)
     table.add_row("object store", settings.resolved_object_store_url, "")
     console.print(table)
+
+
+def _ingestion_rows(ray_address: str) -> list[tuple[str, str, str]]:
+    """Health of the running shards and ingestors, read from their actors."""
+    if (Path.home() / ".ray" / "auth_token").exists():
+        # A cluster started by ray.init() requires its token; Ray reads the mode when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    import ray
+
+    from actors.shard import shard_name
+
+    try:
+        ray.init(address=ray_address, namespace="fleetray", log_to_driver=False, logging_level=logging.WARNING)
+    except Exception as err:  # the cluster may be gone between the state file and now
+        return [("ingestion", ray_address, f"[red]unreachable[/]: {err}")]
+    rows = []
+    try:
+        for index in itertools.count():
+            try:
+                shard = ray.get_actor(shard_name(index))
+            except ValueError:
+                break
+            stats = ray.get(shard.stats.remote(), timeout=10)
+            totals = stats["totals"]
+            rows.append((f"shard {index}", f"{stats['robots']} robots",
+                         f"{totals.get('new_telemetry', 0):,} samples, {totals.get('duplicates', 0):,} duplicates, "
+                         f"{sum(stats['dead_letters'].values()):,} dead letters"))  # fmt: skip
+        for kind in ("mqtt", "kafka"):
+            for number in itertools.count():
+                try:
+                    ingestor = ray.get_actor(f"fleetray-{kind}-{number}")
+                except ValueError:
+                    break
+                stats = ray.get(ingestor.stats.remote(), timeout=10)
+                rows.append((f"{kind} ingestor {number}", "",
+                             f"{stats['received']:,} received, {stats.get('buffered', 0)} buffered"))  # fmt: skip
+    finally:
+        ray.shutdown()
+    return rows or [("ingestion", ray_address, "no shards running")]
 
 
 def _print_platform(platform: object) -> None:
@@ -328,6 +371,10 @@ def _print_platform(platform: object) -> None:
     table.add_row("database", platform.db.host if platform.db else "-")
     table.add_row("mqtt", platform.mqtt_url or "-")
     table.add_row("ray", platform.ray_address or "-")
+    if platform.ingestion is not None:
+        ingestion = platform.ingestion
+        table.add_row("ingestion", f"{ingestion.shard_count} shards, {len(ingestion.mqtt)} MQTT and "
+                      f"{len(ingestion.kafka)} Kafka ingestors")  # fmt: skip
     table.add_row("object store", settings.resolved_object_store_url)
     table.add_row("data dir", str(settings.data_dir))
     console.print(table)

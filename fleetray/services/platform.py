@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleetray.errors import ServiceError
 from fleetray.mqtt import broker_reachable
@@ -43,13 +43,17 @@ class Platform:
     down and lets go of the embedded PostgreSQL.
     """
 
-    def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True) -> None:
+    def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True,
+                 with_ingestion: bool = True) -> None:  # fmt: skip
         self.settings = settings
         self.with_ray = with_ray
         self.with_mqtt = with_mqtt
+        self.with_ingestion = with_ingestion and with_ray
         self.db: Database | None = None
         self.mqtt_url: str | None = None
+        self.mqtt_shared_subscriptions = settings.mqtt_shared_subscriptions
         self.ray_address: str | None = None
+        self.ingestion: Any = None
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Platform:
@@ -77,9 +81,34 @@ class Platform:
                 broker, self.mqtt_url = embedded_broker(settings.data_dir)
                 broker.start()
                 self._stack.callback(broker.stop)
+                self.mqtt_shared_subscriptions = broker.name == "mosquitto"  # amqtt has no $share/
         if self.with_ray:
             self.ray_address = self._start_ray()
+        if self.with_ingestion:
+            self._start_ingestion()
         self._write_state()
+
+    def _start_ingestion(self) -> None:
+        from actors.ingestion import start_ingestion
+
+        assert self.db is not None
+        settings = self.settings
+        store = None
+        if settings.object_store_url is None or settings.object_store_url.startswith("file://"):
+            from fleetray.objectstore.signing import load_or_create_signing_key
+
+            store = {"url": settings.resolved_object_store_url,
+                     "signing_key": load_or_create_signing_key(settings.data_dir)}  # fmt: skip
+        else:
+            store = {"url": settings.object_store_url, "s3_endpoint_url": settings.s3_endpoint_url,
+                     "s3_region": settings.s3_region}  # fmt: skip
+        self.ingestion = start_ingestion(
+            self.db, shards=settings.shards, mqtt_url=self.mqtt_url, mqtt_ingestors=settings.mqtt_ingestors,
+            shared_subscriptions=self.mqtt_shared_subscriptions, kafka_bootstrap=settings.kafka_bootstrap,
+            kafka_ingestors=settings.kafka_ingestors, retention_days=settings.telemetry_retention_days,
+            object_store=store,
+        )  # fmt: skip
+        self._stack.callback(self.ingestion.stop)
 
     def _start_ray(self) -> str:
         import ray

@@ -77,7 +77,7 @@ class ChunkPersister:
             if whole_minutes:
                 write_minute_aggregates(conn, minute_aggregates(chunk.telemetry))
             else:
-                self._roll_closed_minutes(conn, chunk.end)
+                self._roll_closed_minutes(conn, chunk.start, chunk.end)
             self.report.events += write_events(conn, chunk.events)
             self.report.task_events += write_task_events(conn, chunk.task_events)
             self.report.maintenance += write_maintenance(conn, chunk.maintenance)
@@ -89,11 +89,11 @@ class ChunkPersister:
             self._failures.extend(dataclasses.asdict(f) for f in chunk.failures)
             self._maintenance.extend(m.model_dump() for m in chunk.maintenance)
 
-    def _roll_closed_minutes(self, conn: object, now: datetime) -> None:
-        minute = now.replace(second=0)
+    def _roll_closed_minutes(self, conn: object, start: datetime, end: datetime) -> None:
+        minute = end.replace(second=0)
         if self._open_minute is None:
-            self._open_minute = minute
-        elif minute > self._open_minute:
+            self._open_minute = start.replace(second=0)
+        if minute > self._open_minute:
             rollup_minutes(conn, start=self._open_minute, end=minute)
             self._open_minute = minute
 
