@@ -97,6 +97,13 @@ class FleetShard:
         self._robots.set(stats["robots"], tags=self._tags)
         return stats
 
+    def take_latencies(self) -> list[float]:
+        """The sampled sample-time-to-durable delays (seconds) since the last call."""
+        with self._lock:
+            taken = list(self._core.latencies)
+            self._core.latencies.clear()
+        return taken
+
     def tick(self) -> int:
         """Evaluate silence-based alert rules now."""
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +76,8 @@ class ShardCore:
         self._writer = TelemetryWriter()
         self._unknown: dict[tuple[str, str], float] = {}
         self.totals: Counter[str] = Counter()
+        # Sample-time-to-durable delays of recent telemetry, in seconds (a bounded sample).
+        self.latencies: deque[float] = deque(maxlen=100_000)
         self.dead_totals: Counter[str] = Counter()
         self.state = ShardState()
         self.rebuild()
@@ -148,6 +150,8 @@ class ShardCore:
             raise
         report.duplicates = report.telemetry - report.new_telemetry
         report.applied_at = time.time()
+        step = max(1, len(intake.telemetry) // 200)
+        self.latencies.extend(report.applied_at - m.ts.timestamp() for m in intake.telemetry[::step])
         self._count(report)
         if self._lake is not None and intake.telemetry:
             self._lake.append(telemetry_table(intake.telemetry))
