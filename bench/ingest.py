@@ -55,8 +55,10 @@ def publisher(url: str, robot_ids: list[str], rate_per_robot: float, duration_s:
     ]  # fmt: skip
     while time.time() < start_at:
         time.sleep(0.01)
+    # Templates hold the JSON a robot sends; ts and seq are filled in at publish time.
     period = 1.0 / rate_per_robot
-    tick, sent = 0, 0
+    tick = 0
+    infos = []
     while True:
         due = start_at + tick * period
         if due >= start_at + duration_s:
@@ -66,12 +68,14 @@ def publisher(url: str, robot_ids: list[str], rate_per_robot: float, duration_s:
         for topic, template in templates:
             now = time.time()
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
-            client.publish(topic, template % (stamp, first_seq + tick), qos=1)
-            sent += 1
+            infos.append(client.publish(topic, template % (stamp, first_seq + tick), qos=1))
         tick += 1
+    # Only what the broker acknowledged counts as published; wait for the generator's own backlog.
+    deadline = time.time() + 120
+    for info in infos:
+        info.wait_for_publish(max(0.0, deadline - time.time()))
     with counter.get_lock():
-        counter.value += sent
-    time.sleep(2)
+        counter.value += sum(1 for info in infos if info.is_published())
     client.disconnect()
     client.loop_stop()
 

@@ -20,12 +20,15 @@ from rich.table import Table
 
 from fleetray.cli.durations import parse_duration
 from fleetray.config import get_settings
+from fleetray.errors import ConfigError
 
 console = Console()
 app = typer.Typer(help="fleetray: live state, data and plans for fleets of service robots.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_help=True)
 sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
+shards_app = typer.Typer(help="How robots are spread over fleet shards.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(shards_app, name="shards")
 app.add_typer(sim_app, name="sim")
 
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")]
@@ -152,6 +155,25 @@ def db_retention(
     console.print(f"dropped {len(dropped)} partition(s): {', '.join(dropped) or 'none past retention'}")
 
 
+@shards_app.command("reshard")
+def shards_reshard(count: Annotated[int, typer.Argument(min=1, max=4096, help="The new number of shards.")]) -> None:
+    """Lay the fleet out over COUNT shards. Restart `fleetray up` with FLEETRAY_SHARDS=COUNT afterwards.
+
+    Robots move to the shard their hash now names; each shard rebuilds its robots' state from
+    PostgreSQL when it starts, so nothing is lost, but do it while ingestion is stopped.
+    """
+    from actors.registry import set_shard_layout
+    from fleetray.services import read_state
+    from fleetray.storage import open_database
+
+    settings = get_settings()
+    if read_state(settings.data_dir) is not None:
+        raise ConfigError("fleetray is running from this data dir; stop it before resharding")
+    with open_database(settings) as db, db.connect() as conn:
+        old = set_shard_layout(conn, count)
+    console.print(f"fleet laid out over {count} shards (was {old}); start with FLEETRAY_SHARDS={count}")
+
+
 @sim_app.command("history")
 def sim_history(
     robots: RobotsOption = 50,
@@ -200,7 +222,6 @@ def sim_live(
     duration: Annotated[str | None, typer.Option(help="Stop after this long; default: Ctrl-C.")] = None,
 ) -> None:
     """Publish a simulated fleet's telemetry, events and tasks over MQTT, as robots would."""
-    from fleetray.errors import ConfigError
     from fleetray.services import read_state
     from fleetray.sim import FleetSimulator, SimConfig
     from fleetray.sim.live import MqttPublisher, run_live

@@ -1,0 +1,60 @@
+"""Small pieces of live state, without Ray: the hub, the shard layout, alert policies, routing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from actors.alerts import AlertPolicy
+from actors.hub import Hub
+from actors.registry import load_policies, policy_lookup, set_shard_layout, shard_layout, shard_of
+from fleetray.errors import ConfigError
+from fleetray.storage import Database
+
+
+def test_shard_of_is_stable_and_spreads_robots() -> None:
+    assignments = [shard_of("acme", f"r{i:05d}", 8) for i in range(8000)]
+    assert assignments == [shard_of("acme", f"r{i:05d}", 8) for i in range(8000)]
+    counts = [assignments.count(shard) for shard in range(8)]
+    assert min(counts) > 850 and max(counts) < 1150
+
+
+def test_the_shard_layout_changes_only_explicitly(db: Database) -> None:
+    with db.connect() as conn:
+        assert shard_layout(conn, 4) == 4
+        assert shard_layout(conn, 4) == 4
+        with pytest.raises(ConfigError, match="laid out over 4 shards, not 6"):
+            shard_layout(conn, 6)
+        assert set_shard_layout(conn, 6) == 4
+        assert shard_layout(conn, 6) == 6
+
+
+def test_alert_policies_need_hysteresis() -> None:
+    with pytest.raises(ValidationError, match=r"battery_low_clear \(0.1\) must be > battery_low_raise \(0.15\)"):
+        AlertPolicy(battery_low_clear=0.1)
+    with pytest.raises(ValidationError, match="anomaly_clear"):
+        AlertPolicy(anomaly_raise=3.0)
+
+
+def test_policies_resolve_per_model_then_tenant_then_default(db: Database) -> None:
+    with db.connect() as conn:
+        conn.execute("""INSERT INTO alert_policies (tenant_id, model, overrides) VALUES
+                        ('acme', '*', '{"offline_after_s": 600}'), ('acme', 'Neo 2', '{"offline_after_s": 60}')""")
+        policy_for = policy_lookup(load_policies(conn))
+    assert policy_for("acme", "Neo 2").offline_after_s == 60
+    assert policy_for("acme", "Phantas").offline_after_s == 600
+    assert policy_for("other", "Neo 2").offline_after_s == AlertPolicy().offline_after_s
+
+
+def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_for_slow_subscribers() -> None:
+    hub = Hub(queue_size=3)
+    hub.subscribe("all", "acme")
+    hub.subscribe("r1-alerts", "acme", kinds=["alert"], robot_ids=["r1"])
+    hub.subscribe("other", "globex")
+    items = [{"tenant_id": "acme", "kind": "alert", "robot_id": f"r{n}", "n": n} for n in range(1, 6)]
+    hub.publish([*items, {"tenant_id": "acme", "kind": "state", "robot_id": "r1"}])
+    everything = hub.take("all")
+    assert len(everything["items"]) == 3 and everything["dropped"] == 3
+    assert [i["n"] for i in hub.take("r1-alerts")["items"]] == [1]
+    assert hub.take("other")["items"] == []
+    assert hub.take("nobody") == {"items": [], "dropped": 0, "subscribed": False}
