@@ -77,11 +77,13 @@ def start_ingestion(
     retention_days: int = 30,
     object_store: dict[str, Any] | None = None,
     prefix: str = "fleetray",
+    shard_options: dict[str, Any] | None = None,
 ) -> Ingestion:
     """Start shards and ingestors on the connected Ray cluster.
 
     ``prefix`` names the actors (``{prefix}-shard-0``...), the MQTT client ids and shared
     subscription group, and the Kafka consumer group, so two deployments can share a cluster.
+    ``shard_options`` go to the shards' ``.options()`` (a scheduling strategy, resources).
 
     Raises:
         ConfigError: ``shards`` differs from the layout the fleet was assigned with.
@@ -90,7 +92,7 @@ def start_ingestion(
         count = shard_layout(conn, shards or default_shard_count())
     get_hub()
     handles = [
-        FleetShard.options(name=shard_name(i, prefix), get_if_exists=True).remote(
+        FleetShard.options(name=shard_name(i, prefix), get_if_exists=True, **(shard_options or {})).remote(
             i, count, db.url, db.schema, retention_days=retention_days, object_store=object_store
         )
         for i in range(count)

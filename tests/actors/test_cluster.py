@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fleetray.mqtt import connect
+from fleetray.storage import Database
+
+SCENARIO = Path(__file__).with_name("cluster_scenario.py")
+
+
+@pytest.mark.slow
+def test_removing_the_node_that_holds_the_shards_loses_nothing(
+    db: Database, tenant_id: str, mqtt_url: str, tmp_path: Path
+) -> None:
+    prefix = f"c{uuid.uuid4().hex[:6]}"
+    result = subprocess.run(
+        [sys.executable, str(SCENARIO), db.url, db.schema, mqtt_url, tenant_id, prefix],
+        capture_output=True, text=True, timeout=400, check=False, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    # The scenario's ingestor session is persistent: do not leave it behind in a shared broker.
+    connect(mqtt_url, f"{prefix}-ingest-0", clean_start=True).disconnect()
+    assert result.returncode == 0, result.stderr[-4000:]
+    observed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert observed["shards_on_removed_node"] >= 1, observed  # placement is a soft preference
+    assert observed["shards_now_elsewhere"], observed
+    assert observed["stored_before_removal"] == observed["sent"] // 2, observed
+    assert observed["stored"] == observed["sent"], observed
+    assert observed["latest_seq"] == [40, 40, 40, 40], observed
