@@ -12,7 +12,6 @@ import time
 
 import ray
 from ray.cluster_utils import Cluster
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.ingestion import start_ingestion
 from fleetray.services.ports import free_port
@@ -41,16 +40,16 @@ def main() -> None:
     db = Database(database_url, schema=schema)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "gcs_server_port": free_port(),
                                                             "include_dashboard": False})  # fmt: skip
-    doomed = cluster.add_node(num_cpus=1)
+    # Shards need a "shard_host" resource: at first only the doomed node has it, so they all start there.
+    doomed = cluster.add_node(num_cpus=1, resources={"shard_host": 1})
     ray.init(address=cluster.address, namespace="fleetray-cluster-test", log_to_driver=False)
     ingestion = None
     try:
         sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=4, seed=5, start=utc_now_whole_second(),
                                        offline_per_day=0))  # fmt: skip
         register_fleet(db, sim)
-        on_doomed_node = NodeAffinitySchedulingStrategy(doomed.node_id, soft=True)
         ingestion = start_ingestion(db, shards=2, mqtt_url=mqtt_url, shared_subscriptions=False, prefix=prefix,
-                                    shard_options={"scheduling_strategy": on_doomed_node})  # fmt: skip
+                                    shard_options={"resources": {"shard_host": 0.01}})  # fmt: skip
 
         def shard_nodes() -> list[str]:
             return [ray.get(shard.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()))
@@ -63,6 +62,7 @@ def main() -> None:
             publisher(chunk)
             sent += len(chunk.telemetry)
         first = wait_stored(db, tenant_id, sent)
+        replacement = cluster.add_node(num_cpus=1, resources={"shard_host": 1})  # as an autoscaler would
         cluster.remove_node(doomed)
         for chunk in sim.run(20, chunk_s=20):
             publisher(chunk)
@@ -73,7 +73,7 @@ def main() -> None:
         print(json.dumps({
             "sent": sent, "stored_before_removal": first, "stored": second,
             "shards_on_removed_node": sum(node == doomed.node_id for node in before_nodes),
-            "shards_now_elsewhere": all(node != doomed.node_id for node in shard_nodes()),
+            "shards_on_replacement": sum(node == replacement.node_id for node in shard_nodes()),
             "latest_seq": [robot["seq"] if robot else None for robot in latest],
         }))  # fmt: skip
     finally:
