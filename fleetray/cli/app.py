@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import signal
@@ -21,14 +20,15 @@ from rich.table import Table
 from fleetray.cli.durations import parse_duration
 from fleetray.config import get_settings
 from fleetray.errors import ConfigError
+from fleetray.plugins import cli_plugins
 
 console = Console()
 app = typer.Typer(help="fleetray: live state, data and plans for fleets of service robots.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_help=True)
 sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
-shards_app = typer.Typer(help="How robots are spread over fleet shards.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(shards_app, name="shards")
+for _name, _plugin in cli_plugins():
+    app.add_typer(_plugin, name=_name)
 app.add_typer(sim_app, name="sim")
 
 TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")]
@@ -64,7 +64,7 @@ def _stop_on_signals() -> None:
 def up(
     duration: Annotated[str | None, typer.Option(help="Stop after this long (e.g. 10m); default: Ctrl-C.")] = None,
 ) -> None:
-    """Start the platform on this machine: database, MQTT broker and Ray. Ctrl-C stops everything."""
+    """Start the platform: database, MQTT broker, Ray and its components (ingestion). Ctrl-C stops it all."""
     from fleetray.services import Platform
 
     with Platform(get_settings()) as platform:
@@ -153,25 +153,6 @@ def db_retention(
         dropped = drop_expired_partitions(conn, now=now, retention_days=days)
         premake_partitions(conn, now=now, days_ahead=settings.partition_premake_days)
     console.print(f"dropped {len(dropped)} partition(s): {', '.join(dropped) or 'none past retention'}")
-
-
-@shards_app.command("reshard")
-def shards_reshard(count: Annotated[int, typer.Argument(min=1, max=4096, help="The new number of shards.")]) -> None:
-    """Lay the fleet out over COUNT shards. Restart `fleetray up` with FLEETRAY_SHARDS=COUNT afterwards.
-
-    Robots move to the shard their hash now names; each shard rebuilds its robots' state from
-    PostgreSQL when it starts, so nothing is lost, but do it while ingestion is stopped.
-    """
-    from actors.registry import set_shard_layout
-    from fleetray.services import read_state
-    from fleetray.storage import open_database
-
-    settings = get_settings()
-    if read_state(settings.data_dir) is not None:
-        raise ConfigError("fleetray is running from this data dir; stop it before resharding")
-    with open_database(settings) as db, db.connect() as conn:
-        old = set_shard_layout(conn, count)
-    console.print(f"fleet laid out over {count} shards (was {old}); start with FLEETRAY_SHARDS={count}")
 
 
 @sim_app.command("history")
@@ -341,49 +322,29 @@ def status() -> None:
         table.add_row("mqtt", mqtt_url, "[green]up[/]" if broker_reachable(mqtt_url) else "[red]unreachable[/]")
     table.add_row("ray", (state.ray_address if state else None) or settings.ray_address or "-", "")
     if state and state.ray_address:
-        for name, where, figures in _ingestion_rows(state.ray_address):
+        for name, where, figures in _component_rows(state.ray_address):
             table.add_row(name, where, figures)
     table.add_row("object store", settings.resolved_object_store_url, "")
     console.print(table)
 
 
-def _ingestion_rows(ray_address: str) -> list[tuple[str, str, str]]:
-    """Health of the running shards and ingestors, read from their actors."""
+def _component_rows(ray_address: str) -> list[tuple[str, str, str]]:
+    """Health of the running platform components, read from their actors."""
     if (Path.home() / ".ray" / "auth_token").exists():
         # A cluster started by ray.init() requires its token; Ray reads the mode when it is imported.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
-    from actors.shard import shard_name
+    from fleetray.plugins import platform_components
 
     try:
         ray.init(address=ray_address, namespace="fleetray", log_to_driver=False, logging_level=logging.WARNING)
     except Exception as err:  # the cluster may be gone between the state file and now
-        return [("ingestion", ray_address, f"[red]unreachable[/]: {err}")]
-    rows = []
+        return [("components", ray_address, f"[red]unreachable[/]: {err}")]
     try:
-        for index in itertools.count():
-            try:
-                shard = ray.get_actor(shard_name(index))
-            except ValueError:
-                break
-            stats = ray.get(shard.stats.remote(), timeout=10)
-            totals = stats["totals"]
-            rows.append((f"shard {index}", f"{stats['robots']} robots",
-                         f"{totals.get('new_telemetry', 0):,} samples, {totals.get('duplicates', 0):,} duplicates, "
-                         f"{sum(stats['dead_letters'].values()):,} dead letters"))  # fmt: skip
-        for kind in ("mqtt", "kafka"):
-            for number in itertools.count():
-                try:
-                    ingestor = ray.get_actor(f"fleetray-{kind}-{number}")
-                except ValueError:
-                    break
-                stats = ray.get(ingestor.stats.remote(), timeout=10)
-                rows.append((f"{kind} ingestor {number}", "",
-                             f"{stats['received']:,} received, {stats.get('buffered', 0)} buffered"))  # fmt: skip
+        return [row for component in platform_components() for row in component.status_rows()]
     finally:
         ray.shutdown()
-    return rows or [("ingestion", ray_address, "no shards running")]
 
 
 def _print_platform(platform: object) -> None:
@@ -392,10 +353,8 @@ def _print_platform(platform: object) -> None:
     table.add_row("database", platform.db.host if platform.db else "-")
     table.add_row("mqtt", platform.mqtt_url or "-")
     table.add_row("ray", platform.ray_address or "-")
-    if platform.ingestion is not None:
-        ingestion = platform.ingestion
-        table.add_row("ingestion", f"{ingestion.shard_count} shards, {len(ingestion.mqtt)} MQTT and "
-                      f"{len(ingestion.kafka)} Kafka ingestors")  # fmt: skip
+    for name, running in platform.components.items():
+        table.add_row(name, running.describe())
     table.add_row("object store", settings.resolved_object_store_url)
     table.add_row("data dir", str(settings.data_dir))
     console.print(table)

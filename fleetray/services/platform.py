@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fleetray.errors import ServiceError
 from fleetray.mqtt import broker_reachable
@@ -17,6 +17,7 @@ from fleetray.services.mqtt_broker import embedded_broker
 
 if TYPE_CHECKING:
     from fleetray.config import Settings
+    from fleetray.plugins import RunningComponent
     from fleetray.storage import Database
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,16 @@ class Platform:
     """
 
     def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True,
-                 with_ingestion: bool = True) -> None:  # fmt: skip
+                 with_components: bool = True) -> None:  # fmt: skip
         self.settings = settings
         self.with_ray = with_ray
         self.with_mqtt = with_mqtt
-        self.with_ingestion = with_ingestion and with_ray
+        self.with_components = with_components and with_ray
         self.db: Database | None = None
         self.mqtt_url: str | None = None
         self.mqtt_shared_subscriptions = settings.mqtt_shared_subscriptions
         self.ray_address: str | None = None
-        self.ingestion: Any = None
+        self.components: dict[str, RunningComponent] = {}
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Platform:
@@ -84,31 +85,20 @@ class Platform:
                 self.mqtt_shared_subscriptions = broker.name == "mosquitto"  # amqtt has no $share/
         if self.with_ray:
             self.ray_address = self._start_ray()
-        if self.with_ingestion:
-            self._start_ingestion()
+        if self.with_components:
+            self._start_components()
         self._write_state()
 
-    def _start_ingestion(self) -> None:
-        from actors.ingestion import start_ingestion
+    def _start_components(self) -> None:
+        from fleetray.plugins import PlatformContext, platform_components
 
         assert self.db is not None
-        settings = self.settings
-        store = None
-        if settings.object_store_url is None or settings.object_store_url.startswith("file://"):
-            from fleetray.objectstore.signing import load_or_create_signing_key
-
-            store = {"url": settings.resolved_object_store_url,
-                     "signing_key": load_or_create_signing_key(settings.data_dir)}  # fmt: skip
-        else:
-            store = {"url": settings.object_store_url, "s3_endpoint_url": settings.s3_endpoint_url,
-                     "s3_region": settings.s3_region}  # fmt: skip
-        self.ingestion = start_ingestion(
-            self.db, shards=settings.shards, mqtt_url=self.mqtt_url, mqtt_ingestors=settings.mqtt_ingestors,
-            shared_subscriptions=self.mqtt_shared_subscriptions, kafka_bootstrap=settings.kafka_bootstrap,
-            kafka_ingestors=settings.kafka_ingestors, retention_days=settings.telemetry_retention_days,
-            object_store=store,
-        )  # fmt: skip
-        self._stack.callback(self.ingestion.stop)
+        context = PlatformContext(self.settings, self.db, self.mqtt_url, self.mqtt_shared_subscriptions,
+                                  self.ray_address)  # fmt: skip
+        for component in platform_components():
+            running = component.start(context)
+            self.components[component.name] = running
+            self._stack.callback(running.stop)
 
     def _start_ray(self) -> str:
         import ray

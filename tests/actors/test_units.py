@@ -58,3 +58,28 @@ def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_for_slow_subscribers() 
     assert [i["n"] for i in hub.take("r1-alerts")["items"]] == [1]
     assert hub.take("other")["items"] == []
     assert hub.take("nobody") == {"items": [], "dropped": 0, "subscribed": False}
+
+
+def test_ingestion_plugs_into_the_platform_and_the_cli() -> None:
+    from fleetray.plugins import cli_plugins, platform_components
+
+    assert [component.name for component in platform_components()] == ["ingestion"]
+    assert [name for name, _ in cli_plugins()] == ["shards"]
+
+
+def test_reshard_command_records_the_new_layout(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from fleetray.cli.app import app
+    from fleetray.config import get_settings
+
+    monkeypatch.setenv("FLEETRAY_DATABASE_URL", db.url)
+    monkeypatch.setenv("FLEETRAY_DATABASE_SCHEMA", db.schema)
+    get_settings.cache_clear()
+    with db.connect() as conn:
+        shard_layout(conn, 2)
+    result = CliRunner().invoke(app, ["shards", "reshard", "5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "5 shards (was 2)" in result.output
+    with db.connect() as conn:
+        assert shard_layout(conn, 5) == 5
