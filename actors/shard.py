@@ -54,6 +54,8 @@ class FleetShard:
         self._batch = metrics.Histogram("fleetray_shard_batch_size", "Messages per batch", [10, 100, 1000, 10000],
                                         ("shard",))  # fmt: skip
         self._robots = metrics.Gauge("fleetray_shard_robots", "Robots owned by a shard", ("shard",))
+        self._lag = metrics.Histogram("fleetray_ingest_lag_seconds", "Sample time to durable in the shard",
+                                      [0.1, 0.25, 0.5, 1, 2, 5, 30, 300], ("shard",))  # fmt: skip
         self._tags = tags
         self._robots.set(len(self._core.state.robots), tags=tags)
         self._stop = threading.Event()
@@ -65,6 +67,8 @@ class FleetShard:
             report = self._core.ingest(messages)
         tags = self._tags
         self._batch.observe(report.received, tags=tags)
+        if report.lag_s is not None:
+            self._lag.observe(max(report.lag_s, 0.0), tags=tags)
         counts = {"telemetry": report.telemetry, "events": report.events, "tasks": report.task_events,
                   "duplicate": report.duplicates}  # fmt: skip
         for kind, count in counts.items():

@@ -46,6 +46,7 @@ class IngestReport:
     dead: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
     applied_at: float = 0.0
+    lag_s: float | None = None
 
 
 class ShardCore:
@@ -151,7 +152,9 @@ class ShardCore:
         report.duplicates = report.telemetry - report.new_telemetry
         report.applied_at = time.time()
         step = max(1, len(intake.telemetry) // 200)
-        self.latencies.extend(report.applied_at - m.ts.timestamp() for m in intake.telemetry[::step])
+        lags = [report.applied_at - m.ts.timestamp() for m in intake.telemetry[::step]]
+        self.latencies.extend(lags)
+        report.lag_s = max(lags) if lags else None
         self._count(report)
         if self._lake is not None and intake.telemetry:
             self._lake.append(telemetry_table(intake.telemetry))
