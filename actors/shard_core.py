@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from actors.alerts import AlertChange
 from actors.intake import Intake, RawMessage, sort_batch
 from actors.registry import lookup_robots, policy_lookup, robots_owned, shard_of
@@ -75,6 +77,7 @@ class ShardCore:
         self._lake = lake
         self._publish = publish or (lambda items: None)
         self._writer = TelemetryWriter()
+        self._conn: psycopg.Connection | None = None
         self._unknown: dict[tuple[str, str], float] = {}
         self.totals: Counter[str] = Counter()
         # Sample-time-to-durable delays of recent telemetry, in seconds (a bounded sample).
@@ -136,7 +139,8 @@ class ShardCore:
                               events=len(intake.events), task_events=len(intake.task_events),
                               dead=dict(intake.dead_by_reason), alerts=len(changes))  # fmt: skip
         try:
-            with self.db.connect() as conn:
+            conn = self._connection()
+            with conn.transaction():
                 report.new_telemetry = self._writer.write_messages(conn, intake.telemetry)
                 write_events(conn, intake.events)
                 write_task_events(conn, intake.task_events)
@@ -147,6 +151,7 @@ class ShardCore:
             logger.exception(
                 "shard %s could not persist a batch of %s; rebuilding its state", self.index, len(messages)
             )
+            self._drop_connection()
             self.rebuild()
             raise
         report.duplicates = report.telemetry - report.new_telemetry
@@ -160,6 +165,21 @@ class ShardCore:
             self._lake.append(telemetry_table(intake.telemetry))
         self._announce(changes)
         return report
+
+    def _connection(self) -> psycopg.Connection:
+        """The shard's own connection, reopened after a failure (one per shard, not one per batch)."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self.db.open(autocommit=True)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self._drop_connection()
 
     def tick(self, now: datetime | None = None) -> int:
         """Evaluate silence-based rules and flush the lake; return the number of alert changes."""

@@ -39,15 +39,25 @@ class Database:
 
     @contextlib.contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        """A connection whose search_path is this database's schema.
+        """A connection whose search_path is this database's schema, closed when the block ends.
 
         The transaction commits when the block ends without an exception and rolls back otherwise.
 
         Raises:
             DatabaseUnreachableError: the server does not answer; the message names the host.
         """
+        conn = self.open(autocommit=autocommit)
+        with conn:
+            yield conn
+
+    def open(self, *, autocommit: bool = True) -> psycopg.Connection:
+        """A long-lived connection for a hot path (use ``conn.transaction()`` per unit of work); close it yourself.
+
+        Raises:
+            DatabaseUnreachableError: the server does not answer; the message names the host.
+        """
         try:
-            conn = psycopg.connect(
+            return psycopg.connect(
                 self.url,
                 autocommit=autocommit,
                 connect_timeout=max(2, round(self.connect_timeout_s)),
@@ -59,8 +69,6 @@ class Database:
             raise DatabaseUnreachableError(
                 f"cannot reach PostgreSQL at {self.host}: {reason} (check FLEETRAY_DATABASE_URL)"
             ) from err
-        with conn:
-            yield conn
 
     def create_schema(self) -> None:
         """Create the schema if it does not exist yet."""
