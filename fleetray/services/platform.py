@@ -40,8 +40,9 @@ class PlatformState:
 class Platform:
     """Starts what the settings leave to the embedded defaults, and stops it all on exit.
 
-    Use it as a context manager; leaving the block (Ctrl-C included) stops the broker, shuts Ray
-    down and lets go of the embedded PostgreSQL.
+    Use it as a context manager; leaving the block (Ctrl-C included) stops the plugged-in
+    components (``fleetray.plugins``), shuts Ray down, stops the broker and lets go of the embedded
+    PostgreSQL, in that order.
     """
 
     def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True,
