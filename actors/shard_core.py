@@ -177,10 +177,6 @@ class ShardCore:
             self._conn.close()
             self._conn = None
 
-    def close(self) -> None:
-        """Release the database connection."""
-        self._drop_connection()
-
     def tick(self, now: datetime | None = None) -> int:
         """Evaluate silence-based rules and flush the lake; return the number of alert changes."""
         changes = self.state.tick(now or datetime.now(UTC))

@@ -7,7 +7,7 @@ has no content-type property) as well as on MQTT 5 and Kafka.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TypeVar
 
 import zstandard
@@ -55,21 +55,8 @@ def decode_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> lis
     Raises:
         PayloadError: oversized, not zstd or JSON, or a line that is not a JSON object.
     """
-    if len(payload) > max_bytes:
-        raise PayloadError("oversized", f"{len(payload)} bytes, over the limit of {max_bytes} bytes")
-    if is_batch(payload):
-        try:
-            reader = zstandard.ZstdDecompressor().stream_reader(payload)
-            text = reader.read(MAX_DECOMPRESSED_BYTES + 1)
-        except zstandard.ZstdError as err:
-            raise PayloadError("corrupt_batch", f"zstd frame does not decompress ({err})") from err
-        if len(text) > MAX_DECOMPRESSED_BYTES:
-            raise PayloadError("oversized", f"batch decompresses past {MAX_DECOMPRESSED_BYTES} bytes")
-        chunks: Sequence[bytes] = [line for line in text.split(b"\n") if line.strip()]
-    else:
-        chunks = [payload]
     objects = []
-    for number, chunk in enumerate(chunks, start=1):
+    for number, chunk in enumerate(split_payload(payload, max_bytes=max_bytes), start=1):
         try:
             value = json.loads(chunk)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
