@@ -158,3 +158,44 @@ def test_kafka_into_shards_with_offsets_committed_after_persistence(
     producer.close()
     robot = wait_for(lambda: (ingestion.robot(tenant_id, "r00001") or {}).get("seq") == 40, timeout_s=30)
     assert robot
+
+
+@pytest.mark.slow
+def test_kafka_rebalance_when_a_group_member_leaves_loses_and_repeats_nothing(
+    db: Database, tenant_id: str, kafka_bootstrap: str, deployment: dict[str, object]
+) -> None:
+    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka.admin import NewTopic
+
+    from fleetray.schemas import encode_message, kafka_topic
+
+    sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=6, seed=4, start=utc_now_whole_second()))
+    register_fleet(db, sim)
+    topic = kafka_topic("telemetry", tenant_id)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+
+    def produce(seconds: int) -> int:
+        count = 0
+        for chunk in sim.run(seconds, chunk_s=seconds):
+            for message in chunk.telemetry.to_messages():
+                producer.send(topic, key=message.robot_id.encode(), value=encode_message(message))
+                count += 1
+        producer.flush(10)
+        return count
+
+    ingestion = start_ingestion(db, shards=2, kafka_bootstrap=kafka_bootstrap, kafka_ingestors=2,
+                                prefix=str(deployment["prefix"]))  # fmt: skip
+    deployment["ingestion"] = ingestion
+    sent = produce(20)
+    wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=120)
+    leaving = ingestion.kafka.pop()
+    ray.get(leaving.stop.remote(), timeout=30)  # leaves the group: its partitions move to the other member
+    ray.kill(leaving, no_restart=True)
+    sent += produce(20)
+    wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=120)
+    producer.close()
+    remaining = ray.get(ingestion.kafka[0].stats.remote())
+    assert len(remaining["partitions"]) == 4
