@@ -53,8 +53,7 @@ class MqttIngestor:
 
         self.client_id = f"{prefix}-ingest-{name}"
         self._client = connect(mqtt_url, self.client_id, clean_start=False, manual_ack=True,
-                               on_connect=subscribe)  # fmt: skip
-        self._client.on_message = self._on_message
+                               on_connect=subscribe, on_message=self._on_message)  # fmt: skip
         self._worker = threading.Thread(target=self._run, daemon=True, name="mqtt-ingest")
         self._worker.start()
 

@@ -36,6 +36,7 @@ def connect(
     clean_start: bool = True,
     manual_ack: bool = False,
     on_connect: Callable[[Any], None] | None = None,
+    on_message: Callable[[Any, Any, Any], None] | None = None,
     max_inflight: int = 20,
     timeout_s: float = 10.0,
 ):
@@ -44,6 +45,8 @@ def connect(
     ``clean_start=False`` keeps the session (subscriptions and queued QoS 1 messages) across
     reconnects; ``manual_ack`` defers each PUBACK until the caller's ``client.ack(mid, qos)``;
     ``on_connect(client)`` runs after every (re)connection, the place to subscribe;
+    ``on_message`` is installed before connecting: a resumed session delivers its queued messages
+    right after CONNACK, and a message arriving with no handler would be dropped unacknowledged.
     ``max_inflight`` bounds this client's unacknowledged outgoing QoS 1 messages.
 
     Raises:
@@ -71,6 +74,8 @@ def connect(
         connected.set()
 
     client.on_connect = handle_connect
+    if on_message is not None:
+        client.on_message = on_message
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(max_inflight)
     try:
