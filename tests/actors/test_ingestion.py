@@ -123,39 +123,50 @@ def test_bad_mqtt_input_is_dead_lettered_and_ingestion_carries_on(
                                                                            "unknown_robot": 1}  # fmt: skip
 
 
+class KafkaFleet:
+    """A registered simulated fleet publishing its telemetry to a Kafka topic of its own, keyed by robot."""
+
+    def __init__(self, db: Database, tenant_id: str, bootstrap: str, *, robots: int, seed: int, partitions: int):
+        from kafka import KafkaAdminClient, KafkaProducer
+        from kafka.admin import NewTopic
+
+        from fleetray.schemas import kafka_topic
+
+        self.sim = FleetSimulator(
+            SimConfig(tenant_id=tenant_id, robots=robots, seed=seed, start=utc_now_whole_second())
+        )
+        register_fleet(db, self.sim)
+        self.topic = kafka_topic("telemetry", tenant_id)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(self.topic, num_partitions=partitions, replication_factor=1)])
+        admin.close()
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+
+    def produce(self, seconds: int) -> int:
+        """Send ``seconds`` of every robot's samples; return how many."""
+        from fleetray.schemas import encode_message
+
+        count = 0
+        for chunk in self.sim.run(seconds, chunk_s=seconds):
+            for message in chunk.telemetry.to_messages():
+                self.producer.send(self.topic, key=message.robot_id.encode(), value=encode_message(message))
+                count += 1
+        self.producer.flush(10)
+        return count
+
+
 def test_kafka_into_shards_with_offsets_committed_after_persistence(
     db: Database, tenant_id: str, kafka_bootstrap: str, deployment: dict[str, object]
 ) -> None:
-    from kafka import KafkaAdminClient, KafkaProducer
-    from kafka.admin import NewTopic
-
-    from fleetray.schemas import encode_message, kafka_topic
-
-    sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=3, seed=2, start=utc_now_whole_second()))
-    register_fleet(db, sim)
-    topic = kafka_topic("telemetry", tenant_id)
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
-
-    def produce(seconds: int) -> int:
-        count = 0
-        for chunk in sim.run(seconds, chunk_s=seconds):
-            for message in chunk.telemetry.to_messages():
-                producer.send(topic, key=message.robot_id.encode(), value=encode_message(message))
-                count += 1
-        producer.flush(10)
-        return count
-
-    sent = produce(20)
+    fleet = KafkaFleet(db, tenant_id, kafka_bootstrap, robots=3, seed=2, partitions=2)
+    sent = fleet.produce(20)
     ingestion = start_ingestion(db, shards=2, kafka_bootstrap=kafka_bootstrap, prefix=str(deployment["prefix"]))
     deployment["ingestion"] = ingestion
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=90)
     ray.kill(ingestion.kafka[0], no_restart=False)
-    sent += produce(20)
+    sent += fleet.produce(20)
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=90)
-    producer.close()
+    fleet.producer.close()
     robot = wait_for(lambda: (ingestion.robot(tenant_id, "r00001") or {}).get("seq") == 40, timeout_s=30)
     assert robot
 
@@ -164,38 +175,18 @@ def test_kafka_into_shards_with_offsets_committed_after_persistence(
 def test_kafka_rebalance_when_a_group_member_leaves_loses_and_repeats_nothing(
     db: Database, tenant_id: str, kafka_bootstrap: str, deployment: dict[str, object]
 ) -> None:
-    from kafka import KafkaAdminClient, KafkaProducer
-    from kafka.admin import NewTopic
-
-    from fleetray.schemas import encode_message, kafka_topic
-
-    sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=6, seed=4, start=utc_now_whole_second()))
-    register_fleet(db, sim)
-    topic = kafka_topic("telemetry", tenant_id)
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
-
-    def produce(seconds: int) -> int:
-        count = 0
-        for chunk in sim.run(seconds, chunk_s=seconds):
-            for message in chunk.telemetry.to_messages():
-                producer.send(topic, key=message.robot_id.encode(), value=encode_message(message))
-                count += 1
-        producer.flush(10)
-        return count
-
+    fleet = KafkaFleet(db, tenant_id, kafka_bootstrap, robots=6, seed=4, partitions=4)
+    topic = fleet.topic
     ingestion = start_ingestion(db, shards=2, kafka_bootstrap=kafka_bootstrap, kafka_ingestors=2,
                                 prefix=str(deployment["prefix"]))  # fmt: skip
     deployment["ingestion"] = ingestion
-    sent = produce(20)
+    sent = fleet.produce(20)
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=120)
     leaving = ingestion.kafka.pop()
     ray.get(leaving.stop.remote(), timeout=30)  # leaves the group: its partitions move to the other member
     ray.kill(leaving, no_restart=True)
-    sent += produce(20)
+    sent += fleet.produce(20)
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=120)
-    producer.close()
+    fleet.producer.close()
     remaining = ray.get(ingestion.kafka[0].stats.remote())
     assert sorted(p for p in remaining["partitions"] if p.startswith(f"{topic}/")) == [f"{topic}/{n}" for n in range(4)]
