@@ -90,13 +90,19 @@ class AlertTracker:
 
     def _change(self, rule: str, raised: bool, at: datetime, severity: str, message: str,
                 **details: Any) -> AlertChange | None:  # fmt: skip
+        """Raise or clear ``rule``; None if it already is in that state.
+
+        ``message`` is a template over ``details``, formatted only for an actual change: rules are
+        evaluated for every sample, and a formatted message per sample would cost more than the rule.
+        """
         if raised == (rule in self.active):
             return None
         if raised:
             self.active[rule] = at
         else:
             del self.active[rule]
-        return AlertChange(self.tenant_id, self.robot_id, rule, raised, at, severity, message, details)
+        return AlertChange(self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details),
+                           details)  # fmt: skip
 
     def on_telemetry(self, sample: Telemetry, anomaly: tuple[str, float] | None) -> list[AlertChange]:
         """Evaluate the rules that look at one sample."""
@@ -104,20 +110,24 @@ class AlertTracker:
         if sample.battery is not None:
             soc, temp = sample.battery.soc, sample.battery.temp
             if soc < p.battery_low_raise:
-                changes.append(self._change("battery_low", True, at, "warning", f"battery at {soc:.0%}", soc=soc))
+                changes.append(self._change("battery_low", True, at, "warning", "battery at {soc:.0%}", soc=soc))
             elif soc > p.battery_low_clear:
-                changes.append(self._change("battery_low", False, at, "warning", f"battery at {soc:.0%}", soc=soc))
+                changes.append(self._change("battery_low", False, at, "warning", "battery at {soc:.0%}", soc=soc))
             if temp > p.battery_hot_raise_c:
-                changes.append(self._change("battery_overheat", True, at, "critical", f"battery at {temp:.1f} °C"))
+                changes.append(self._change("battery_overheat", True, at, "critical", "battery at {temp_c:.1f} °C",
+                                            temp_c=temp))  # fmt: skip
             elif temp < p.battery_hot_clear_c:
-                changes.append(self._change("battery_overheat", False, at, "critical", f"battery at {temp:.1f} °C"))
+                changes.append(self._change("battery_overheat", False, at, "critical", "battery at {temp_c:.1f} °C",
+                                            temp_c=temp))  # fmt: skip
         for name, reading in sample.components.items():
             if reading.temp_c is not None:
                 rule = f"motor_overheat:{name}"
                 if reading.temp_c > p.motor_hot_raise_c:
-                    changes.append(self._change(rule, True, at, "critical", f"{name} at {reading.temp_c:.1f} °C"))
+                    changes.append(self._change(rule, True, at, "critical", "{component} at {temp_c:.1f} °C",
+                                                component=name, temp_c=reading.temp_c))  # fmt: skip
                 elif reading.temp_c < p.motor_hot_clear_c:
-                    changes.append(self._change(rule, False, at, "critical", f"{name} cooled down"))
+                    changes.append(self._change(rule, False, at, "critical", "{component} cooled down",
+                                                component=name, temp_c=reading.temp_c))  # fmt: skip
             limit = self.current_limits.get(name)
             if limit is not None and reading.current_a is not None:
                 changes.append(self._overcurrent(name, reading.current_a, limit, at))
@@ -131,12 +141,13 @@ class AlertTracker:
         if current > limit:
             self.streaks[rule] = self.streaks.get(rule, 0) + 1
             if self.streaks[rule] >= self.policy.overcurrent_samples:
-                return self._change(rule, True, at, "warning", f"{name} draws {current:.2f} A, over its limit of "
-                                    f"{limit:.2f} A", current_a=current, limit_a=limit)  # fmt: skip
+                return self._change(rule, True, at, "warning", "{component} draws {current_a:.2f} A, over its "
+                                    "limit of {limit_a:.2f} A", component=name, current_a=current,
+                                    limit_a=limit)  # fmt: skip
         else:
             self.streaks[rule] = 0
             if current < limit * self.policy.overcurrent_clear_ratio:
-                return self._change(rule, False, at, "warning", f"{name} back under its limit")
+                return self._change(rule, False, at, "warning", "{component} back under its limit", component=name)
         return None
 
     def _stuck(self, sample: Telemetry) -> AlertChange | None:
@@ -155,7 +166,7 @@ class AlertTracker:
     def _anomaly(self, signal: str, score: float, at: datetime) -> AlertChange | None:
         if score > self.policy.anomaly_raise:
             self.streaks["anomaly"] = 0
-            return self._change("anomaly", True, at, "warning", f"{signal} is unusual (score {score:.1f})",
+            return self._change("anomaly", True, at, "warning", "{signal} is unusual (score {score:.1f})",
                                 signal=signal, score=round(score, 2))  # fmt: skip
         if score < self.policy.anomaly_clear:
             self.streaks["anomaly"] = self.streaks.get("anomaly", 0) + 1
@@ -170,8 +181,8 @@ class AlertTracker:
         self.errors.append(event.ts)
         self._forget_old_errors(event.ts)
         if len(self.errors) >= self.policy.error_burst_count:
-            change = self._change("error_burst", True, event.ts, "critical",
-                                  f"{len(self.errors)} errors within {self.policy.error_burst_window_s:.0f} s",
+            change = self._change("error_burst", True, event.ts, "critical", "{errors} errors within {window_s:.0f} s",
+                                  errors=len(self.errors), window_s=self.policy.error_burst_window_s,
                                   last_code=event.code)  # fmt: skip
             return [change] if change else []
         return []
@@ -182,7 +193,8 @@ class AlertTracker:
         if last_seen is not None:
             silent = (now - last_seen).total_seconds()
             if silent > self.policy.offline_after_s:
-                changes.append(self._change("offline", True, now, "warning", f"no message for {silent:.0f} s"))
+                changes.append(self._change("offline", True, now, "warning", "no message for {silent_s:.0f} s",
+                                            silent_s=round(silent, 1)))  # fmt: skip
         self._forget_old_errors(now)
         if not self.errors:
             changes.append(self._change("error_burst", False, now, "critical", "no recent errors"))

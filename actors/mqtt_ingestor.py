@@ -10,6 +10,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from actors.gc_tuning import tune_for_throughput
 from actors.intake import RawMessage
 from actors.router import ShardRouter
 from fleetray.errors import TopicError
@@ -54,6 +55,7 @@ class MqttIngestor:
         self.client_id = f"{prefix}-ingest-{name}"
         self._client = connect(mqtt_url, self.client_id, clean_start=False, manual_ack=True,
                                on_connect=subscribe, on_message=self._on_message)  # fmt: skip
+        tune_for_throughput()
         self._worker = threading.Thread(target=self._run, daemon=True, name="mqtt-ingest")
         self._worker.start()
 

@@ -11,6 +11,7 @@ from typing import Any
 import ray
 from ray.util import metrics
 
+from actors.gc_tuning import tune_for_throughput
 from actors.hub import get_hub
 from actors.intake import RawMessage
 from actors.shard_core import IngestReport, ShardCore
@@ -60,6 +61,7 @@ class FleetShard:
         self._robots.set(len(self._core.state.robots), tags=tags)
         self._stop = threading.Event()
         threading.Thread(target=self._ticker, daemon=True, name="shard-ticker").start()
+        tune_for_throughput()
 
     def ingest(self, messages: Sequence[RawMessage]) -> IngestReport:
         """Validate, persist (durably) and apply a batch."""
@@ -88,6 +90,11 @@ class FleetShard:
         """This shard's robots of a tenant, filtered."""
         with self._lock:
             return self._core.state.query(tenant_id, robot_ids=robot_ids, site_id=site_id, status=status)
+
+    def recent(self, tenant_id: str, robot_id: str, limit: int = 300) -> list[dict[str, Any]] | None:
+        """A robot's last samples from the ring buffer, oldest first."""
+        with self._lock:
+            return self._core.state.recent(tenant_id, robot_id, limit)
 
     def windows(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
         """A robot's 1- and 5-minute aggregates."""

@@ -100,7 +100,8 @@ class ShardCore:
             quiet = [key for key in keys if key not in recent]
             rows = (latest_per_robot(conn, quiet) if quiet else []) + rows
             alerts = open_alerts(conn, keys) if keys else []
-        self.state.apply(Intake(telemetry=[telemetry_from_row(row) for row in rows]))
+        samples = [telemetry_from_row(row) for row in rows]
+        self.state.apply(Intake(telemetry=samples, documents=[s.model_dump_json().encode() for s in samples]))
         self.state.restore_alerts(alerts)
         logger.info("shard %s/%s rebuilt %s robots from %s samples in %.1f s", self.index, self.count,
                     len(keys), len(rows), time.monotonic() - started)  # fmt: skip

@@ -10,10 +10,10 @@ from typing import Any
 
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
-from fleetray.features import EwmaScore, MinuteAggregator, SlidingWindow, telemetry_signals
+from fleetray.features import EwmaScore, MinuteAggregator, telemetry_signals
 from fleetray.schemas import RobotStatus, Telemetry
 
-RING_SIZE = 300
+RING_SIZE = 300  # five minutes at 1 Hz
 ANOMALY_SIGNALS = ("battery.current", "battery.temp")
 ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
 
@@ -30,6 +30,11 @@ class RobotInfo:
     current_limits: dict[str, float] = field(default_factory=dict)
 
 
+def _sample_view(sample: Telemetry) -> dict[str, Any]:
+    """A sample as the state queries return it: JSON-able, without what the robot's record already says."""
+    return sample.model_dump(mode="json", exclude={"v", "tenant_id", "robot_id"})
+
+
 @dataclass
 class RobotState:
     """Everything a shard keeps about one robot."""
@@ -37,9 +42,11 @@ class RobotState:
     info: RobotInfo
     alerts: AlertTracker
     latest: Telemetry | None = None
-    ring: deque[Telemetry] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
-    minute: MinuteAggregator = field(default_factory=MinuteAggregator)
-    five_minutes: SlidingWindow = field(default_factory=lambda: SlidingWindow(300))
+    # Recent samples as the JSON documents they arrived as: bytes cost a fifth of the memory of
+    # model objects and are invisible to the garbage collector (10,000 robots x 300 samples).
+    ring: deque[bytes] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
+    # The current minute and the four closed before it: enough for the five-minute window.
+    minute: MinuteAggregator = field(default_factory=lambda: MinuteAggregator(keep=4))
     scores: dict[str, EwmaScore] = field(default_factory=dict)
     highest_seq: int = -1
     last_seen: datetime | None = None
@@ -55,7 +62,7 @@ class RobotState:
             "status": latest.status.value if latest else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "seq": self.highest_seq if self.highest_seq >= 0 else None,
-            "latest": latest.model_dump(mode="json", exclude={"v", "tenant_id", "robot_id"}) if latest else None,
+            "latest": _sample_view(latest) if latest else None,
             "task": {"task_id": self.task_id, "status": self.task_status} if self.task_id else None,
             "alerts": sorted(self.alerts.active),
         }  # fmt: skip
@@ -101,12 +108,14 @@ class ShardState:
     def apply(self, intake: Intake) -> ApplyResult:
         """Fold a validated batch into the state; return alert changes and closed minutes."""
         result = ApplyResult()
-        for sample in sorted(intake.telemetry, key=lambda m: (m.robot_id, m.seq)):
+        arrivals = sorted(zip(intake.telemetry, intake.documents, strict=True),
+                          key=lambda pair: (pair[0].robot_id, pair[0].seq))  # fmt: skip
+        for sample, document in arrivals:
             state = self.robots[(sample.tenant_id, sample.robot_id)]
             if sample.seq <= state.highest_seq:
                 continue  # a redelivery or a late sample: stored, but the live state has moved on
             result.newer += 1
-            self._apply_sample(state, sample, result)
+            self._apply_sample(state, sample, document, result)
         for event in intake.events:
             state = self.robots[(event.tenant_id, event.robot_id)]
             result.alerts += state.alerts.on_heard(event.ts)
@@ -116,10 +125,10 @@ class ShardState:
             state.task_id, state.task_status = task.task_id, task.type.value
         return result
 
-    def _apply_sample(self, state: RobotState, sample: Telemetry, result: ApplyResult) -> None:
+    def _apply_sample(self, state: RobotState, sample: Telemetry, document: bytes, result: ApplyResult) -> None:
         state.latest, state.highest_seq = sample, sample.seq
         state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
-        state.ring.append(sample)
+        state.ring.append(document)
         signals = telemetry_signals(sample)
         closed = state.minute.add(sample.ts, signals)
         if closed is not None:
@@ -128,7 +137,6 @@ class ShardState:
                 (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last)
                 for name, a in aggregates.items()
             ]
-        state.five_minutes.add(sample.ts, signals)
         result.alerts += state.alerts.on_heard(sample.ts)
         result.alerts += state.alerts.on_telemetry(sample, self._anomaly(state, sample, signals))
 
@@ -191,14 +199,22 @@ class ShardState:
             found.append(state.summary())
         return sorted(found, key=lambda s: s["robot_id"])
 
+    def recent(self, tenant_id: str, robot_id: str, limit: int = RING_SIZE) -> list[dict[str, Any]] | None:
+        """The robot's last ``limit`` samples (oldest first), or None if this shard does not own it."""
+        state = self.robots.get((tenant_id, robot_id))
+        if state is None:
+            return None
+        documents = list(state.ring)[-limit:] if limit > 0 else []
+        return [_sample_view(Telemetry.model_validate_json(document)) for document in documents]
+
     def windows(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
-        """The robot's 1-minute (current and last closed) and 5-minute aggregates."""
+        """The robot's current minute, last closed minute and last five minutes (minute-aligned) aggregates."""
         state = self.robots.get((tenant_id, robot_id))
         if state is None:
             return None
         return {
             "minute": {name: a.as_dict() for name, a in state.minute.current.items()},
             "previous_minute": {name: a.as_dict() for name, a in state.minute.previous.items()},
-            "five_minutes": state.five_minutes.summary(),
+            "five_minutes": {name: a.as_dict() for name, a in state.minute.window(5).items()},
             "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scores.items()},
         }  # fmt: skip

@@ -31,60 +31,58 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
 
 TENANT = "bench"
+SLICE_S = 0.01  # a robot's samples go out in 10 ms slices, so the load is even over each second
 
 
 def publisher(url: str, robot_ids: list[str], rate_per_robot: float, duration_s: float, start_at: float,
               first_seq: int, counter: multiprocessing.Value) -> None:  # fmt: skip
-    """One load-generator process: its robots publish one sample each per 1/rate seconds."""
-    from fleetray.mqtt import connect
+    """One load-generator process: its robots publish one sample each per 1/rate seconds, spread evenly."""
+    from mqtt_load import LoadPublisher
 
-    client = connect(url, f"load-{os.getpid()}", max_inflight=10_000)
-    acknowledged = [0]
-
-    def on_publish(_client: object, _userdata: object, _mid: int, _reason: object, _properties: object) -> None:
-        acknowledged[0] += 1
-
-    client.on_publish = on_publish
+    client = LoadPublisher(url, f"load-{os.getpid()}")
+    # Templates hold the JSON a robot sends; ts and seq are filled in at publish time.
     templates = [
-        (f"fr/v1/{TENANT}/{robot}/telemetry",
-         '{"tenant_id":"' + TENANT + '","robot_id":"' + robot + '","ts":"%s","seq":%d,"status":"cleaning",'
-         '"pose":{"x":1.5,"y":2.5,"theta":0.1},"velocity":{"linear":0.8,"angular":0.0},'
-         '"battery":{"soc":0.77,"voltage":25.1,"current":-12.0,"temp":31.0},'
-         '"components":{"main_brush":{"current_a":4.1,"temp_c":41.0,"rpm":380,"usage_h":120.5},'
-         '"vacuum":{"current_a":6.2,"temp_c":45.0,"rpm":17800,"usage_h":640.2}},'
-         '"metrics":{"wheel_vibration_g":0.07}}')
+        (f"fr/v1/{TENANT}/{robot}/telemetry".encode(),
+         b'{"tenant_id":"' + TENANT.encode() + b'","robot_id":"' + robot.encode() + b'","ts":"%s","seq":%d,'
+         b'"status":"cleaning","pose":{"x":1.5,"y":2.5,"theta":0.1},"velocity":{"linear":0.8,"angular":0.0},'
+         b'"battery":{"soc":0.77,"voltage":25.1,"current":-12.0,"temp":31.0},'
+         b'"components":{"main_brush":{"current_a":4.1,"temp_c":41.0,"rpm":380,"usage_h":120.5},'
+         b'"vacuum":{"current_a":6.2,"temp_c":45.0,"rpm":17800,"usage_h":640.2}},'
+         b'"metrics":{"wheel_vibration_g":0.07}}')
         for robot in robot_ids
     ]  # fmt: skip
-    while time.time() < start_at:
-        time.sleep(0.01)
-    # Templates hold the JSON a robot sends; ts and seq are filled in at publish time.
     period = 1.0 / rate_per_robot
-    tick = 0
-    sent = 0
+    slices = max(1, int(period / SLICE_S))
+    per_slice = -(-len(templates) // slices)
+    while time.time() < start_at:
+        time.sleep(0.005)
+    step = 0
     while True:
-        due = start_at + tick * period
+        tick, part = divmod(step, slices)
+        due = start_at + tick * period + part * period / slices
         if due >= start_at + duration_s:
             break
-        while time.time() < due:
-            time.sleep(0.002)
-        for topic, template in templates:
-            now = time.time()
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
-            client.publish(topic, template % (stamp, first_seq + tick), qos=1)
-            sent += 1
-        tick += 1
-    # Only what the broker acknowledged (PUBACK) counts as published; wait for the generator's own backlog.
-    deadline = time.time() + 120
-    while acknowledged[0] < sent and time.time() < deadline:
-        time.sleep(0.1)
+        pause = due - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        now = time.time()
+        stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z").encode()
+        seq = first_seq + tick
+        batch = templates[part * per_slice : (part + 1) * per_slice]
+        if batch:
+            client.publish_many([(topic, template % (stamp, seq)) for topic, template in batch])
+        client.keep_alive()
+        step += 1
+    # Only what the broker acknowledged (PUBACK) counts as published.
+    acknowledged = client.wait_acknowledged(120)
     with counter.get_lock():
-        counter.value += acknowledged[0]
-    client.disconnect()
-    client.loop_stop()
+        counter.value += acknowledged
+    client.close()
 
 
 def run_load(url: str, robots: list[str], rate: float, seconds: float, processes: int, first_seq: int = 1) -> int:
@@ -154,7 +152,7 @@ def main() -> None:
     parser.add_argument("--burst-seconds", type=int, default=10)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--ingestors", type=int, default=2)
-    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--publishers", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="1,000 robots for 10 s; under a minute")
     args = parser.parse_args()
     if args.quick:

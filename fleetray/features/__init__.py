@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetray.features.online import Aggregate, EwmaScore, MinuteAggregator, SlidingWindow
+from fleetray.features.online import Aggregate, EwmaScore, MinuteAggregator
 from fleetray.features.signals import telemetry_signals
 
-__all__ = ["Aggregate", "EwmaScore", "MinuteAggregator", "SlidingWindow", "telemetry_signals"]
+__all__ = ["Aggregate", "EwmaScore", "MinuteAggregator", "telemetry_signals"]

@@ -1,4 +1,4 @@
-"""Streaming statistics: per-minute aggregates, a sliding window, and robust anomaly scores.
+"""Streaming statistics: per-minute aggregates, windows merged from them, and robust anomaly scores.
 
 Pure Python, constant memory per signal, so a fleet shard can keep them for thousands of robots.
 """
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Aggregate:
     """Count, mean, min, max and last value of one signal over a window."""
 
@@ -29,6 +29,15 @@ class Aggregate:
         self.high = max(self.high, value)
         self.last = value
 
+    def merge(self, later: Aggregate) -> None:
+        """Fold in the aggregate of a later stretch of time."""
+        self.n += later.n
+        self.total += later.total
+        self.low = min(self.low, later.low)
+        self.high = max(self.high, later.high)
+        if later.n:
+            self.last = later.last
+
     @property
     def mean(self) -> float:
         """The mean, NaN when empty."""
@@ -39,14 +48,24 @@ class Aggregate:
         return {"n": self.n, "mean": self.mean, "min": self.low, "max": self.high, "last": self.last}
 
 
-@dataclass
 class MinuteAggregator:
-    """Aggregates signals by UTC minute; a minute closes when a sample of a later minute arrives."""
+    """Aggregates signals by UTC minute; a minute closes when a sample of a later minute arrives.
 
-    bucket: int | None = None
-    current: dict[str, Aggregate] = field(default_factory=dict)
-    previous: dict[str, Aggregate] = field(default_factory=dict)
-    previous_bucket: int | None = None
+    The last ``keep`` closed minutes are kept, so windows of a few minutes are merged from minute
+    buckets instead of keeping every sample: per robot, memory stays a few dozen aggregates.
+    """
+
+    def __init__(self, keep: int = 4) -> None:
+        self.bucket: int | None = None
+        self.current: dict[str, Aggregate] = {}
+        self.closed: deque[tuple[int, dict[str, Aggregate]]] = deque(maxlen=keep)
+
+    @property
+    def previous(self) -> dict[str, Aggregate]:
+        """The aggregates of the minute just before the current one, empty if it had no samples."""
+        if self.closed and self.bucket is not None and self.closed[-1][0] == self.bucket - 1:
+            return self.closed[-1][1]
+        return {}
 
     def add(self, ts: datetime, signals: dict[str, float]) -> tuple[datetime, dict[str, Aggregate]] | None:
         """Fold in one sample; return the minute it closed, with its aggregates, if it closed one."""
@@ -56,42 +75,36 @@ class MinuteAggregator:
             self.bucket = minute
         elif minute > self.bucket:
             closed = (datetime.fromtimestamp(self.bucket * 60, UTC), self.current)
-            self.previous, self.previous_bucket = self.current, self.bucket
+            self.closed.append((self.bucket, self.current))
             self.current, self.bucket = {}, minute
         elif minute < self.bucket:
             return None  # a late sample of a closed minute: stored raw, not re-aggregated live
+        current = self.current
+        # Inlined Aggregate.add: this loop runs for every signal of every sample a shard receives.
         for name, value in signals.items():
-            aggregate = self.current.get(name)
+            aggregate = current.get(name)
             if aggregate is None:
-                aggregate = self.current[name] = Aggregate()
-            aggregate.add(value)
+                current[name] = Aggregate(1, value, value, value, value)
+                continue
+            aggregate.n += 1
+            aggregate.total += value
+            if value < aggregate.low:
+                aggregate.low = value
+            elif value > aggregate.high:
+                aggregate.high = value
+            aggregate.last = value
         return closed
 
-
-class SlidingWindow:
-    """The last ``seconds`` of samples, summarised on demand."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._samples: deque[tuple[float, dict[str, float]]] = deque()
-
-    def add(self, ts: datetime, signals: dict[str, float]) -> None:
-        """Append a sample and forget those that fell out of the window."""
-        now = ts.timestamp()
-        self._samples.append((now, signals))
-        while self._samples and self._samples[0][0] <= now - self.seconds:
-            self._samples.popleft()
-
-    def summary(self) -> dict[str, dict[str, float]]:
-        """Per signal: n, mean, min, max, last over the window."""
-        aggregates: dict[str, Aggregate] = {}
-        for _, signals in self._samples:
-            for name, value in signals.items():
-                aggregate = aggregates.get(name)
-                if aggregate is None:
-                    aggregate = aggregates[name] = Aggregate()
-                aggregate.add(value)
-        return {name: aggregate.as_dict() for name, aggregate in aggregates.items()}
+    def window(self, minutes: int) -> dict[str, Aggregate]:
+        """Signals aggregated over the current minute and the ``minutes - 1`` before it."""
+        merged: dict[str, Aggregate] = {}
+        if self.bucket is None:
+            return merged
+        parts = [aggregates for bucket, aggregates in self.closed if bucket > self.bucket - minutes]
+        for aggregates in [*parts, self.current]:
+            for name, aggregate in aggregates.items():
+                merged.setdefault(name, Aggregate()).merge(aggregate)
+        return merged
 
 
 @dataclass

@@ -13,6 +13,8 @@ DEFAULT_PORT = 1883
 
 # Production-minded limits: a fleet reconnecting after an outage queues far more than Debian's
 # default of 1,000 messages per client, and state is saved every minute rather than every 30.
+# Ingestors acknowledge only once a batch is persisted, so their in-flight window must cover the
+# rate times that delay (10,000/s x 0.5 s over two ingestors): 1,000 would cap each at 1,000 per round trip.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
@@ -21,7 +23,7 @@ persistence_location {state_dir}/
 autosave_interval 60
 max_queued_messages 1000000
 max_queued_bytes 0
-max_inflight_messages 1000
+max_inflight_messages 20000
 max_packet_size 2097152
 persistent_client_expiration 7d
 set_tcp_nodelay true

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from pydantic_core import to_json
 
 from fleetray.schemas import Telemetry
 from fleetray.storage._copy import copy_idempotent, copy_into_stage
@@ -26,7 +26,6 @@ TS_INDEX = TELEMETRY_COLUMNS.index("ts")
 def telemetry_row(message: Telemetry) -> tuple:
     """One Telemetry message as a row in :data:`TELEMETRY_COLUMNS` order."""
     pose, velocity, battery = message.pose, message.velocity, message.battery
-    components = {name: reading.model_dump(exclude_none=True) for name, reading in message.components.items()}
     return (
         message.tenant_id, message.robot_id, message.ts, message.seq, message.status.value, message.task_id,
         pose.x if pose else None, pose.y if pose else None, pose.theta if pose else None,
@@ -35,9 +34,9 @@ def telemetry_row(message: Telemetry) -> tuple:
         battery.soc if battery else None, battery.voltage if battery else None,
         battery.current if battery else None, battery.temp if battery else None,
         battery.charging if battery else None,
-        json.dumps(components),
+        to_json(message.components, exclude_none=True).decode(),
         message.system.model_dump_json(exclude_none=True) if message.system else None,
-        json.dumps(message.metrics),
+        to_json(message.metrics).decode(),
     )  # fmt: skip
 
 

@@ -135,5 +135,8 @@ def test_a_restarted_shard_rebuilds_its_state_from_postgres(db: Database, tenant
     assert restarted.ingest([raw(sample(tenant_id, "r1", 30, components=over))]).duplicates == 1
     recent_start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=100)
     shard.ingest([raw([sample(tenant_id, "r2", n, ts=recent_start + timedelta(seconds=n)) for n in range(1, 41)])])
-    windows = core(db).state.windows(tenant_id, "r2")
+    rebuilt = core(db)
+    windows = rebuilt.state.windows(tenant_id, "r2")
     assert windows["five_minutes"]["battery.soc"]["n"] == 40
+    assert [s["seq"] for s in shard.state.recent(tenant_id, "r2", limit=3)] == [38, 39, 40]
+    assert rebuilt.state.recent(tenant_id, "r2", limit=3) == shard.state.recent(tenant_id, "r2", limit=3)

@@ -1,0 +1,62 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleetray.features import Aggregate, MinuteAggregator
+
+START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def feed(aggregator: MinuteAggregator, seconds: range) -> list[datetime]:
+    """One sample a second, the value being the second; returns the minutes that closed."""
+    closed = []
+    for second in seconds:
+        result = aggregator.add(START + timedelta(seconds=second), {"v": float(second)})
+        if result is not None:
+            closed.append(result[0])
+    return closed
+
+
+def test_a_minute_closes_when_the_next_one_starts_and_carries_its_aggregates() -> None:
+    aggregator = MinuteAggregator()
+    assert feed(aggregator, range(0, 121)) == [START, START + timedelta(minutes=1)]
+    previous = aggregator.previous["v"]
+    assert (previous.n, previous.low, previous.high, previous.last, previous.mean) == (60, 60, 119, 119, 89.5)
+    assert aggregator.current["v"].n == 1
+
+
+def test_the_five_minute_window_merges_the_current_minute_and_the_four_before() -> None:
+    aggregator = MinuteAggregator(keep=4)
+    feed(aggregator, range(0, 7 * 60 + 30))  # minutes 0..6 complete, half of minute 7
+    window = aggregator.window(5)["v"]
+    assert window.n == 4 * 60 + 30
+    assert (window.low, window.high, window.last) == (180, 449, 449)
+    assert window.mean == pytest.approx(sum(range(180, 450)) / 270)
+
+
+def test_a_gap_leaves_old_minutes_out_of_the_window() -> None:
+    aggregator = MinuteAggregator(keep=4)
+    feed(aggregator, range(0, 60))
+    feed(aggregator, range(10 * 60, 10 * 60 + 5))
+    assert aggregator.window(5)["v"].n == 5
+    assert aggregator.previous == {}
+
+
+def test_late_samples_of_a_closed_minute_are_not_folded_in() -> None:
+    aggregator = MinuteAggregator()
+    feed(aggregator, range(60, 70))
+    assert aggregator.add(START + timedelta(seconds=5), {"v": -1.0}) is None
+    assert aggregator.current["v"].low == 60
+
+
+def test_merging_aggregates_matches_adding_every_value() -> None:
+    values = [3.0, -1.0, 7.5, 2.0, 2.0]
+    whole, first, second = Aggregate(), Aggregate(), Aggregate()
+    for value in values:
+        whole.add(value)
+    for value in values[:2]:
+        first.add(value)
+    for value in values[2:]:
+        second.add(value)
+    first.merge(second)
+    assert first.as_dict() == whole.as_dict()
