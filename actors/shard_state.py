@@ -11,6 +11,7 @@ from typing import Any
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
 from fleetray.features import EwmaScore, MinuteAggregator, telemetry_signals
+from fleetray.features.signals import component_signal_names
 from fleetray.schemas import RobotStatus, Telemetry
 
 RING_SIZE = 300  # five minutes at 1 Hz
@@ -146,7 +147,8 @@ class ShardState:
             return None  # idle readings are a different regime; they would only teach the baseline noise
         worst: tuple[str, float] | None = None
         names = [*ANOMALY_SIGNALS]
-        names += [f"components.{c}.{f}" for c in sample.components for f in ANOMALY_COMPONENT_FIELDS]
+        for component in sample.components:
+            names += [name for field, name in component_signal_names(component) if field in ANOMALY_COMPONENT_FIELDS]
         for name in names:
             value = signals.get(name)
             if value is None:

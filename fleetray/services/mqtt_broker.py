@@ -26,7 +26,6 @@ max_queued_bytes 0
 max_inflight_messages 20000
 max_packet_size 2097152
 persistent_client_expiration 7d
-set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning

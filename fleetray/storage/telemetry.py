@@ -20,6 +20,12 @@ TELEMETRY_COLUMNS = (
     "battery_soc", "battery_voltage", "battery_current", "battery_temp", "charging",
     "components", "system", "metrics",
 )  # fmt: skip
+TELEMETRY_TYPES = (
+    "text", "text", "timestamptz", "int8", "text", "text",
+    "float8", "float8", "float8", "text", "float8", "float8",
+    "float8", "float8", "float8", "float8", "bool",
+    "jsonb", "jsonb", "jsonb",
+)  # fmt: skip
 TS_INDEX = TELEMETRY_COLUMNS.index("ts")
 
 
@@ -59,7 +65,7 @@ class TelemetryWriter:
         if missing:
             ensure_partitions(conn, missing)
             self._known_days |= missing
-        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows)
+        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows, TELEMETRY_TYPES)
 
     def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> int:
         """Insert validated Telemetry messages; return how many were new."""
