@@ -43,7 +43,7 @@ class FleetShard:
         if object_store is not None:
             from fleetray.objectstore import ObjectStore
 
-            lake = LakeWriter(ObjectStore(**object_store), "telemetry", target_rows=200_000)
+            lake = LakeWriter(ObjectStore(**object_store), "telemetry", target_rows=200_000, background=True)
         hub = get_hub()
         self._lock = threading.Lock()
         self._core = ShardCore(index, count, Database(database_url, schema=schema),
@@ -133,7 +133,7 @@ class FleetShard:
                 with self._lock:
                     self._core.tick()
                     if since_flush >= LAKE_FLUSH_S:
-                        self._core.flush_lake()
+                        self._core.flush_lake(wait=False)
                         since_flush = 0.0
             except Exception:
                 logger.exception("shard tick failed; retrying in %s s", TICK_S)

@@ -187,9 +187,9 @@ class ShardCore:
             self._announce(changes)
         return len(changes)
 
-    def flush_lake(self) -> list[str]:
-        """Write the buffered lake rows out."""
-        return self._lake.flush() if self._lake is not None else []
+    def flush_lake(self, *, wait: bool = True) -> list[str]:
+        """Write the buffered lake rows out (``wait=False``: only hand them to the background writer)."""
+        return self._lake.flush(wait=wait) if self._lake is not None else []
 
     def _announce(self, changes: list[AlertChange]) -> None:
         if changes:

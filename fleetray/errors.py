@@ -71,6 +71,10 @@ class ObjectNotFoundError(ObjectStoreError, FileNotFoundError):
     """No object exists at the requested key."""
 
 
+class LakeError(ObjectStoreError):
+    """Rows could not be written to the Parquet lake (they stay buffered for the next attempt)."""
+
+
 class UploadError(ObjectStoreError):
     """A multipart upload is unknown, expired, tampered with or incomplete."""
 
