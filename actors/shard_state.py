@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from fleetray.features.signals import component_signal_names
 from fleetray.schemas import RobotStatus, Telemetry
 
 RING_SIZE = 300  # five minutes at 1 Hz
+MINUTE_GRACE_S = (5.0, 30.0)
 ANOMALY_SIGNALS = ("battery.current", "battery.temp")
 ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
 
@@ -29,6 +31,15 @@ class RobotInfo:
     manufacturer: str
     model: str
     current_limits: dict[str, float] = field(default_factory=dict)
+
+
+def minute_grace_s(robot_id: str) -> float:
+    """How long after a minute ends the robot's minute closes: 5 to 30 s, fixed per robot.
+
+    Samples up to 5 s late always count in their minute; spreading the rest over 25 s keeps a
+    shard from writing every robot's minute aggregates in the same second.
+    """
+    return MINUTE_GRACE_S[0] + (MINUTE_GRACE_S[1] - MINUTE_GRACE_S[0]) * (zlib.crc32(robot_id.encode()) / 2**32)
 
 
 def _sample_view(sample: Telemetry) -> dict[str, Any]:
@@ -46,7 +57,7 @@ class RobotState:
     # Recent samples as the JSON documents they arrived as: bytes cost a fifth of the memory of
     # model objects and are invisible to the garbage collector (10,000 robots x 300 samples).
     ring: deque[bytes] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
-    # The current minute and the four closed before it: enough for the five-minute window.
+    # The current minute and the four before it: enough for the five-minute window.
     minute: MinuteAggregator = field(default_factory=lambda: MinuteAggregator(keep=4))
     scores: dict[str, EwmaScore] = field(default_factory=dict)
     highest_seq: int = -1
@@ -97,7 +108,8 @@ class ShardState:
             if state is None:
                 policy = self._policy_for(info.tenant_id, info.model)
                 tracker = AlertTracker(info.tenant_id, info.robot_id, policy, dict(info.current_limits))
-                self.robots[key] = RobotState(info, tracker)
+                minute = MinuteAggregator(keep=4, grace_s=minute_grace_s(info.robot_id))
+                self.robots[key] = RobotState(info, tracker, minute=minute)
             else:
                 state.info = info
                 state.alerts.current_limits = dict(info.current_limits)
@@ -131,9 +143,7 @@ class ShardState:
         state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
         state.ring.append(document)
         signals = telemetry_signals(sample)
-        closed = state.minute.add(sample.ts, signals)
-        if closed is not None:
-            bucket, aggregates = closed
+        for bucket, aggregates in state.minute.add(sample.ts, signals):
             result.closed_minutes += [
                 (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last)
                 for name, a in aggregates.items()

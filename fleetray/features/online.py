@@ -49,42 +49,57 @@ class Aggregate:
 
 
 class MinuteAggregator:
-    """Aggregates signals by UTC minute; a minute closes when a sample of a later minute arrives.
+    """Aggregates signals by UTC minute, closing each minute ``grace_s`` seconds after it ends.
 
-    The last ``keep`` closed minutes are kept, so windows of a few minutes are merged from minute
-    buckets instead of keeping every sample: per robot, memory stays a few dozen aggregates.
+    Until then a late sample still counts in its minute; the minute closes with the first sample
+    that arrives at least ``grace_s`` into the minute after it (not on a timer: a silent robot's
+    last minute stays open). Staggering ``grace_s`` per robot spreads the closing of ten thousand
+    robots' minutes over many seconds instead of the first second of every minute. The last
+    ``keep`` closed minutes are kept, so windows of a few minutes are merged from minute buckets
+    instead of keeping every sample.
     """
 
-    def __init__(self, keep: int = 4) -> None:
+    def __init__(self, keep: int = 4, grace_s: float = 0.0) -> None:
+        self.grace_s = grace_s
         self.bucket: int | None = None
         self.current: dict[str, Aggregate] = {}
+        self.closing: tuple[int, dict[str, Aggregate]] | None = None  # the minute before, in its grace period
         self.closed: deque[tuple[int, dict[str, Aggregate]]] = deque(maxlen=keep)
 
     @property
     def previous(self) -> dict[str, Aggregate]:
         """The aggregates of the minute just before the current one, empty if it had no samples."""
-        if self.closed and self.bucket is not None and self.closed[-1][0] == self.bucket - 1:
-            return self.closed[-1][1]
+        for minute in (self.closing, self.closed[-1] if self.closed else None):
+            if minute is not None and self.bucket is not None and minute[0] == self.bucket - 1:
+                return minute[1]
         return {}
 
-    def add(self, ts: datetime, signals: dict[str, float]) -> tuple[datetime, dict[str, Aggregate]] | None:
-        """Fold in one sample; return the minute it closed, with its aggregates, if it closed one."""
-        minute = int(ts.timestamp()) // 60
-        closed = None
+    def add(self, ts: datetime, signals: dict[str, float]) -> list[tuple[datetime, dict[str, Aggregate]]]:
+        """Fold in one sample; return the minutes it closed (usually none), with their aggregates."""
+        moment = ts.timestamp()
+        minute = int(moment // 60)
+        closed = []
         if self.bucket is None:
             self.bucket = minute
         elif minute > self.bucket:
-            closed = (datetime.fromtimestamp(self.bucket * 60, UTC), self.current)
-            self.closed.append((self.bucket, self.current))
+            if self.closing is not None:
+                closed.append(self._close(self.closing))
+            self.closing = (self.bucket, self.current)
             self.current, self.bucket = {}, minute
-        elif minute < self.bucket:
-            return None  # a late sample of a closed minute: stored raw, not re-aggregated live
-        current = self.current
+        if self.closing is not None and moment >= (self.closing[0] + 1) * 60 + self.grace_s:
+            closed.append(self._close(self.closing))
+            self.closing = None
+        if minute == self.bucket:
+            target = self.current
+        elif self.closing is not None and minute == self.closing[0]:
+            target = self.closing[1]
+        else:
+            return closed  # later than the grace period: stored raw, not re-aggregated live
         # Inlined Aggregate.add: this loop runs for every signal of every sample a shard receives.
         for name, value in signals.items():
-            aggregate = current.get(name)
+            aggregate = target.get(name)
             if aggregate is None:
-                current[name] = Aggregate(1, value, value, value, value)
+                target[name] = Aggregate(1, value, value, value, value)
                 continue
             aggregate.n += 1
             aggregate.total += value
@@ -95,15 +110,20 @@ class MinuteAggregator:
             aggregate.last = value
         return closed
 
+    def _close(self, minute: tuple[int, dict[str, Aggregate]]) -> tuple[datetime, dict[str, Aggregate]]:
+        self.closed.append(minute)
+        return datetime.fromtimestamp(minute[0] * 60, UTC), minute[1]
+
     def window(self, minutes: int) -> dict[str, Aggregate]:
         """Signals aggregated over the current minute and the ``minutes - 1`` before it."""
         merged: dict[str, Aggregate] = {}
         if self.bucket is None:
             return merged
-        parts = [aggregates for bucket, aggregates in self.closed if bucket > self.bucket - minutes]
-        for aggregates in [*parts, self.current]:
-            for name, aggregate in aggregates.items():
-                merged.setdefault(name, Aggregate()).merge(aggregate)
+        parts = [*self.closed, *([self.closing] if self.closing else []), (self.bucket, self.current)]
+        for bucket, aggregates in parts:
+            if bucket > self.bucket - minutes:
+                for name, aggregate in aggregates.items():
+                    merged.setdefault(name, Aggregate()).merge(aggregate)
         return merged
 
 

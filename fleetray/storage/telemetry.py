@@ -170,6 +170,7 @@ def rollup_minutes(conn: psycopg.Connection, *, start: datetime, end: datetime, 
 
 
 MINUTE_COLUMNS = ("tenant_id", "robot_id", "bucket", "metric", "n", "mean", "min", "max", "last")
+MINUTE_TYPES = ("text", "text", "timestamptz", "text", "int4", "float8", "float8", "float8", "float8")
 
 
 def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> int:
@@ -180,7 +181,7 @@ def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> 
     """
     if not rows:
         return 0
-    copy_into_stage(conn, "telemetry_1m", MINUTE_COLUMNS, rows)
+    copy_into_stage(conn, "telemetry_1m", MINUTE_COLUMNS, rows, MINUTE_TYPES)
     return conn.execute(
         """
         INSERT INTO telemetry_1m SELECT * FROM telemetry_1m_stage

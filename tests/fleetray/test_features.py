@@ -11,9 +11,7 @@ def feed(aggregator: MinuteAggregator, seconds: range) -> list[datetime]:
     """One sample a second, the value being the second; returns the minutes that closed."""
     closed = []
     for second in seconds:
-        result = aggregator.add(START + timedelta(seconds=second), {"v": float(second)})
-        if result is not None:
-            closed.append(result[0])
+        closed += [bucket for bucket, _ in aggregator.add(START + timedelta(seconds=second), {"v": float(second)})]
     return closed
 
 
@@ -45,8 +43,29 @@ def test_a_gap_leaves_old_minutes_out_of_the_window() -> None:
 def test_late_samples_of_a_closed_minute_are_not_folded_in() -> None:
     aggregator = MinuteAggregator()
     feed(aggregator, range(60, 70))
-    assert aggregator.add(START + timedelta(seconds=5), {"v": -1.0}) is None
+    assert aggregator.add(START + timedelta(seconds=5), {"v": -1.0}) == []
     assert aggregator.current["v"].low == 60
+    assert aggregator.window(5)["v"].n == 10
+
+
+def test_a_minute_closes_only_after_its_grace_period_and_takes_late_samples_until_then() -> None:
+    aggregator = MinuteAggregator(grace_s=12)
+    assert feed(aggregator, range(0, 70)) == []
+    assert aggregator.add(START + timedelta(seconds=59.5), {"v": -1.0}) == []  # late, within the grace period
+    assert aggregator.previous["v"].n == 61 and aggregator.previous["v"].low == -1
+    assert aggregator.window(5)["v"].n == 71
+    closed = aggregator.add(START + timedelta(seconds=72), {"v": 72.0})
+    assert [(bucket, aggregates["v"].n) for bucket, aggregates in closed] == [(START, 61)]
+    assert aggregator.add(START + timedelta(seconds=30), {"v": -2.0}) == []  # too late now
+    assert aggregator.previous["v"].n == 61
+
+
+def test_a_jump_of_several_minutes_closes_every_open_minute() -> None:
+    aggregator = MinuteAggregator(grace_s=20)
+    feed(aggregator, range(0, 65))
+    closed = aggregator.add(START + timedelta(minutes=5), {"v": 300.0})
+    assert [bucket for bucket, _ in closed] == [START, START + timedelta(minutes=1)]
+    assert aggregator.window(5)["v"].n == 5 + 1  # minute 1 (60-64 s) is still among the last five
 
 
 def test_merging_aggregates_matches_adding_every_value() -> None:
