@@ -32,7 +32,7 @@ class MqttIngestor:
     """
 
     def __init__(self, name: str, mqtt_url: str, shard_count: int, *, shared_group: str | None = None,
-                 prefix: str = "fleetray", batch_size: int = 2000, batch_interval_s: float = 0.05) -> None:  # fmt: skip
+                 prefix: str = "fleetray", batch_size: int = 5000, batch_interval_s: float = 0.2) -> None:  # fmt: skip
         from fleetray.mqtt import connect
 
         self._router = ShardRouter(shard_count, prefix=prefix)
