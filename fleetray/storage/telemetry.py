@@ -14,18 +14,16 @@ from fleetray.schemas import Telemetry
 from fleetray.storage._copy import copy_idempotent, copy_into_stage
 from fleetray.storage.partitions import ensure_partitions
 
-TELEMETRY_COLUMNS = (
-    "tenant_id", "robot_id", "ts", "seq", "status", "task_id",
-    "x", "y", "theta", "map_id", "linear_velocity", "angular_velocity",
-    "battery_soc", "battery_voltage", "battery_current", "battery_temp", "charging",
-    "components", "system", "metrics",
+# Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
+TELEMETRY_FIELDS = (
+    ("tenant_id", "text"), ("robot_id", "text"), ("ts", "timestamptz"), ("seq", "int8"), ("status", "text"),
+    ("task_id", "text"), ("x", "float8"), ("y", "float8"), ("theta", "float8"), ("map_id", "text"),
+    ("linear_velocity", "float8"), ("angular_velocity", "float8"), ("battery_soc", "float8"),
+    ("battery_voltage", "float8"), ("battery_current", "float8"), ("battery_temp", "float8"), ("charging", "bool"),
+    ("components", "jsonb"), ("system", "jsonb"), ("metrics", "jsonb"),
 )  # fmt: skip
-TELEMETRY_TYPES = (
-    "text", "text", "timestamptz", "int8", "text", "text",
-    "float8", "float8", "float8", "text", "float8", "float8",
-    "float8", "float8", "float8", "float8", "bool",
-    "jsonb", "jsonb", "jsonb",
-)  # fmt: skip
+TELEMETRY_COLUMNS = tuple(name for name, _ in TELEMETRY_FIELDS)
+TELEMETRY_TYPES = tuple(kind for _, kind in TELEMETRY_FIELDS)
 TS_INDEX = TELEMETRY_COLUMNS.index("ts")
 
 
