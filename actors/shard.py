@@ -15,13 +15,12 @@ from actors.gc_tuning import tune_for_throughput
 from actors.hub import get_hub
 from actors.intake import RawMessage
 from actors.shard_core import IngestReport, ShardCore
-from fleetray.lake import LakeWriter
+from actors.shard_lake import ShardLake
 from fleetray.storage import Database
 
 logger = logging.getLogger(__name__)
 
 TICK_S = 5.0
-LAKE_FLUSH_S = 300.0
 
 
 def shard_name(index: int, prefix: str = "fleetray") -> str:
@@ -40,13 +39,14 @@ class FleetShard:
     def __init__(self, index: int, count: int, database_url: str, schema: str, *, retention_days: int = 30,
                  object_store: dict[str, Any] | None = None) -> None:  # fmt: skip
         lake = None
+        database = Database(database_url, schema=schema)
         if object_store is not None:
             from fleetray.objectstore import ObjectStore
 
-            lake = LakeWriter(ObjectStore(**object_store), "telemetry", target_rows=200_000, background=True)
+            lake = ShardLake(ObjectStore(**object_store), database, index, count)
         hub = get_hub()
         self._lock = threading.Lock()
-        self._core = ShardCore(index, count, Database(database_url, schema=schema),
+        self._core = ShardCore(index, count, database,
                                retention=timedelta(days=retention_days), lake=lake,
                                publish=hub.publish.remote)  # fmt: skip
         tags = {"shard": str(index)}
@@ -126,14 +126,9 @@ class FleetShard:
             return self._core.flush_lake()
 
     def _ticker(self) -> None:
-        since_flush = 0.0
         while not self._stop.wait(TICK_S):
-            since_flush += TICK_S
             try:
                 with self._lock:
                     self._core.tick()
-                    if since_flush >= LAKE_FLUSH_S:
-                        self._core.flush_lake(wait=False)
-                        since_flush = 0.0
             except Exception:
                 logger.exception("shard tick failed; retrying in %s s", TICK_S)

@@ -15,8 +15,9 @@ import psycopg
 from actors.alerts import AlertChange
 from actors.intake import Intake, RawMessage, sort_batch
 from actors.registry import lookup_robots, policy_lookup, robots_owned, shard_of
+from actors.shard_lake import ShardLake
 from actors.shard_state import ShardState
-from fleetray.lake import LakeWriter, telemetry_table
+from fleetray.lake import telemetry_table
 from fleetray.storage import Database
 from fleetray.storage.alerts import open_alerts, persist_alert_changes
 from fleetray.storage.dead_letters import write_dead_letters
@@ -58,7 +59,7 @@ class ShardCore:
         index, count: this shard's place in the layout (robots are owned by ``shard_of``).
         db: where batches are persisted.
         retention: samples older than this are refused (they would land in dropped partitions).
-        lake: Parquet lake writer, or None.
+        lake: the shard's share of the Parquet lake, or None.
         publish: called with alert changes (JSON-able dicts) once they are persisted.
     """
 
@@ -69,7 +70,7 @@ class ShardCore:
         db: Database,
         *,
         retention: timedelta = timedelta(days=30),
-        lake: LakeWriter | None = None,
+        lake: ShardLake | None = None,
         publish: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.index, self.count, self.db = index, count, db
@@ -85,6 +86,8 @@ class ShardCore:
         self.dead_totals: Counter[str] = Counter()
         self.state = ShardState()
         self.rebuild()
+        if lake is not None:
+            lake.recover(list(self.state.robots))
 
     def rebuild(self) -> None:
         """Load this shard's robots, their last minutes of samples (or latest one) and open alerts."""
@@ -142,7 +145,8 @@ class ShardCore:
         try:
             conn = self._connection()
             with conn.transaction():
-                report.new_telemetry = self._writer.write_messages(conn, intake.telemetry)
+                received_at = conn.execute("SELECT transaction_timestamp()").fetchone()[0]
+                new = self._writer.write_messages(conn, intake.telemetry)
                 write_events(conn, intake.events)
                 write_task_events(conn, intake.task_events)
                 write_dead_letters(conn, intake.dead)
@@ -155,6 +159,7 @@ class ShardCore:
             self._drop_connection()
             self.rebuild()
             raise
+        report.new_telemetry = len(new)
         report.duplicates = report.telemetry - report.new_telemetry
         report.applied_at = time.time()
         step = max(1, len(intake.telemetry) // 200)
@@ -162,8 +167,8 @@ class ShardCore:
         self.latencies.extend(lags)
         report.lag_s = max(lags) if lags else None
         self._count(report)
-        if self._lake is not None and intake.telemetry:
-            self._lake.append(telemetry_table(intake.telemetry))
+        if self._lake is not None:
+            self._lake.add(received_at, telemetry_table(new))  # redelivered duplicates are already there
         self._announce(changes)
         return report
 
@@ -179,17 +184,23 @@ class ShardCore:
             self._conn = None
 
     def tick(self, now: datetime | None = None) -> int:
-        """Evaluate silence-based rules and flush the lake; return the number of alert changes."""
+        """Evaluate silence-based rules and write finished lake windows; return the number of alert changes."""
         changes = self.state.tick(now or datetime.now(UTC))
+        if self._lake is not None:
+            self._lake.close_before(self._database_now())
         if changes:
             with self.db.connect() as conn:
                 persist_alert_changes(conn, changes)
             self._announce(changes)
         return len(changes)
 
-    def flush_lake(self, *, wait: bool = True) -> list[str]:
-        """Write the buffered lake rows out (``wait=False``: only hand them to the background writer)."""
-        return self._lake.flush(wait=wait) if self._lake is not None else []
+    def flush_lake(self) -> list[str]:
+        """Write every buffered lake row out, and wait (before the shard stops)."""
+        return self._lake.close(self._database_now()) if self._lake is not None else []
+
+    def _database_now(self) -> datetime:
+        """The database's clock: lake windows are cut on it, as received_at comes from it."""
+        return self._connection().execute("SELECT now()").fetchone()[0]
 
     def _announce(self, changes: list[AlertChange]) -> None:
         if changes:

@@ -11,8 +11,7 @@ import hashlib
 import logging
 import operator
 from collections import defaultdict
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -76,6 +75,32 @@ def telemetry_table(messages: Sequence[Telemetry]) -> pa.Table:
     return pa.table(arrays, schema=TELEMETRY_SCHEMA)
 
 
+def split_by_tenant_and_day(table: pa.Table) -> Iterator[tuple[tuple[str, str], pa.Table]]:
+    """The rows of each (tenant, UTC date of ``ts``) in ``table``: the lake's partitions."""
+    if table.num_rows == 0:
+        return
+    dates = pc.strftime(table["ts"], format="%Y-%m-%d")
+    for tenant in pc.unique(table["tenant_id"]).to_pylist():
+        of_tenant = pc.equal(table["tenant_id"], tenant)
+        for day in pc.unique(pc.filter(dates, of_tenant)).to_pylist():
+            yield (tenant, day), table.filter(pc.and_(of_tenant, pc.equal(dates, day)))
+
+
+def write_named(store: ObjectStore, dataset: str, table: pa.Table, name: str) -> list[str]:
+    """Write ``table`` as ``{name}.parquet`` in each (tenant, date) partition it has rows for.
+
+    The caller chooses a name that identifies the rows (a shard and a time range, say), so that
+    writing the same rows again replaces the files instead of adding copies.
+    """
+    keys = []
+    for (tenant, day), part in split_by_tenant_and_day(table):
+        key = f"{LAKE_PREFIX}/{dataset}/tenant={tenant}/date={day}/{name}.parquet"
+        with store.open_write(key) as out:
+            pq.write_table(part.drop_columns(["tenant_id"]), out, compression="zstd")
+        keys.append(key)
+    return keys
+
+
 class LakeWriter:
     """Buffers Arrow tables with ``tenant_id`` and ``ts`` columns and writes them as Parquet files.
 
@@ -83,88 +108,41 @@ class LakeWriter:
         store: where the lake lives.
         dataset: the lake's table (``telemetry``, ``wear``...).
         target_rows: rows per file; the last file of a flush may be smaller.
-        background: write files on a thread of their own, so the caller (a live shard) is not held
-            up for the second a large file takes. A file that fails to write is kept and retried
-            with the next one.
     """
 
-    def __init__(self, store: ObjectStore, dataset: str, *, target_rows: int = 500_000,
-                 background: bool = False) -> None:  # fmt: skip
+    def __init__(self, store: ObjectStore, dataset: str, *, target_rows: int = 500_000) -> None:
         self._store = store
         self._dataset = dataset
         self._target_rows = target_rows
         self._buffers: dict[tuple[str, str], list[pa.Table]] = defaultdict(list)
         self._buffered: dict[tuple[str, str], int] = defaultdict(int)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"lake-{dataset}") if background else None
-        self._pending: list[tuple[Future[str], tuple[str, str], list[pa.Table]]] = []
         self.written: list[str] = []
 
     def append(self, table: pa.Table) -> None:
-        """Buffer ``table``; full files are written as they fill up."""
-        self._collect()
-        if table.num_rows == 0:
-            return
-        dates = pc.strftime(table["ts"], format="%Y-%m-%d")
-        for tenant in pc.unique(table["tenant_id"]).to_pylist():
-            of_tenant = pc.equal(table["tenant_id"], tenant)
-            for day in pc.unique(pc.filter(dates, of_tenant)).to_pylist():
-                part = table.filter(pc.and_(of_tenant, pc.equal(dates, day)))
-                key = (tenant, day)
-                self._buffers[key].append(part)
-                self._buffered[key] += part.num_rows
-                if self._buffered[key] >= self._target_rows:
-                    self._write(key)
-
-    def flush(self, *, wait: bool = True) -> list[str]:
-        """Write everything buffered; return the keys of every file written so far.
-
-        With ``wait=False`` a background writer is only handed the files.
+        """Buffer ``table``; full files are written as they fill up.
 
         Raises:
-            LakeError: ``wait`` and a file could not be written (its rows stay buffered).
+            LakeError: a full file could not be written (its rows stay buffered).
+        """
+        for key, part in split_by_tenant_and_day(table):
+            self._buffers[key].append(part)
+            self._buffered[key] += part.num_rows
+            if self._buffered[key] >= self._target_rows:
+                self._write(key)
+
+    def flush(self) -> list[str]:
+        """Write everything buffered; return the keys of every file written so far.
+
+        Raises:
+            LakeError: a file could not be written (its rows stay buffered for the next flush).
         """
         for key in list(self._buffers):
             self._write(key)
-        if wait:
-            for future, _, _ in list(self._pending):
-                future.exception()
-            if failed := self._collect():
-                raise LakeError(f"could not write {failed} lake file(s) of {self._dataset}; they stay buffered")
         return self.written
 
     def _write(self, key: tuple[str, str]) -> None:
         tables = self._buffers.pop(key)
-        self._buffered.pop(key)
-        if self._executor is None:
-            try:
-                self.written.append(self._write_file(key, tables))
-            except Exception as err:
-                self._rebuffer(key, tables)
-                raise LakeError(f"could not write a lake file of {self._dataset} {key}: {err}") from err
-        else:
-            self._pending.append((self._executor.submit(self._write_file, key, tables), key, tables))
-
-    def _collect(self) -> int:
-        """Take in finished background writes; put the rows of failed ones back. Returns the failures."""
-        failed = 0
-        still_pending = []
-        for future, key, tables in self._pending:
-            if not future.done():
-                still_pending.append((future, key, tables))
-            elif (error := future.exception()) is not None:
-                logger.error("lake file of %s %s not written (%s); keeping its rows", self._dataset, key, error)
-                self._rebuffer(key, tables)
-                failed += 1
-            else:
-                self.written.append(future.result())
-        self._pending = still_pending
-        return failed
-
-    def _rebuffer(self, key: tuple[str, str], tables: list[pa.Table]) -> None:
-        self._buffers[key][:0] = tables
-        self._buffered[key] += sum(t.num_rows for t in tables)
-
-    def _write_file(self, key: tuple[str, str], tables: list[pa.Table]) -> str:
+        rows = self._buffered.pop(key)
         table = pa.concat_tables(tables).drop_columns(["tenant_id"])
         first = pc.min(table["ts"]).as_py()
         last = pc.max(table["ts"]).as_py()
@@ -174,10 +152,14 @@ class LakeWriter:
             f"{LAKE_PREFIX}/{self._dataset}/tenant={tenant}/date={day}/"
             f"part-{first:%H%M%S}-{last:%H%M%S}-{digest}.parquet"
         )
-        with self._store.open_write(object_key) as out:
-            pq.write_table(table, out, compression="zstd")
+        try:
+            with self._store.open_write(object_key) as out:
+                pq.write_table(table, out, compression="zstd")
+        except Exception as err:
+            self._buffers[key], self._buffered[key] = tables, rows
+            raise LakeError(f"could not write {object_key}: {err}; its {rows} rows stay buffered") from err
+        self.written.append(object_key)
         logger.debug("wrote %s rows to %s", table.num_rows, object_key)
-        return object_key
 
 
 def write_table(store: ObjectStore, dataset: str, tenant_id: str, name: str, table: pa.Table) -> str:

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic_core import to_json
 
 from fleetray.schemas import Telemetry
-from fleetray.storage._copy import copy_idempotent, copy_into_stage
+from fleetray.storage._copy import copy_idempotent, copy_into_stage, insert_new_from_stage_returning
 from fleetray.storage.partitions import ensure_partitions
 
 # Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
@@ -58,16 +58,30 @@ class TelemetryWriter:
         """Insert ``rows`` (in :data:`TELEMETRY_COLUMNS` order); return how many were new."""
         if not rows:
             return 0
-        days = {row[TS_INDEX].astimezone(UTC).date() for row in rows}
+        self._ensure_partitions(conn, {row[TS_INDEX].astimezone(UTC).date() for row in rows})
+        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows, TELEMETRY_TYPES)
+
+    def _ensure_partitions(self, conn: psycopg.Connection, days: set[date]) -> None:
         missing = days - self._known_days
         if missing:
             ensure_partitions(conn, missing)
             self._known_days |= missing
-        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows, TELEMETRY_TYPES)
 
-    def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> int:
-        """Insert validated Telemetry messages; return how many were new."""
-        return self.write(conn, [telemetry_row(message) for message in messages])
+    def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> list[Telemetry]:
+        """Insert validated Telemetry messages; return those that were new (not stored before)."""
+        if not messages:
+            return []
+        self._ensure_partitions(conn, {message.ts.astimezone(UTC).date() for message in messages})
+        copy_into_stage(conn, "telemetry", TELEMETRY_COLUMNS, map(telemetry_row, messages), TELEMETRY_TYPES)
+        key_columns = ("tenant_id", "robot_id", "ts", "seq")
+        new_keys = set(insert_new_from_stage_returning(conn, "telemetry", TELEMETRY_COLUMNS, key_columns))
+        fresh = []
+        for message in messages:  # a key twice in one batch was stored once: count its first copy only
+            key = (message.tenant_id, message.robot_id, message.ts, message.seq)
+            if key in new_keys:
+                new_keys.discard(key)
+                fresh.append(message)
+        return fresh
 
 
 def read_telemetry(
@@ -222,6 +236,22 @@ def recent_telemetry(
             ORDER BY tenant_id, robot_id, seq
             """,
             (since, tenants, robot_ids),
+        )
+        return cur.fetchall()
+
+
+def received_since(
+    conn: psycopg.Connection, robots: Sequence[tuple[str, str]], *, since: datetime
+) -> list[dict[str, Any]]:
+    """Samples of ``robots`` stored at or after ``since`` (``received_at``), in the order they were received."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"""
+            SELECT {", ".join(TELEMETRY_COLUMNS)}, received_at FROM telemetry
+            WHERE received_at >= %s AND (tenant_id, robot_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+            ORDER BY received_at, tenant_id, robot_id, seq
+            """,
+            (since, [t for t, _ in robots], [r for _, r in robots]),
         )
         return cur.fetchall()
 

@@ -40,9 +40,9 @@ def test_a_table_carries_every_field_of_the_samples() -> None:
     assert first["ts"] == START and first["linear_velocity"] is None
 
 
-def test_a_background_writer_writes_files_of_the_target_size_partitioned_by_day(tmp_path: Path) -> None:
+def test_files_have_the_target_size_and_are_partitioned_by_day(tmp_path: Path) -> None:
     store = ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
-    writer = LakeWriter(store, "telemetry", target_rows=50, background=True)
+    writer = LakeWriter(store, "telemetry", target_rows=50)
     messages = samples(130)  # crosses midnight after 60 s
     for start in range(0, 130, 10):
         writer.append(telemetry_table(messages[start : start + 10]))
@@ -57,7 +57,7 @@ def test_rows_of_a_file_that_could_not_be_written_are_kept_and_written_later(tmp
     store = ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
     blocker = tmp_path / "lake"
     blocker.write_text("a file where the lake's folder should be")
-    writer = LakeWriter(store, "telemetry", target_rows=1000, background=True)
+    writer = LakeWriter(store, "telemetry", target_rows=1000)
     writer.append(telemetry_table(samples(20)))
     with pytest.raises(LakeError, match="stay buffered"):
         writer.flush()

@@ -1,0 +1,12 @@
+-- How far each shard's share of the Parquet lake is written: every row its robots received before
+-- written_through is in a lake file. A restarted shard re-reads the rest from telemetry, so rows
+-- that were only buffered when it died still reach the lake. The BRIN index keeps that range scan
+-- on received_at cheap at almost no cost to inserts (rows arrive in received_at order).
+CREATE TABLE lake_checkpoints (
+    shard_index     integer NOT NULL,
+    shard_count     integer NOT NULL,
+    written_through timestamptz NOT NULL,
+    PRIMARY KEY (shard_index, shard_count)
+);
+
+CREATE INDEX telemetry_received_at ON telemetry USING brin (received_at);
