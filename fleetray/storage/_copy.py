@@ -55,24 +55,11 @@ def copy_into_stage(conn: psycopg.Connection, table: str, columns: Sequence[str]
 
 def insert_new_from_stage(conn: psycopg.Connection, table: str, columns: Sequence[str]) -> int:
     """Move the staged rows into ``table``, skipping rows whose key exists; return how many were new."""
-    return conn.execute(_insert_new(table, columns)).rowcount
-
-
-def insert_new_from_stage_returning(
-    conn: psycopg.Connection, table: str, columns: Sequence[str], returning: Sequence[str]
-) -> list[tuple]:
-    """Like :func:`insert_new_from_stage`, returning the ``returning`` columns of each new row."""
-    statement = _insert_new(table, columns) + sql.SQL(" RETURNING {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, returning))
-    )
-    return conn.execute(statement).fetchall()
-
-
-def _insert_new(table: str, columns: Sequence[str]) -> sql.Composed:
     column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+    statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
         sql.Identifier(table), column_list, column_list, sql.Identifier(f"{table}_stage")
     )
+    return conn.execute(statement).rowcount
 
 
 def copy_idempotent(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple],

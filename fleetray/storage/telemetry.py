@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic_core import to_json
 
 from fleetray.schemas import Telemetry
-from fleetray.storage._copy import copy_idempotent, copy_into_stage, insert_new_from_stage_returning
+from fleetray.storage._copy import copy_idempotent, copy_into_stage, insert_new_from_stage
 from fleetray.storage.partitions import ensure_partitions
 
 # Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
@@ -73,8 +73,15 @@ class TelemetryWriter:
             return []
         self._ensure_partitions(conn, {message.ts.astimezone(UTC).date() for message in messages})
         copy_into_stage(conn, "telemetry", TELEMETRY_COLUMNS, map(telemetry_row, messages), TELEMETRY_TYPES)
-        key_columns = ("tenant_id", "robot_id", "ts", "seq")
-        new_keys = set(insert_new_from_stage_returning(conn, "telemetry", TELEMETRY_COLUMNS, key_columns))
+        stored = insert_new_from_stage(conn, "telemetry", TELEMETRY_COLUMNS)
+        if stored == len(messages):
+            return list(messages)
+        # Some were stored before (a redelivery): the rows this transaction inserted are the new ones.
+        new_keys = set(conn.execute("""
+            SELECT s.tenant_id, s.robot_id, s.ts, s.seq FROM telemetry_stage s
+            JOIN telemetry t USING (tenant_id, robot_id, ts, seq)
+            WHERE t.xmin = pg_current_xact_id()::xid
+        """).fetchall())  # fmt: skip
         fresh = []
         for message in messages:  # a key twice in one batch was stored once: count its first copy only
             key = (message.tenant_id, message.robot_id, message.ts, message.seq)
