@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -19,6 +20,19 @@ from fleetray.schemas import mqtt_subscription, parse_mqtt_topic
 logger = logging.getLogger(__name__)
 
 INGESTED_CHANNELS = ("telemetry", "events", "tasks", "heartbeat")
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _topic_parts(topic: str) -> tuple[str, str, str]:
+    """``(channel, tenant_id, robot_id)`` of a topic, empty strings for one outside the scheme.
+
+    Cached: each robot publishes on a handful of topics, each of them every second.
+    """
+    try:
+        parsed = parse_mqtt_topic(topic)
+    except TopicError:
+        return "", "", ""
+    return parsed.channel, parsed.tenant_id, parsed.robot_id
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
@@ -78,13 +92,7 @@ class MqttIngestor:
                 self._deliver(batch)
 
     def _deliver(self, batch: list[Any]) -> None:
-        raw = []
-        for message, _ in batch:
-            try:
-                topic = parse_mqtt_topic(message.topic)
-                raw.append(RawMessage(topic.channel, topic.tenant_id, topic.robot_id, message.payload, message.topic))
-            except TopicError:
-                raw.append(RawMessage("", "", "", message.payload, message.topic))
+        raw = [RawMessage(*_topic_parts(message.topic), message.payload, message.topic) for message, _ in batch]
         while not self._stop.is_set():
             try:
                 self._router.deliver(raw)

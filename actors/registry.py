@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -13,8 +14,12 @@ from actors.shard_state import RobotInfo
 from fleetray.errors import ConfigError
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def shard_of(tenant_id: str, robot_id: str, shard_count: int) -> int:
-    """The shard owning a robot: a stable hash (the same in every process and Python version)."""
+    """The shard owning a robot: a stable hash (the same in every process and Python version).
+
+    Cached: ingestors route every message, and a fleet is a bounded set of robots.
+    """
     digest = hashlib.blake2b(f"{tenant_id}/{robot_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % shard_count
 
