@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from actors.shard_core import ShardCore
 from actors.shard_lake import ShardLake
@@ -15,6 +16,11 @@ from fleetray.objectstore import ObjectStore
 from fleetray.storage import Database
 from fleetray.storage.lake_checkpoints import read_checkpoint
 from tests.actors.conftest import raw, sample
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ObjectStore:
+    return ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
 
 
 def shard(db: Database, store: ObjectStore, window: timedelta) -> ShardCore:
@@ -31,9 +37,8 @@ def lake_keys(store: ObjectStore, tenant_id: str) -> list[tuple[str, int]]:
 
 
 def test_rows_buffered_by_a_shard_that_died_reach_the_lake_exactly_once(
-    db: Database, tenant_id: str, fleet: list[str], tmp_path: Path
+    db: Database, tenant_id: str, fleet: list[str], store: ObjectStore
 ) -> None:
-    store = ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
     first = shard(db, store, timedelta(seconds=1))
     first.ingest(batch(tenant_id, fleet, range(1, 6)))
     time.sleep(1.1)
@@ -46,9 +51,8 @@ def test_rows_buffered_by_a_shard_that_died_reach_the_lake_exactly_once(
 
 
 def test_a_shard_restarted_within_a_window_adds_files_rather_than_replacing_them(
-    db: Database, tenant_id: str, fleet: list[str], tmp_path: Path
+    db: Database, tenant_id: str, fleet: list[str], store: ObjectStore
 ) -> None:
-    store = ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
     first = shard(db, store, timedelta(hours=1))
     first.ingest(batch(tenant_id, fleet, range(1, 4)))
     written = first.flush_lake()
@@ -61,10 +65,9 @@ def test_a_shard_restarted_within_a_window_adds_files_rather_than_replacing_them
     assert lake_keys(store, tenant_id) == sorted((robot, n) for robot in fleet for n in range(1, 7))
 
 
-def test_duplicates_and_dead_letters_stay_out_of_the_lake(
-    db: Database, tenant_id: str, fleet: list[str], tmp_path: Path
+def test_redelivered_samples_stay_out_of_the_lake(
+    db: Database, tenant_id: str, fleet: list[str], store: ObjectStore
 ) -> None:
-    store = ObjectStore(tmp_path.as_uri(), signing_key=b"k" * 32)
     core = shard(db, store, timedelta(hours=1))
     core.ingest(batch(tenant_id, fleet[:1], range(1, 4)))
     core.ingest(batch(tenant_id, fleet[:1], range(1, 4)))  # redelivered
