@@ -186,12 +186,12 @@ class ShardCore:
     def tick(self, now: datetime | None = None) -> int:
         """Evaluate silence-based rules and write finished lake windows; return the number of alert changes."""
         changes = self.state.tick(now or datetime.now(UTC))
-        if self._lake is not None:
-            self._lake.close_before(self._database_now())
         if changes:
             with self.db.connect() as conn:
                 persist_alert_changes(conn, changes)
             self._announce(changes)
+        if self._lake is not None:
+            self._lake.close_before(self._database_now())
         return len(changes)
 
     def flush_lake(self) -> list[str]:

@@ -71,17 +71,20 @@ class ShardLake:
             if checkpoint is None:
                 checkpoint = conn.execute("SELECT now()").fetchone()[0]
                 write_checkpoint(conn, self._index, self._count, checkpoint)
-            rows = received_since(conn, robots, since=checkpoint) if robots else []
-        self._floor = checkpoint
-        by_window: dict[int, list[dict]] = {}
-        for row in rows:
-            by_window.setdefault(self._window_of(row["received_at"]), []).append(row)
-        for number, window_rows in sorted(by_window.items()):
-            self._chunk(number).tables.append(telemetry_table([telemetry_from_row(row) for row in window_rows]))
-        if rows:
+            self._floor = checkpoint
+            recovered = 0
+            for rows in received_since(conn, robots, since=checkpoint) if robots else []:
+                by_window: dict[int, list[dict]] = {}
+                for row in rows:
+                    by_window.setdefault(self._window_of(row["received_at"]), []).append(row)
+                for number, window_rows in sorted(by_window.items()):
+                    samples = [telemetry_from_row(row) for row in window_rows]
+                    self._chunk(number).tables.append(telemetry_table(samples))
+                recovered += len(rows)
+        if recovered:
             logger.info("shard %s/%s: %s rows received since %s are buffered for the lake again", self._index,
-                        self._count, len(rows), checkpoint.isoformat())  # fmt: skip
-        return len(rows)
+                        self._count, recovered, checkpoint.isoformat())  # fmt: skip
+        return recovered
 
     def add(self, received_at: datetime, table: pa.Table) -> None:
         """Buffer a persisted batch's rows; ``received_at`` is its transaction time in PostgreSQL."""

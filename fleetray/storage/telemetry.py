@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -248,10 +248,14 @@ def recent_telemetry(
 
 
 def received_since(
-    conn: psycopg.Connection, robots: Sequence[tuple[str, str]], *, since: datetime
-) -> list[dict[str, Any]]:
-    """Samples of ``robots`` stored at or after ``since`` (``received_at``), in the order they were received."""
-    with conn.cursor(row_factory=dict_row) as cur:
+    conn: psycopg.Connection, robots: Sequence[tuple[str, str]], *, since: datetime, chunk_rows: int = 20_000
+) -> Iterator[list[dict[str, Any]]]:
+    """Samples of ``robots`` stored at or after ``since`` (``received_at``), in the order received, in chunks.
+
+    Streams through a server-side cursor (the connection must be in a transaction), so minutes of a
+    large fleet's samples never sit in memory at once.
+    """
+    with conn.cursor(name="received_since", row_factory=dict_row) as cur:
         cur.execute(
             f"""
             SELECT {", ".join(TELEMETRY_COLUMNS)}, received_at FROM telemetry
@@ -260,7 +264,8 @@ def received_since(
             """,
             (since, [t for t, _ in robots], [r for _, r in robots]),
         )
-        return cur.fetchall()
+        while rows := cur.fetchmany(chunk_rows):
+            yield rows
 
 
 def latest_per_robot(conn: psycopg.Connection, robots: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
