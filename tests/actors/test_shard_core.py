@@ -125,14 +125,16 @@ def test_error_bursts_offline_and_stuck(db: Database, tenant_id: str, fleet: lis
 def test_a_restarted_shard_rebuilds_its_state_from_postgres(db: Database, tenant_id: str, fleet: list[str]) -> None:
     shard = core(db)
     over = {"main_brush": {"current_a": 9.0}}
-    shard.ingest([raw([sample(tenant_id, "r1", n, components=over) for n in range(1, 31)])])
+    # Built once: sample() stamps ts from the clock, and a resend must carry the very same ts.
+    overcurrent = [sample(tenant_id, "r1", n, components=over) for n in range(1, 31)]
+    shard.ingest([raw(overcurrent)])
     before = shard.state.robot(tenant_id, "r1")
     restarted = core(db)
     after = restarted.state.robot(tenant_id, "r1")
     assert after["seq"] == before["seq"] == 30
     assert after["latest"] == before["latest"]
     assert after["alerts"] == before["alerts"] == ["overcurrent:main_brush"]
-    assert restarted.ingest([raw(sample(tenant_id, "r1", 30, components=over))]).duplicates == 1
+    assert restarted.ingest([raw(overcurrent[-1])]).duplicates == 1
     recent_start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=100)
     shard.ingest([raw([sample(tenant_id, "r2", n, ts=recent_start + timedelta(seconds=n)) for n in range(1, 41)])])
     rebuilt = core(db)

@@ -69,8 +69,9 @@ def test_redelivered_samples_stay_out_of_the_lake(
     db: Database, tenant_id: str, fleet: list[str], store: ObjectStore
 ) -> None:
     core = shard(db, store, timedelta(hours=1))
-    core.ingest(batch(tenant_id, fleet[:1], range(1, 4)))
-    core.ingest(batch(tenant_id, fleet[:1], range(1, 4)))  # redelivered
+    messages = batch(tenant_id, fleet[:1], range(1, 4))
+    core.ingest(messages)
+    core.ingest(messages)  # redelivered
     core.flush_lake()
     table = read_lake(store, "telemetry", tenant_id=tenant_id)
     assert pc.sum(table["seq"]).as_py() == 6
