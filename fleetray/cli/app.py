@@ -26,7 +26,9 @@ console = Console()
 app = typer.Typer(help="fleetray: live state, data and plans for fleets of service robots.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_help=True)
 sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 for _name, _plugin in cli_plugins():
     app.add_typer(_plugin, name=_name)
 app.add_typer(sim_app, name="sim")
@@ -225,6 +227,65 @@ def sim_live(
     finally:
         publisher.close()
     console.print(f"published {publisher.published:,} messages")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: TenantOption,
+    role: Annotated[str, typer.Option(help="admin, operator, planner, viewer or device.")],
+    robot: Annotated[str | None, typer.Option(help="The robot a device key belongs to.")] = None,
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime such as 90d; none: until revoked.")] = None,
+    description: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Issue an API key. The key is printed once: it is stored only as a hash."""
+    from fleetray.storage import open_database
+    from fleetray.storage.api_keys import create_key
+
+    try:
+        expires_at = datetime.now(UTC) + parse_duration(expires_in) if expires_in else None
+        with open_database(get_settings()) as db, db.connect() as conn:
+            issued = create_key(conn, tenant, role, robot_id=robot, description=description, expires_at=expires_at)
+    except (ConfigError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from err
+    console.print(f"key {issued.key.key_id} ({issued.key.role}) for tenant {tenant}"
+                  + (f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""))  # fmt: skip
+    console.print("Store it now; it cannot be shown again:")
+    typer.echo(issued.token)
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantOption) -> None:
+    """A tenant's API keys (never their secrets)."""
+    from fleetray.storage import open_database
+    from fleetray.storage.api_keys import list_keys
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        keys = list_keys(conn, tenant)
+    table = Table(title=f"API keys of {tenant}")
+    for column in ("key", "role", "state"):  # never cut: these identify the key and say if it works
+        table.add_column(column, no_wrap=True)
+    for column in ("robot", "created", "expires", "last used", "description"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for key in keys:
+        state = "revoked" if key.revoked_at else "expired" if not key.usable_at(now) else "active"
+        table.add_row(key.key_id, key.role, state, key.robot_id or "", f"{key.created_at:%Y-%m-%d}",
+                      f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never",
+                      _ago(key.last_used_at) if key.last_used_at else "never", key.description)  # fmt: skip
+    console.print(table if keys else f"tenant {tenant!r} has no API keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(tenant: TenantOption, key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke an API key at once."""
+    from fleetray.storage import open_database
+    from fleetray.storage.api_keys import revoke_key
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        revoked = revoke_key(conn, tenant, key_id)
+    if not revoked:
+        raise typer.BadParameter(f"tenant {tenant!r} has no active key {key_id!r}")
+    console.print(f"key {key_id} revoked")
 
 
 @app.command()

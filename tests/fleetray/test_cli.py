@@ -117,3 +117,20 @@ def test_demo_starts_is_queryable_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
     assert "fleetray demo stopped" in rest
     leftovers = {pid for pid in _platform_processes() - before if psutil.pid_exists(pid)}
     assert not leftovers, [psutil.Process(pid).cmdline() for pid in leftovers]
+
+
+def test_keys_are_created_shown_once_listed_and_revoked(cli_env: Database) -> None:
+    from fleetray.inventory import TenantRecord
+    from fleetray.storage.fleet import upsert_tenant
+
+    with cli_env.connect() as conn:
+        upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
+    created = invoke("keys", "create", "--tenant", "acme", "--role", "planner", "--expires-in", "90d")
+    token = created.strip().splitlines()[-1]
+    key_id = token.split("_")[1]
+    listing = invoke("keys", "list", "--tenant", "acme")
+    assert key_id in listing and "planner" in listing and "active" in listing and token not in listing
+    assert f"key {key_id} revoked" in invoke("keys", "revoke", "--tenant", "acme", key_id)
+    assert "revoked" in invoke("keys", "list", "--tenant", "acme")
+    refused = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--role", "root"])
+    assert refused.exit_code != 0 and "'root' is not one of" in refused.output
