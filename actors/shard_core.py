@@ -145,8 +145,9 @@ class ShardCore:
         try:
             conn = self._connection()
             with conn.transaction():
-                received_at = conn.execute("SELECT transaction_timestamp()").fetchone()[0]
                 new = self._writer.write_messages(conn, intake.telemetry)
+                if self._lake is not None:  # the time PostgreSQL stores as received_at places rows in lake windows
+                    received_at = conn.execute("SELECT transaction_timestamp()").fetchone()[0]
                 write_events(conn, intake.events)
                 write_task_events(conn, intake.task_events)
                 write_dead_letters(conn, intake.dead)

@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic_core import to_json
 
 from fleetray.schemas import Telemetry
-from fleetray.storage._copy import copy_idempotent, copy_into_stage, insert_new_from_stage
+from fleetray.storage._copy import copy_idempotent, copy_into_stage
 from fleetray.storage.partitions import ensure_partitions
 
 # Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
@@ -58,25 +58,18 @@ class TelemetryWriter:
         """Insert ``rows`` (in :data:`TELEMETRY_COLUMNS` order); return how many were new."""
         if not rows:
             return 0
-        self._ensure_partitions(conn, {row[TS_INDEX].astimezone(UTC).date() for row in rows})
-        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows, TELEMETRY_TYPES)
-
-    def _ensure_partitions(self, conn: psycopg.Connection, days: set[date]) -> None:
-        missing = days - self._known_days
+        missing = {row[TS_INDEX].astimezone(UTC).date() for row in rows} - self._known_days
         if missing:
             ensure_partitions(conn, missing)
             self._known_days |= missing
+        return copy_idempotent(conn, "telemetry", TELEMETRY_COLUMNS, rows, TELEMETRY_TYPES)
 
     def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> list[Telemetry]:
         """Insert validated Telemetry messages; return those that were new (not stored before)."""
-        if not messages:
-            return []
-        self._ensure_partitions(conn, {message.ts.astimezone(UTC).date() for message in messages})
-        copy_into_stage(conn, "telemetry", TELEMETRY_COLUMNS, map(telemetry_row, messages), TELEMETRY_TYPES)
-        stored = insert_new_from_stage(conn, "telemetry", TELEMETRY_COLUMNS)
+        stored = self.write(conn, [telemetry_row(message) for message in messages])
         if stored == len(messages):
             return list(messages)
-        # Some were stored before (a redelivery): the rows this transaction inserted are the new ones.
+        # Some were stored before (a redelivery): the staged rows this transaction inserted are the new ones.
         new_keys = set(conn.execute("""
             SELECT s.tenant_id, s.robot_id, s.ts, s.seq FROM telemetry_stage s
             JOIN telemetry t USING (tenant_id, robot_id, ts, seq)
