@@ -16,20 +16,31 @@ import ray
 HUB_NAME = "fleetray-hub"
 
 
+ALL_TENANTS = "*"  # a platform-side subscriber (the webhook dispatcher) may watch every tenant
+
+
 @dataclass
 class _Subscription:
     tenant_id: str
     kinds: frozenset[str] | None
     robot_ids: frozenset[str] | None
+    site_ids: frozenset[str] | None = None
+    rules: frozenset[str] | None = None
     queue: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     dropped: int = 0
 
     def wants(self, item: dict[str, Any]) -> bool:
         return (
-            item.get("tenant_id") == self.tenant_id
+            (self.tenant_id == ALL_TENANTS or item.get("tenant_id") == self.tenant_id)
             and (self.kinds is None or item.get("kind") in self.kinds)
             and (self.robot_ids is None or item.get("robot_id") in self.robot_ids)
+            and (self.site_ids is None or item.get("site_id") in self.site_ids)
+            and (self.rules is None or item.get("kind") != "alert" or item.get("rule") in self.rules)
         )
+
+
+def _frozen(values: list[str] | None) -> frozenset[str] | None:
+    return frozenset(values) if values else None
 
 
 class Hub:
@@ -41,11 +52,19 @@ class Hub:
         self.published = 0
 
     def subscribe(self, subscriber_id: str, tenant_id: str, *, kinds: list[str] | None = None,
-                  robot_ids: list[str] | None = None) -> None:  # fmt: skip
-        """Start (or replace) a subscription to a tenant's items, optionally of some kinds or robots."""
+                  robot_ids: list[str] | None = None, site_ids: list[str] | None = None,
+                  rules: list[str] | None = None) -> None:  # fmt: skip
+        """Start (or replace) a subscription to a tenant's items, optionally of some kinds, robots, sites or rules."""
         self._subscriptions[subscriber_id] = _Subscription(
-            tenant_id, frozenset(kinds) if kinds else None, frozenset(robot_ids) if robot_ids else None,
+            tenant_id, _frozen(kinds), _frozen(robot_ids), _frozen(site_ids), _frozen(rules),
             deque(maxlen=self._queue_size),
+        )  # fmt: skip
+
+    def watched_tenants(self) -> frozenset[str]:
+        """Tenants whose live state updates someone wants (shards publish only theirs)."""
+        return frozenset(
+            s.tenant_id for s in self._subscriptions.values()
+            if s.tenant_id != ALL_TENANTS and (s.kinds is None or "state" in s.kinds)
         )  # fmt: skip
 
     def unsubscribe(self, subscriber_id: str) -> None:
@@ -80,8 +99,13 @@ class EventHub:
         self._hub = Hub(queue_size)
 
     def subscribe(self, subscriber_id: str, tenant_id: str, kinds: list[str] | None = None,
-                  robot_ids: list[str] | None = None) -> None:  # fmt: skip
-        self._hub.subscribe(subscriber_id, tenant_id, kinds=kinds, robot_ids=robot_ids)
+                  robot_ids: list[str] | None = None, site_ids: list[str] | None = None,
+                  rules: list[str] | None = None) -> None:  # fmt: skip
+        self._hub.subscribe(subscriber_id, tenant_id, kinds=kinds, robot_ids=robot_ids, site_ids=site_ids,
+                            rules=rules)  # fmt: skip
+
+    def watched_tenants(self) -> frozenset[str]:
+        return self._hub.watched_tenants()
 
     def unsubscribe(self, subscriber_id: str) -> None:
         self._hub.unsubscribe(subscriber_id)

@@ -44,7 +44,7 @@ class FleetShard:
             from fleetray.objectstore import ObjectStore
 
             lake = ShardLake(ObjectStore(**object_store), database, index, count)
-        hub = get_hub()
+        hub = self._hub = get_hub()
         self._lock = threading.Lock()
         self._core = ShardCore(index, count, database,
                                retention=timedelta(days=retention_days), lake=lake,
@@ -127,6 +127,10 @@ class FleetShard:
 
     def _ticker(self) -> None:
         while not self._stop.wait(TICK_S):
+            try:
+                self._core.watched_tenants = ray.get(self._hub.watched_tenants.remote(), timeout=TICK_S)
+            except (ray.exceptions.RayError, TimeoutError):
+                logger.warning("the hub did not say which tenants are watched; keeping the last answer")
             try:
                 with self._lock:
                     self._core.tick()

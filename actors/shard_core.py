@@ -18,6 +18,7 @@ from actors.registry import lookup_robots, policy_lookup, robots_owned, shard_of
 from actors.shard_lake import ShardLake
 from actors.shard_state import ShardState
 from fleetray.lake import telemetry_table
+from fleetray.schemas import Telemetry
 from fleetray.storage import Database
 from fleetray.storage.alerts import open_alerts, persist_alert_changes
 from fleetray.storage.dead_letters import write_dead_letters
@@ -85,6 +86,8 @@ class ShardCore:
         self.latencies: deque[float] = deque(maxlen=100_000)
         self.dead_totals: Counter[str] = Counter()
         self.state = ShardState()
+        # Tenants someone watches live (the hub says which): only their robots' updates are published.
+        self.watched_tenants: frozenset[str] = frozenset()
         self.rebuild()
         if lake is not None:
             lake.recover(list(self.state.robots))
@@ -171,6 +174,8 @@ class ShardCore:
         if self._lake is not None:
             self._lake.add(received_at, telemetry_table(new))  # redelivered duplicates are already there
         self._announce(changes)
+        if self.watched_tenants:
+            self._announce_states(intake.telemetry)
         return report
 
     def _connection(self) -> psycopg.Connection:
@@ -205,7 +210,18 @@ class ShardCore:
 
     def _announce(self, changes: list[AlertChange]) -> None:
         if changes:
-            self._publish([{"kind": "alert", **change.as_dict()} for change in changes])
+            robots = self.state.robots
+            self._publish([
+                {"kind": "alert", "site_id": robots[(c.tenant_id, c.robot_id)].info.site_id, **c.as_dict()}
+                for c in changes if (c.tenant_id, c.robot_id) in robots
+            ])  # fmt: skip
+
+    def _announce_states(self, samples: Sequence[Telemetry]) -> None:
+        """Each watched robot's newest state after this batch, as one update per robot."""
+        watched = self.watched_tenants
+        touched = {(s.tenant_id, s.robot_id) for s in samples if s.tenant_id in watched}
+        if touched:
+            self._publish([{"kind": "state", **self.state.robots[key].update()} for key in sorted(touched)])
 
     def _count(self, report: IngestReport) -> None:
         self.totals.update(received=report.received, telemetry=report.telemetry, new_telemetry=report.new_telemetry,

@@ -42,7 +42,7 @@ def minute_grace_s(robot_id: str) -> float:
     return MINUTE_GRACE_S[0] + (MINUTE_GRACE_S[1] - MINUTE_GRACE_S[0]) * (zlib.crc32(robot_id.encode()) / 2**32)
 
 
-def _sample_view(sample: Telemetry) -> dict[str, Any]:
+def sample_view(sample: Telemetry) -> dict[str, Any]:
     """A sample as the state queries return it: JSON-able, without what the robot's record already says."""
     return sample.model_dump(mode="json", exclude={"v", "tenant_id", "robot_id"})
 
@@ -65,6 +65,18 @@ class RobotState:
     task_id: str | None = None
     task_status: str | None = None
 
+    def update(self) -> dict[str, Any]:
+        """A compact live update (what the WebSocket feed sends on each new sample)."""
+        latest = self.latest
+        return {
+            "tenant_id": self.info.tenant_id, "robot_id": self.info.robot_id, "site_id": self.info.site_id,
+            "status": latest.status.value if latest else None, "seq": self.highest_seq,
+            "at": latest.ts.isoformat() if latest else None,
+            "battery_soc": latest.battery.soc if latest and latest.battery else None,
+            "pose": latest.pose.model_dump(mode="json") if latest and latest.pose else None,
+            "task_id": latest.task_id if latest else None, "alerts": sorted(self.alerts.active),
+        }  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         """The robot's state as JSON-able data (what the API serves)."""
         latest = self.latest
@@ -74,7 +86,7 @@ class RobotState:
             "status": latest.status.value if latest else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "seq": self.highest_seq if self.highest_seq >= 0 else None,
-            "latest": _sample_view(latest) if latest else None,
+            "latest": sample_view(latest) if latest else None,
             "task": {"task_id": self.task_id, "status": self.task_status} if self.task_id else None,
             "alerts": sorted(self.alerts.active),
         }  # fmt: skip
@@ -217,7 +229,7 @@ class ShardState:
         if state is None:
             return None
         documents = list(state.ring)[-limit:] if limit > 0 else []
-        return [_sample_view(Telemetry.model_validate_json(document)) for document in documents]
+        return [sample_view(Telemetry.model_validate_json(document)) for document in documents]
 
     def windows(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
         """The robot's current minute, last closed minute and last five minutes (minute-aligned) aggregates."""

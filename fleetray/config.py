@@ -85,7 +85,35 @@ class Settings(BaseSettings):
     partition_premake_days: int = Field(default=7, ge=1, le=90)
     upload_url_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     api_base_url: str = Field(default="http://127.0.0.1:8000", description="Base of presigned local URLs.")
+    api_host: str = Field(default="127.0.0.1", description="Where the REST API listens (0.0.0.0: every interface).")
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_replicas: int = Field(default=1, ge=1, le=256, description="REST API replicas (the minimum when autoscaling).")
+    api_max_replicas: int | None = Field(
+        default=None, ge=1, le=256, description="Set above api_replicas to autoscale on ongoing requests."
+    )
+    api_rate_limit: str = Field(
+        default="50/second;2000/minute", description="Requests per API key and replica, in the `limits` notation."
+    )
+    api_max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30, description="Largest request body.")
+    api_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    webhook_allow_private_urls: bool = Field(
+        default=False, description="Allow webhooks to loopback and private addresses (tests, on-premises installs)."
+    )
+    api_key_cache_s: float = Field(
+        default=10.0, ge=0, le=300, description="How long a replica trusts a verified key (revocation delay)."
+    )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("rates like '50/second;2000/minute'") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -10,11 +10,14 @@ catch one type and show its message, which always says what was wrong and what t
     ├── MissingExtraError           an optional dependency is not installed
     ├── StorageError
     │   ├── DatabaseUnreachableError    the database at the configured URL does not answer
-    │   └── MigrationError              a migration failed or the recorded history is inconsistent
+    │   ├── MigrationError              a migration failed or the recorded history is inconsistent
+    │   ├── NotFoundError               no such object for this tenant
+    │   └── ConflictError               the object exists already, or its state forbids the change
     ├── ObjectStoreError
     │   ├── ObjectNotFoundError         no object at that key
     │   └── UploadError                 a multipart upload is unknown, expired or incomplete
     ├── ServiceError                an embedded service (broker, database) did not start
+    ├── ConnectorError              a manufacturer's cloud refused or failed a request
     └── SimulationError             the simulator was given an impossible configuration
 """
 
@@ -63,6 +66,14 @@ class MigrationError(StorageError):
     """A migration failed, or the applied history does not match the migration files."""
 
 
+class NotFoundError(StorageError, LookupError):
+    """No such object for this tenant (another tenant's object is reported exactly the same way)."""
+
+
+class ConflictError(StorageError):
+    """The object exists already, or its current state does not allow the change."""
+
+
 class ObjectStoreError(FleetrayError):
     """The object store failed."""
 
@@ -81,6 +92,15 @@ class UploadError(ObjectStoreError):
 
 class ServiceError(FleetrayError):
     """An embedded service could not be started or reached."""
+
+
+class ConnectorError(FleetrayError):
+    """A manufacturer's cloud refused or failed a request; ``retry_after_s`` is set when it said when to retry."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+        self.status = status
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
 
 
 class SimulationError(FleetrayError, ValueError):

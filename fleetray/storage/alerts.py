@@ -10,6 +10,8 @@ from typing import Any, Protocol
 import psycopg
 from psycopg.rows import dict_row
 
+from fleetray.errors import ConflictError, NotFoundError
+
 
 class AlertLike(Protocol):
     """What an alert change carries (``actors.alerts.AlertChange``)."""
@@ -82,3 +84,62 @@ def read_alerts(
 def _unzip(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
     listed = list(pairs)
     return [t for t, _ in listed], [r for _, r in listed]
+
+
+ALERT_COLUMNS = ("alert_id, robot_id, rule, severity, state, message, details, raised_at, acknowledged_at, "
+                 "acknowledged_by, resolved_at")  # fmt: skip
+
+
+def get_alert(conn: psycopg.Connection, tenant_id: str, alert_id: int) -> dict[str, Any]:
+    """One of the tenant's alerts.
+
+    Raises:
+        NotFoundError: the tenant has no such alert.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = %s AND alert_id = %s", (tenant_id, alert_id)
+        ).fetchone()
+    if row is None:
+        raise NotFoundError(f"alert {alert_id} not found")
+    return row
+
+
+def acknowledge_alert(conn: psycopg.Connection, tenant_id: str, alert_id: int, by: str) -> dict[str, Any]:
+    """Mark an active alert as seen by someone; acknowledging it again changes nothing.
+
+    Raises:
+        NotFoundError: the tenant has no such alert.
+        ConflictError: the alert is resolved already.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"""
+            UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = %s
+            WHERE tenant_id = %s AND alert_id = %s AND state = 'active' RETURNING {ALERT_COLUMNS}
+            """,
+            (by, tenant_id, alert_id),
+        ).fetchone()
+    if row is not None:
+        return row
+    current = get_alert(conn, tenant_id, alert_id)
+    if current["state"] == "resolved":
+        raise ConflictError(f"alert {alert_id} is resolved already; there is nothing to acknowledge")
+    return current
+
+
+def resolve_alert(conn: psycopg.Connection, tenant_id: str, alert_id: int) -> dict[str, Any]:
+    """Close an alert by hand; resolving it again changes nothing.
+
+    Raises:
+        NotFoundError: the tenant has no such alert.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"""
+            UPDATE alerts SET state = 'resolved', resolved_at = now()
+            WHERE tenant_id = %s AND alert_id = %s AND state <> 'resolved' RETURNING {ALERT_COLUMNS}
+            """,
+            (tenant_id, alert_id),
+        ).fetchone()
+    return row if row is not None else get_alert(conn, tenant_id, alert_id)

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from fleetray.errors import ConflictError, NotFoundError
 from fleetray.inventory import MaintenanceRecord, RobotRecord, SiteRecord, TenantRecord
 
 
@@ -109,3 +110,118 @@ def write_maintenance(conn: psycopg.Connection, records: Sequence[MaintenanceRec
         [(m.tenant_id, m.robot_id, m.component, m.kind, m.reason, m.performed_at, m.usage_h, m.notes) for m in records],
     )
     return len(records)
+
+
+def _one(conn: psycopg.Connection, query: str, params: tuple) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchone()
+
+
+def create_site(conn: psycopg.Connection, site: SiteRecord) -> dict[str, Any]:
+    """Add a site.
+
+    Raises:
+        ConflictError: the tenant has a site with this id already.
+    """
+    row = _one(
+        conn,
+        """
+        INSERT INTO sites (tenant_id, site_id, name, timezone, latitude, longitude, area_m2, metadata)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *
+        """,
+        (site.tenant_id, site.site_id, site.name, site.timezone, site.latitude, site.longitude, site.area_m2,
+         json.dumps(site.metadata)),
+    )  # fmt: skip
+    if row is None:
+        raise ConflictError(f"site {site.site_id!r} exists already")
+    return row
+
+
+def get_site(conn: psycopg.Connection, tenant_id: str, site_id: str) -> dict[str, Any]:
+    """One of the tenant's sites.
+
+    Raises:
+        NotFoundError: the tenant has no such site.
+    """
+    row = _one(conn, "SELECT * FROM sites WHERE tenant_id = %s AND site_id = %s", (tenant_id, site_id))
+    if row is None:
+        raise NotFoundError(f"site {site_id!r} not found")
+    return row
+
+
+def register_robot(conn: psycopg.Connection, robot: RobotRecord) -> dict[str, Any]:
+    """Add a robot to the tenant's fleet.
+
+    Raises:
+        ConflictError: the robot id, or the manufacturer's serial, is registered already.
+        NotFoundError: the site does not exist.
+    """
+    if robot.site_id is not None:
+        get_site(conn, robot.tenant_id, robot.site_id)
+    try:
+        with conn.transaction():
+            row = _one(
+                conn,
+                """
+                INSERT INTO robots (tenant_id, robot_id, manufacturer, model, serial, site_id, capabilities, metadata)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *
+                """,
+                (robot.tenant_id, robot.robot_id, robot.manufacturer, robot.model, robot.serial, robot.site_id,
+                 robot.capabilities, json.dumps(robot.metadata)),
+            )  # fmt: skip
+    except psycopg.errors.UniqueViolation as err:
+        what = "serial" if "serial" in str(err) else "robot id"
+        raise ConflictError(
+            f"a robot with this {what} is registered already "
+            f"({robot.robot_id!r}, {robot.manufacturer} serial {robot.serial!r})"
+        ) from None
+    assert row is not None
+    return row
+
+
+def get_robot(conn: psycopg.Connection, tenant_id: str, robot_id: str) -> dict[str, Any]:
+    """One of the tenant's robots.
+
+    Raises:
+        NotFoundError: the tenant has no such robot.
+    """
+    row = _one(conn, "SELECT * FROM robots WHERE tenant_id = %s AND robot_id = %s", (tenant_id, robot_id))
+    if row is None:
+        raise NotFoundError(f"robot {robot_id!r} not found")
+    return row
+
+
+def add_maintenance_record(conn: psycopg.Connection, record: MaintenanceRecord) -> dict[str, Any]:
+    """Record one maintenance action on one of the tenant's robots.
+
+    Raises:
+        NotFoundError: the robot is not the tenant's.
+        ConflictError: the same component of the robot has a record at that instant already.
+    """
+    get_robot(conn, record.tenant_id, record.robot_id)
+    row = _one(
+        conn,
+        """
+        INSERT INTO maintenance_records (tenant_id, robot_id, component, kind, reason, performed_at, usage_h, notes)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *
+        """,
+        (record.tenant_id, record.robot_id, record.component, record.kind, record.reason, record.performed_at,
+         record.usage_h, record.notes),
+    )  # fmt: skip
+    if row is None:
+        raise ConflictError(
+            f"{record.component} of robot {record.robot_id!r} has a record at {record.performed_at.isoformat()} already"
+        )
+    return row
+
+
+def get_task(conn: psycopg.Connection, tenant_id: str, task_id: str) -> dict[str, Any]:
+    """One of the tenant's tasks.
+
+    Raises:
+        NotFoundError: the tenant has no such task.
+    """
+    row = _one(conn, "SELECT * FROM tasks WHERE tenant_id = %s AND task_id = %s", (tenant_id, task_id))
+    if row is None:
+        raise NotFoundError(f"task {task_id!r} not found")
+    return row

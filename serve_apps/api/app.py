@@ -1,0 +1,65 @@
+"""The FastAPI application: routers under /v1, problem details, protection, /metrics and /healthz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serve_apps.api.context import ApiContext
+from serve_apps.api.problems import Problem, install_problem_handlers
+from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
+from serve_apps.api.routes import account, connectors, device, fleet, records, state, stream, webhooks
+
+API_VERSION = "1.0.0"
+DESCRIPTION = """\
+The fleetray REST API: a tenant's fleet, its live state and history, alerts and records.
+
+Authenticate with an API key (`Authorization: Bearer fr_...`). Keys carry a role: **admin**,
+**operator**, **planner**, **viewer** or **device** (device keys reach only `/v1/device`).
+Errors are RFC 9457 problem documents (`application/problem+json`). Listings are paged by cursor:
+pass the `next_cursor` of a page to get the next one.
+"""
+
+
+def create_app(context: ApiContext | None = None) -> FastAPI:
+    """The API application; ``context`` may also be attached later as ``app.state.context`` (Serve does)."""
+    app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
+                  docs_url="/docs", redoc_url=None)  # fmt: skip
+    app.state.context = context
+    for module in (account, fleet, state, records, webhooks, device, connectors, stream):
+        app.include_router(module.router)
+    install_problem_handlers(app)
+    metrics = ApiMetrics()
+    settings = context.settings if context is not None else None
+    app.add_middleware(
+        ProtectionMiddleware,
+        max_body_bytes=settings.api_max_body_bytes if settings else 1 << 20,
+        timeout_s=settings.api_request_timeout_s if settings else 30.0,
+        metrics=metrics,
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)  # fmt: skip
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, definition in schema["components"]["schemas"]["Problem"].pop("$defs", {}).items():
+                schema["components"]["schemas"].setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

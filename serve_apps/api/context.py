@@ -1,0 +1,108 @@
+"""What every request handler shares: the settings, a connection pool, the live state and the rate limits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from actors.intake import RawMessage
+from actors.router import ShardRouter
+from actors.shard_core import IngestReport
+from fleetray.config import Settings
+from fleetray.errors import DatabaseUnreachableError, ServiceError
+from fleetray.storage import Database
+from serve_apps.api.keycache import KeyCache
+from serve_apps.api.live import LiveStateReader
+from serve_apps.api.ratelimit import KeyRateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+class IngestionUnavailableError(ServiceError):
+    """No fleet shards take messages here (answered as 503)."""
+
+
+@dataclass
+class ApiContext:
+    """Built once per process (a Serve replica, or a plain uvicorn worker) and closed with it."""
+
+    settings: Settings
+    db: Database
+    pool: ConnectionPool = field(init=False)
+    keys: KeyCache = field(init=False)
+    limiter: KeyRateLimiter = field(init=False)
+    live: LiveStateReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pool = ConnectionPool(
+            self.db.url, min_size=1, max_size=16, open=True, timeout=10,
+            kwargs={"autocommit": True, "options": f"-c search_path={self.db.schema}",
+                    "application_name": "fleetray-api"},
+        )  # fmt: skip
+        self.keys = KeyCache(self.settings.api_key_cache_s)
+        self.limiter = KeyRateLimiter(self.settings.api_rate_limit)
+        self.live = LiveStateReader(self.connection)
+        self._router: ShardRouter | None = None
+        self._router_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection; wrap writes that belong together in ``conn.transaction()``.
+
+        Raises:
+            DatabaseUnreachableError: no connection could be had in time.
+        """
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as err:
+            raise DatabaseUnreachableError(f"cannot reach PostgreSQL at {self.db.host}: {err}") from err
+
+    def deliver(self, messages: list[RawMessage]) -> list[IngestReport]:
+        """Hand messages to the fleet shards and wait until they are durable (call from a worker thread).
+
+        Raises:
+            IngestionUnavailableError: no shards are running (the platform runs without live ingestion).
+        """
+        with self._router_lock:
+            if self._router is None:
+                self._router = self._connect_router()
+        try:
+            return self._router.deliver(messages)
+        except RuntimeError as err:
+            self._router = None
+            raise IngestionUnavailableError(f"the fleet shards did not take the messages: {err}") from err
+
+    def _connect_router(self) -> ShardRouter:
+        import ray
+
+        if not ray.is_initialized():
+            raise IngestionUnavailableError("live ingestion is not running here (no Ray); start `fleetray up`")
+        with self.connection() as conn:
+            row = conn.execute("SELECT shard_count FROM shard_layout WHERE layout_id = 1").fetchone()
+        try:
+            if row is None:
+                raise ValueError("no shard layout")
+            return ShardRouter(row[0])
+        except ValueError as err:
+            raise IngestionUnavailableError("the fleet shards are not running; start `fleetray up`") from err
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.pool.close()
+
+
+def get_context(request: Request) -> ApiContext:
+    """The context of the application serving ``request``."""
+    return request.app.state.context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]

@@ -1,0 +1,168 @@
+"""Two tenants with a site, robots, history, events, an alert, a task and maintenance, and keys of every role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fleetray.config import load_settings
+from fleetray.inventory import MaintenanceRecord, RobotRecord, SiteRecord, TenantRecord
+from fleetray.schemas import RobotEvent, Telemetry
+from fleetray.storage import Database
+from fleetray.storage.alerts import persist_alert_changes
+from fleetray.storage.api_keys import Role, create_key
+from fleetray.storage.events import write_events
+from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
+from fleetray.storage.telemetry import TelemetryWriter, write_minute_aggregates
+from serve_apps.api.app import create_app
+from serve_apps.api.context import ApiContext
+
+TENANTS = ("acme", "globex")
+
+
+@dataclass(frozen=True)
+class _Alert:
+    tenant_id: str
+    robot_id: str
+    rule: str
+    raised: bool
+    at: datetime
+    severity: str = "warning"
+    message: str = "battery low"
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    """Ids of what each tenant owns, and a token per (tenant, role)."""
+
+    tokens: dict[tuple[str, str], str]
+    alert_ids: dict[str, int]
+    now: datetime
+
+    def auth(self, tenant: str, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[(tenant, role)]}"}
+
+
+def _sample(tenant: str, robot: str, seq: int, ts: datetime) -> Telemetry:
+    return Telemetry.model_validate(
+        {
+            "tenant_id": tenant,
+            "robot_id": robot,
+            "ts": ts,
+            "seq": seq,
+            "status": "cleaning",
+            "task_id": f"{tenant}-t1",
+            "pose": {"x": 1.0 + seq, "y": 2.0, "theta": 0.1},
+            "battery": {"soc": 0.8, "voltage": 25.0, "current": -3.0, "temp": 30.0, "charging": False},
+            "components": {"main_brush": {"current_a": 1.2, "temp_c": 40.0}},
+        }
+    )
+
+
+def seed(db: Database) -> World:
+    now = datetime.now(UTC).replace(microsecond=0)
+    tokens: dict[tuple[str, str], str] = {}
+    alert_ids: dict[str, int] = {}
+    with db.connect() as conn:
+        for tenant in TENANTS:
+            upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
+            upsert_sites(conn, [SiteRecord(tenant_id=tenant, site_id="hq", name="HQ")])
+            upsert_robots(
+                conn,
+                [
+                    RobotRecord(
+                        tenant_id=tenant,
+                        robot_id=f"{tenant}-r1",
+                        manufacturer="Gausium",
+                        model="Phantas",
+                        serial=f"{tenant}-s1",
+                        site_id="hq",
+                    )
+                ],
+            )
+            TelemetryWriter().write_messages(
+                conn, [_sample(tenant, f"{tenant}-r1", seq, now - timedelta(seconds=60 - seq)) for seq in range(30)]
+            )
+            write_minute_aggregates(
+                conn,
+                [
+                    (
+                        tenant,
+                        f"{tenant}-r1",
+                        now.replace(second=0) - timedelta(minutes=m),
+                        "battery.soc",
+                        60,
+                        0.8,
+                        0.7,
+                        0.9,
+                        0.75,
+                    )
+                    for m in range(1, 4)
+                ],
+            )
+            write_events(
+                conn,
+                [
+                    RobotEvent.model_validate(
+                        {
+                            "tenant_id": tenant,
+                            "robot_id": f"{tenant}-r1",
+                            "ts": now - timedelta(seconds=30),
+                            "seq": 1,
+                            "level": "ERROR",
+                            "code": "E_BRUSH_JAM",
+                            "message": "main brush jammed",
+                            "component": "main_brush",
+                        }
+                    )
+                ],
+            )
+            persist_alert_changes(conn, [_Alert(tenant, f"{tenant}-r1", "battery_low", True, now)])
+            alert_ids[tenant] = conn.execute("SELECT alert_id FROM alerts WHERE tenant_id = %s", (tenant,)).fetchone()[
+                0
+            ]
+            conn.execute(
+                "INSERT INTO tasks (tenant_id, task_id, robot_id, site_id, status, updated_at) "
+                "VALUES (%s, %s, %s, 'hq', 'started', %s)",
+                (tenant, f"{tenant}-t1", f"{tenant}-r1", now),
+            )
+            write_maintenance(
+                conn,
+                [
+                    MaintenanceRecord(
+                        tenant_id=tenant,
+                        robot_id=f"{tenant}-r1",
+                        component="main_brush",
+                        kind="replacement",
+                        performed_at=now - timedelta(days=3),
+                    )
+                ],
+            )
+            for role in Role:
+                robot = f"{tenant}-r1" if role is Role.DEVICE else None
+                tokens[(tenant, role.value)] = create_key(conn, tenant, role, robot_id=robot).token
+    return World(tokens, alert_ids, now)
+
+
+@pytest.fixture
+def api_context(db: Database) -> Iterator[ApiContext]:
+    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second")
+    context = ApiContext(settings, db)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    return seed(db)
+
+
+@pytest.fixture
+def client(api_context: ApiContext, world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(api_context), raise_server_exceptions=False) as test_client:
+        yield test_client

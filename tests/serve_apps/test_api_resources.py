@@ -1,0 +1,101 @@
+import csv
+import io
+
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+
+from tests.serve_apps.conftest import World
+
+
+def test_a_viewer_reads_its_fleet(client: TestClient, world: World) -> None:
+    headers = world.auth("acme", "viewer")
+    me = client.get("/v1/me", headers=headers).json()
+    assert me["tenant_id"] == "acme" and me["role"] == "viewer"
+    robots = client.get("/v1/robots", headers=headers).json()
+    assert [r["robot_id"] for r in robots["items"]] == ["acme-r1"] and robots["next_cursor"] is None
+    state = client.get("/v1/robots/acme-r1/state", headers=headers)
+    assert state.status_code == 200, state.text
+    body = state.json()
+    assert body["source"] == "stored" and body["status"] == "cleaning" and body["seq"] == 29
+    assert body["alerts"] == ["battery_low"]
+    fleet = client.get("/v1/fleet/state", params={"site_id": "hq"}, headers=headers).json()
+    assert [s["robot_id"] for s in fleet["items"]] == ["acme-r1"]
+    events = client.get("/v1/events", params={"level": "ERROR"}, headers=headers).json()
+    assert [e["code"] for e in events["items"]] == ["E_BRUSH_JAM"]
+
+
+def test_history_pages_by_cursor_and_downloads(client: TestClient, world: World) -> None:
+    headers = world.auth("acme", "viewer")
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/robots/acme-r1/telemetry", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        seen += [row["seq"] for row in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(range(30))
+    minutes = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1m", "metric": "battery.soc"},
+                         headers=headers).json()  # fmt: skip
+    assert len(minutes["items"]) == 3 and minutes["items"][0]["metric"] == "battery.soc"
+    hours = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1h"}, headers=headers).json()
+    assert sum(row["n"] for row in hours["items"]) == 180
+    as_csv = client.get("/v1/robots/acme-r1/telemetry", params={"format": "csv"}, headers=headers)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert len(rows) == 30 and "components.main_brush.current_a" in rows[0]
+    as_parquet = client.get("/v1/robots/acme-r1/telemetry", params={"format": "parquet"}, headers=headers)
+    assert pq.read_table(io.BytesIO(as_parquet.content)).num_rows == 30
+
+
+def test_bad_parameters_are_problems_naming_the_field(client: TestClient, world: World) -> None:
+    headers = world.auth("acme", "viewer")
+    answer = client.get("/v1/robots/acme-r1/telemetry", params={"start": "2026-01-02T00:00:00Z",
+                        "end": "2026-01-01T00:00:00Z"}, headers=headers)  # fmt: skip
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["field"] == "query.end"
+    answer = client.get("/v1/alerts", params={"sort": "message"}, headers=headers)
+    assert answer.status_code == 400 and "raised_at" in answer.json()["detail"]
+    answer = client.get("/v1/alerts", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=headers)
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "query.cursor"
+    answer = client.post("/v1/sites", json={"site_id": "x", "name": "X", "colour": "red"},
+                         headers=world.auth("acme", "admin"))  # fmt: skip
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "body.colour"
+
+
+def test_operators_register_robots_and_handle_alerts(client: TestClient, world: World) -> None:
+    headers = world.auth("acme", "operator")
+    created = client.post("/v1/robots", json={"robot_id": "acme-r2", "manufacturer": "Avidbots", "model": "Neo",
+                                              "serial": "n-1", "site_id": "hq", "capabilities": ["scrub"]},
+                          headers=headers)  # fmt: skip
+    assert created.status_code == 201, created.text
+    mqtt = created.json()["mqtt"]
+    assert mqtt["username"] == "acme/acme-r2" and mqtt["topic_prefix"] == "fr/v1/acme/acme-r2/"
+    again = client.post("/v1/robots", json={"robot_id": "acme-r3", "manufacturer": "Avidbots", "model": "Neo",
+                                            "serial": "n-1"}, headers=headers)  # fmt: skip
+    assert again.status_code == 409 and "serial" in again.json()["detail"]
+    alert_id = world.alert_ids["acme"]
+    acked = client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=headers).json()
+    assert acked["state"] == "acknowledged" and acked["acknowledged_by"].startswith("key:")
+    resolved = client.post(f"/v1/alerts/{alert_id}/resolve", headers=headers).json()
+    assert resolved["state"] == "resolved"
+    assert client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=headers).status_code == 409
+    record = client.post("/v1/maintenance", json={"robot_id": "acme-r2", "component": "main_brush",
+                                                  "kind": "replacement", "performed_at": "2026-11-01T08:00:00Z"},
+                         headers=headers)  # fmt: skip
+    assert record.status_code == 201, record.text
+
+
+def test_admins_manage_keys_and_revocation_takes_effect(client: TestClient, world: World) -> None:
+    admin = world.auth("acme", "admin")
+    created = client.post("/v1/keys", json={"role": "viewer", "description": "dashboard"}, headers=admin).json()
+    token, key_id = created["token"], created["key"]["key_id"]
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listed = client.get("/v1/keys", params={"role": "viewer"}, headers=admin).json()
+    assert key_id in [k["key_id"] for k in listed["items"]] and "token" not in str(listed)
+    assert client.delete(f"/v1/keys/{key_id}", headers=admin).status_code == 204
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    other = client.get("/v1/keys", headers=world.auth("globex", "admin")).json()
+    assert key_id not in [k["key_id"] for k in other["items"]]
+    assert client.delete(f"/v1/keys/{key_id}", headers=world.auth("globex", "admin")).status_code == 404
