@@ -95,7 +95,6 @@ operator = require(*OPERATE_ROLES)
 admin = require(*ADMIN_ROLES)
 device = require(*DEVICE_ROLES)
 
-AnyKey = Annotated[ApiKey, Depends(require(*Role))]
 Reader = Annotated[ApiKey, Depends(reader)]
 Operator = Annotated[ApiKey, Depends(operator)]
 Admin = Annotated[ApiKey, Depends(admin)]

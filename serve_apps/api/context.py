@@ -36,6 +36,7 @@ class ApiContext:
 
     settings: Settings
     db: Database
+    shard_prefix: str = "fleetray"
     pool: ConnectionPool = field(init=False)
     keys: KeyCache = field(init=False)
     limiter: KeyRateLimiter = field(init=False)
@@ -49,7 +50,7 @@ class ApiContext:
         )  # fmt: skip
         self.keys = KeyCache(self.settings.api_key_cache_s)
         self.limiter = KeyRateLimiter(self.settings.api_rate_limit)
-        self.live = LiveStateReader(self.connection)
+        self.live = LiveStateReader(self.connection, self.shard_prefix)
         self._router: ShardRouter | None = None
         self._router_lock = threading.Lock()
 
@@ -91,7 +92,7 @@ class ApiContext:
         try:
             if row is None:
                 raise ValueError("no shard layout")
-            return ShardRouter(row[0])
+            return ShardRouter(row[0], prefix=self.shard_prefix)
         except ValueError as err:
             raise IngestionUnavailableError("the fleet shards are not running; start `fleetray up`") from err
 

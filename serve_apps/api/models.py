@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from fleetray.schemas.messages import ROBOT_ID_PATTERN
 from fleetray.storage.api_keys import Role
@@ -14,10 +14,29 @@ NAME = Field(min_length=1, max_length=200)
 COMPONENT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
+def _without_nul(value: Any, where: str = "") -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'a value'} contains a NUL character, which cannot be stored")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _without_nul(key, where)
+            _without_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _without_nul(item, f"{where}[{index}]")
+
+
 class Body(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error rather than silently ignored."""
+    """Request bodies refuse unknown fields (a typo is an error, not silently ignored) and NUL characters."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        _without_nul(data)
+        return data
 
 
 class Whoami(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -114,6 +115,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, ApiProblem(503, "Service unavailable",
                                                     "the database is unreachable; retry shortly",
                                                     headers={"Retry-After": "5"}))  # fmt: skip
+
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Values the schema allows but PostgreSQL cannot take (a NUL in a query parameter, a date out of range).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return problem_response(request, ApiProblem(422, "Invalid request", f"a value cannot be stored or compared: "
+                                                    f"{reason}"))  # fmt: skip
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:

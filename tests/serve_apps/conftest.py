@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from fleetray.storage.api_keys import Role, create_key
 from fleetray.storage.events import write_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
 from fleetray.storage.telemetry import TelemetryWriter, write_minute_aggregates
+from fleetray.storage.webhooks import create_subscription
 from serve_apps.api.app import create_app
 from serve_apps.api.context import ApiContext
 
@@ -42,7 +44,11 @@ class World:
 
     tokens: dict[tuple[str, str], str]
     alert_ids: dict[str, int]
+    subscription_ids: dict[str, int]
     now: datetime
+
+    def key_id(self, tenant: str, role: str) -> str:
+        return self.tokens[(tenant, role)].split("_")[1]
 
     def auth(self, tenant: str, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[(tenant, role)]}"}
@@ -68,10 +74,11 @@ def seed(db: Database) -> World:
     now = datetime.now(UTC).replace(microsecond=0)
     tokens: dict[tuple[str, str], str] = {}
     alert_ids: dict[str, int] = {}
+    subscription_ids: dict[str, int] = {}
     with db.connect() as conn:
         for tenant in TENANTS:
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
-            upsert_sites(conn, [SiteRecord(tenant_id=tenant, site_id="hq", name="HQ")])
+            upsert_sites(conn, [SiteRecord(tenant_id=tenant, site_id=f"{tenant}-hq", name="HQ")])
             upsert_robots(
                 conn,
                 [
@@ -81,7 +88,7 @@ def seed(db: Database) -> World:
                         manufacturer="Gausium",
                         model="Phantas",
                         serial=f"{tenant}-s1",
-                        site_id="hq",
+                        site_id=f"{tenant}-hq",
                     )
                 ],
             )
@@ -123,13 +130,13 @@ def seed(db: Database) -> World:
                 ],
             )
             persist_alert_changes(conn, [_Alert(tenant, f"{tenant}-r1", "battery_low", True, now)])
-            alert_ids[tenant] = conn.execute("SELECT alert_id FROM alerts WHERE tenant_id = %s", (tenant,)).fetchone()[
-                0
-            ]
+            (alert_ids[tenant],) = conn.execute(
+                "SELECT alert_id FROM alerts WHERE tenant_id = %s", (tenant,)
+            ).fetchone()
             conn.execute(
                 "INSERT INTO tasks (tenant_id, task_id, robot_id, site_id, status, updated_at) "
-                "VALUES (%s, %s, %s, 'hq', 'started', %s)",
-                (tenant, f"{tenant}-t1", f"{tenant}-r1", now),
+                "VALUES (%s, %s, %s, %s, 'started', %s)",
+                (tenant, f"{tenant}-t1", f"{tenant}-r1", f"{tenant}-hq", now),
             )
             write_maintenance(
                 conn,
@@ -143,10 +150,14 @@ def seed(db: Database) -> World:
                     )
                 ],
             )
+            subscription, _ = create_subscription(
+                conn, tenant, f"https://hooks.{tenant}.example/alerts", alert_rules=[], min_severity="info"
+            )
+            subscription_ids[tenant] = subscription["subscription_id"]
             for role in Role:
                 robot = f"{tenant}-r1" if role is Role.DEVICE else None
                 tokens[(tenant, role.value)] = create_key(conn, tenant, role, robot_id=robot).token
-    return World(tokens, alert_ids, now)
+    return World(tokens, alert_ids, subscription_ids, now)
 
 
 @pytest.fixture
@@ -155,6 +166,20 @@ def api_context(db: Database) -> Iterator[ApiContext]:
     context = ApiContext(settings, db)
     yield context
     context.close()
+
+
+@pytest.fixture
+def live_api_context(db: Database, ray_session: None) -> Iterator[ApiContext]:
+    """An API context over running fleet shards (and the hub), under a name prefix of this test's own."""
+    from actors.ingestion import start_ingestion
+
+    prefix = f"api-{uuid.uuid4().hex[:8]}"
+    ingestion = start_ingestion(db, shards=1, prefix=prefix)
+    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second")
+    context = ApiContext(settings, db, shard_prefix=prefix)
+    yield context
+    context.close()
+    ingestion.stop()
 
 
 @pytest.fixture

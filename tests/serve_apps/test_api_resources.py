@@ -18,7 +18,7 @@ def test_a_viewer_reads_its_fleet(client: TestClient, world: World) -> None:
     body = state.json()
     assert body["source"] == "stored" and body["status"] == "cleaning" and body["seq"] == 29
     assert body["alerts"] == ["battery_low"]
-    fleet = client.get("/v1/fleet/state", params={"site_id": "hq"}, headers=headers).json()
+    fleet = client.get("/v1/fleet/state", params={"site_id": "acme-hq"}, headers=headers).json()
     assert [s["robot_id"] for s in fleet["items"]] == ["acme-r1"]
     events = client.get("/v1/events", params={"level": "ERROR"}, headers=headers).json()
     assert [e["code"] for e in events["items"]] == ["E_BRUSH_JAM"]
@@ -67,7 +67,7 @@ def test_bad_parameters_are_problems_naming_the_field(client: TestClient, world:
 def test_operators_register_robots_and_handle_alerts(client: TestClient, world: World) -> None:
     headers = world.auth("acme", "operator")
     created = client.post("/v1/robots", json={"robot_id": "acme-r2", "manufacturer": "Avidbots", "model": "Neo",
-                                              "serial": "n-1", "site_id": "hq", "capabilities": ["scrub"]},
+                                              "serial": "n-1", "site_id": "acme-hq", "capabilities": ["scrub"]},
                           headers=headers)  # fmt: skip
     assert created.status_code == 201, created.text
     mqtt = created.json()["mqtt"]

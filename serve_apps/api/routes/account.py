@@ -13,14 +13,15 @@ from serve_apps.api import auth
 from serve_apps.api.context import Context
 from serve_apps.api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, Whoami
 from serve_apps.api.problems import not_found, problem_responses
-from serve_apps.api.routes.common import Cursor, Limit, RobotIdQuery, Sort
+from serve_apps.api.routes.common import Cursor, Limit, RobotIdQuery, sort_of
 
 router = APIRouter(prefix="/v1", tags=["account"], responses=problem_responses(400, 401, 403, 422, 429))
+ApiKeysSort = sort_of(API_KEYS)
 KeyIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
 @router.get("/me", response_model=Whoami, summary="The calling key's tenant and role")
-def whoami(key: auth.AnyKey) -> Whoami:
+def whoami(key: auth.Reader) -> Whoami:
     return Whoami(tenant_id=key.tenant_id, key_id=key.key_id, role=key.role, robot_id=key.robot_id)
 
 
@@ -30,7 +31,7 @@ def list_api_keys(
     context: Context,
     role: Role | None = None,
     robot_id: RobotIdQuery = None,
-    sort: Sort = None,
+    sort: ApiKeysSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> ApiKeyPage:

@@ -57,6 +57,8 @@ async def _ingest(
                     f"body[{index}].{field} is {getattr(message, field)!r}; this device key reports only as {owned!r}",
                 )
     assert key.robot_id is not None
+    if not messages:
+        return IngestAccepted(received=0, telemetry=0, events=0, task_events=0, duplicates=0, rejected={})
     topic = f"{MQTT_PREFIX}/{key.tenant_id}/{key.robot_id}/{channel}"
     raw = [
         RawMessage(channel, key.tenant_id, key.robot_id, m.model_dump_json().encode(), topic, "api") for m in messages

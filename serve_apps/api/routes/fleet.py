@@ -25,15 +25,17 @@ from serve_apps.api.models import (
     SitePage,
 )
 from serve_apps.api.problems import problem_responses
-from serve_apps.api.routes.common import Cursor, Limit, RobotIdPath, SiteIdQuery, Sort, Text
+from serve_apps.api.routes.common import Cursor, Limit, RobotIdPath, SiteIdQuery, Text, sort_of
 
 router = APIRouter(prefix="/v1", tags=["fleet"], responses=problem_responses(400, 401, 403, 422, 429))
+RobotsSort = sort_of(ROBOTS)
+SitesSort = sort_of(SITES)
 SiteIdPath = Annotated[str, Path(pattern=ROBOT_ID_PATTERN, max_length=128)]
 
 
 @router.get("/sites", response_model=SitePage, summary="The tenant's sites")
 def list_sites(
-    key: auth.Reader, context: Context, sort: Sort = None, cursor: Cursor = None, limit: Limit = 100
+    key: auth.Reader, context: Context, sort: SitesSort = None, cursor: Cursor = None, limit: Limit = 100
 ) -> SitePage:
     with context.connection() as conn:
         page = list_page(conn, SITES, key.tenant_id, sort=sort, cursor=cursor, limit=limit)
@@ -59,7 +61,7 @@ def list_robots(
     site_id: SiteIdQuery = None,
     manufacturer: Text = None,
     model: Text = None,
-    sort: Sort = None,
+    sort: RobotsSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> RobotPage:

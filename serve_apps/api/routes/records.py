@@ -25,9 +25,13 @@ from serve_apps.api.models import (
     TaskPage,
 )
 from serve_apps.api.problems import problem_responses
-from serve_apps.api.routes.common import Cursor, End, Limit, RobotIdQuery, SiteIdQuery, Sort, Start, Text, time_range
+from serve_apps.api.routes.common import Cursor, End, Limit, RobotIdQuery, SiteIdQuery, Start, Text, sort_of, time_range
 
 router = APIRouter(prefix="/v1", tags=["records"], responses=problem_responses(400, 401, 403, 422, 429))
+AlertsSort = sort_of(ALERTS)
+EventsSort = sort_of(EVENTS)
+MaintenanceSort = sort_of(MAINTENANCE)
+TasksSort = sort_of(TASKS)
 AlertIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 TaskIdPath = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -42,7 +46,7 @@ def list_events(
     component: Text = None,
     start: Start = None,
     end: End = None,
-    sort: Sort = None,
+    sort: EventsSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> EventPage:
@@ -77,7 +81,7 @@ def list_alerts(
     state: Literal["active", "acknowledged", "resolved"] | None = None,
     start: Start = None,
     end: End = None,
-    sort: Sort = None,
+    sort: AlertsSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> AlertPage:
@@ -134,7 +138,7 @@ def list_tasks(
     status: Text = None,
     start: Start = None,
     end: End = None,
-    sort: Sort = None,
+    sort: TasksSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> TaskPage:
@@ -176,7 +180,7 @@ def list_maintenance(
     reason: Text = None,
     start: Start = None,
     end: End = None,
-    sort: Sort = None,
+    sort: MaintenanceSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> MaintenancePage:

@@ -14,9 +14,11 @@ from serve_apps.api import auth
 from serve_apps.api.context import Context
 from serve_apps.api.models import Webhook, WebhookCreate, WebhookCreated, WebhookDeliveryPage, WebhookPage
 from serve_apps.api.problems import ApiProblem, FieldProblem, problem_responses
-from serve_apps.api.routes.common import Cursor, Limit, Sort
+from serve_apps.api.routes.common import Cursor, Limit, sort_of
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=problem_responses(400, 401, 403, 422, 429))
+WebhookDeliveriesSort = sort_of(WEBHOOK_DELIVERIES)
+WebhookSubscriptionsSort = sort_of(WEBHOOK_SUBSCRIPTIONS)
 SubscriptionIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -34,7 +36,7 @@ def is_private_host(host: str) -> bool:
 
 @router.get("/webhooks", response_model=WebhookPage, summary="The tenant's webhook subscriptions")
 def list_webhooks(
-    key: auth.Admin, context: Context, sort: Sort = None, cursor: Cursor = None, limit: Limit = 100
+    key: auth.Admin, context: Context, sort: WebhookSubscriptionsSort = None, cursor: Cursor = None, limit: Limit = 100
 ) -> WebhookPage:
     with context.connection() as conn:
         page = list_page(conn, WEBHOOK_SUBSCRIPTIONS, key.tenant_id, sort=sort, cursor=cursor, limit=limit)
@@ -102,7 +104,7 @@ def list_deliveries(
     context: Context,
     subscription_id: SubscriptionIdPath,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
-    sort: Sort = None,
+    sort: WebhookDeliveriesSort = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> WebhookDeliveryPage:
