@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import logging
+from typing import Any
 
 import ray
 
 from actors.ingestion import Ingestion, start_ingestion
 from actors.shard import shard_name
 from fleetray.plugins import PlatformComponent, PlatformContext, RunningComponent
+
+logger = logging.getLogger(__name__)
 
 
 class RunningIngestion(RunningComponent):
@@ -70,3 +74,57 @@ class IngestionComponent(PlatformComponent):
                 rows.append((f"{kind} ingestor {number}", "",
                              f"{stats['received']:,} received, {stats.get('buffered', 0)} buffered"))  # fmt: skip
         return rows or [("ingestion", "", "no shards running")]
+
+
+class RunningIntegrations(RunningComponent):
+    """The webhook dispatcher and the manufacturer-cloud pollers."""
+
+    def __init__(self, dispatcher: Any, pollers: dict[str, Any]) -> None:
+        self.dispatcher = dispatcher
+        self.pollers = pollers
+
+    def describe(self) -> str:
+        accounts = ", ".join(sorted(self.pollers)) or "none configured"
+        return f"webhook dispatcher; manufacturer-cloud pollers: {accounts}"
+
+    def stop(self) -> None:
+        for actor in [self.dispatcher, *self.pollers.values()]:
+            try:
+                ray.get(actor.stop.remote(), timeout=10)
+            except Exception:
+                logger.warning("an integration actor did not stop cleanly", exc_info=True)
+            ray.kill(actor, no_restart=True)
+
+
+class IntegrationsComponent(PlatformComponent):
+    """Outgoing webhooks, and a poller per tenant account with a manufacturer's cloud (after ingestion)."""
+
+    name = "integrations"
+
+    def start(self, context: PlatformContext) -> RunningIntegrations:
+        from actors.cloud_poller import CloudPoller
+        from actors.webhooks import WebhookDispatcher
+        from fleetray.storage.connectors import list_accounts
+
+        db = context.db
+        dispatcher = WebhookDispatcher.options(name="fleetray-webhooks", get_if_exists=True).remote(db.url, db.schema)
+        with db.connect() as conn:
+            accounts = list_accounts(conn)
+            (shard_count,) = conn.execute("SELECT shard_count FROM shard_layout WHERE layout_id = 1").fetchone()
+        pollers = {
+            f"{a['tenant_id']}/{a['connector']}": CloudPoller.options(
+                name=f"fleetray-poller-{a['tenant_id']}-{a['connector']}", get_if_exists=True
+            ).remote(db.url, db.schema, a["tenant_id"], a["connector"], shard_count)
+            for a in accounts
+        }
+        ray.get(dispatcher.stats.remote())
+        return RunningIntegrations(dispatcher, pollers)
+
+    def status_rows(self) -> list[tuple[str, str, str]]:
+        rows = []
+        try:
+            stats = ray.get(ray.get_actor("fleetray-webhooks").stats.remote(), timeout=10)
+            rows.append(("webhooks", "", f"{stats['sent']:,} delivered, {stats['failed']:,} failed for good"))
+        except ValueError:
+            rows.append(("webhooks", "", "dispatcher not running"))
+        return rows

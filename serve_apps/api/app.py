@@ -8,6 +8,7 @@ from fastapi import FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fleetray.config import Settings, get_settings
 from serve_apps.api.context import ApiContext
 from serve_apps.api.problems import Problem, install_problem_handlers
 from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
@@ -24,8 +25,12 @@ pass the `next_cursor` of a page to get the next one.
 """
 
 
-def create_app(context: ApiContext | None = None) -> FastAPI:
-    """The API application; ``context`` may also be attached later as ``app.state.context`` (Serve does)."""
+def create_app(context: ApiContext | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """The API application.
+
+    ``context`` may also be attached later as ``app.state.context`` (each Serve replica does);
+    ``settings`` (by default the context's) set the body size limit and the request timeout.
+    """
     app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
                   docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.context = context
@@ -33,11 +38,11 @@ def create_app(context: ApiContext | None = None) -> FastAPI:
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()
-    settings = context.settings if context is not None else None
+    settings = settings or (context.settings if context is not None else get_settings())
     app.add_middleware(
         ProtectionMiddleware,
-        max_body_bytes=settings.api_max_body_bytes if settings else 1 << 20,
-        timeout_s=settings.api_request_timeout_s if settings else 30.0,
+        max_body_bytes=settings.api_max_body_bytes,
+        timeout_s=settings.api_request_timeout_s,
         metrics=metrics,
     )
 

@@ -29,6 +29,7 @@ from fleetray.storage.telemetry import latest_per_robot, telemetry_from_row
 logger = logging.getLogger(__name__)
 
 SHARD_LOOKUP_TTL_S = 30.0
+NO_SHARDS_RECHECK_S = 5.0  # shards starting after the API are found this soon
 SHARD_CALL_TIMEOUT_S = 5.0
 
 
@@ -49,7 +50,8 @@ class LiveStateReader:
 
     async def _shard_handles(self) -> list[Any]:
         """Handles on the running shards (none when Ray or the shards are not running), refreshed now and then."""
-        if time.monotonic() - self._looked_up_at >= SHARD_LOOKUP_TTL_S:
+        ttl = SHARD_LOOKUP_TTL_S if self._shards else NO_SHARDS_RECHECK_S
+        if time.monotonic() - self._looked_up_at >= ttl:
             self._looked_up_at = time.monotonic()
             self._shards = await run_in_threadpool(self._look_up_shards)
         return self._shards

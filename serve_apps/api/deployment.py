@@ -1,0 +1,86 @@
+"""The REST API as a Ray Serve application: ``fleetray up`` runs it, and a Serve config file deploys it.
+
+``cluster/serve_config.yaml`` names :func:`app_builder` as its ``import_path``; its ``args`` are
+fleetray settings (``database_url``, ``api_replicas``...), and what they leave out comes from the
+``FLEETRAY_*`` environment as everywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+
+from fleetray.config import Settings, load_settings
+from fleetray.errors import ConfigError
+from fleetray.storage import Database
+from serve_apps.api.app import create_app
+from serve_apps.api.context import ApiContext
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "fleetray-api"
+TARGET_ONGOING_REQUESTS = 32
+
+
+def _settings_values(settings: Settings) -> dict[str, Any]:
+    """What a replica needs to rebuild the settings (it may run on another machine, with another environment)."""
+    return settings.model_dump(mode="json", exclude={"data_dir"})
+
+
+def build_application(settings: Settings, *, database_url: str | None = None, shard_prefix: str = "fleetray",
+                      replica_cpus: float = 0.0) -> Application:  # fmt: skip
+    """The API bound to a database, with replicas (and autoscaling) as the settings say.
+
+    Raises:
+        ConfigError: no database URL (replicas cannot start an embedded PostgreSQL of their own).
+    """
+    url = database_url or settings.database_url
+    if url is None:
+        raise ConfigError("the API needs FLEETRAY_DATABASE_URL (or `fleetray up`, which passes its database)")
+    values = {**_settings_values(settings), "database_url": url}
+
+    @serve.ingress()
+    class FleetApi:
+        """One replica: its own connection pool, key cache and rate limiter, and the app built around them."""
+
+        def __init__(self, settings_values: dict[str, Any], prefix: str) -> None:
+            replica_settings = load_settings(**settings_values)
+            assert replica_settings.database_url is not None
+            database = Database(replica_settings.database_url, schema=replica_settings.database_schema)
+            self._context = ApiContext(replica_settings, database, shard_prefix=prefix)
+
+        def __serve_build_asgi_app__(self) -> Any:
+            return create_app(self._context)
+
+        def __del__(self) -> None:
+            self._context.close()
+
+    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": replica_cpus}, "max_ongoing_requests": 200}
+    if settings.api_max_replicas and settings.api_max_replicas > settings.api_replicas:
+        options["autoscaling_config"] = {"min_replicas": settings.api_replicas,
+                                         "max_replicas": settings.api_max_replicas,
+                                         "target_ongoing_requests": TARGET_ONGOING_REQUESTS}  # fmt: skip
+    else:
+        options["num_replicas"] = settings.api_replicas
+    deployment = serve.deployment(name="FleetApi", **options)(FleetApi)
+    return deployment.bind(values, shard_prefix)
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """The entry point of a Serve config file (``import_path: serve_apps.api.deployment:app_builder``).
+
+    ``args`` are fleetray settings by name, e.g. ``{"database_url": "postgresql://...", "api_replicas": 2}``.
+    """
+    settings = load_settings(**{name: value for name, value in args.items() if name != "replica_cpus"})
+    return build_application(settings, replica_cpus=float(args.get("replica_cpus", 0.0)))
+
+
+def run_api(settings: Settings, *, database_url: str, shard_prefix: str = "fleetray") -> str:
+    """Deploy the API on the connected Ray cluster and return its URL."""
+    serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
+    serve.run(build_application(settings, database_url=database_url, shard_prefix=shard_prefix), name=APP_NAME,
+              route_prefix="/")  # fmt: skip
+    return f"http://{settings.api_host}:{settings.api_port}"
