@@ -113,7 +113,9 @@ class AlertTracker:
                 changes.append(self._change("battery_low", True, at, "warning", "battery at {soc:.0%}", soc=soc))
             elif soc > p.battery_low_clear:
                 changes.append(self._change("battery_low", False, at, "warning", "battery at {soc:.0%}", soc=soc))
-            if temp > p.battery_hot_raise_c:
+            if temp is None:
+                pass  # no temperature reported: the rule can neither raise nor clear
+            elif temp > p.battery_hot_raise_c:
                 changes.append(self._change("battery_overheat", True, at, "critical", "battery at {temp_c:.1f} °C",
                                             temp_c=temp))  # fmt: skip
             elif temp < p.battery_hot_clear_c:

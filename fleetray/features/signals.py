@@ -25,9 +25,10 @@ def telemetry_signals(message: Telemetry) -> dict[str, float]:
     if message.battery is not None:
         battery = message.battery
         signals["battery.soc"] = battery.soc
-        signals["battery.voltage"] = battery.voltage
-        signals["battery.current"] = battery.current
-        signals["battery.temp"] = battery.temp
+        for name, value in (("battery.voltage", battery.voltage), ("battery.current", battery.current),
+                            ("battery.temp", battery.temp)):  # fmt: skip
+            if value is not None:
+                signals[name] = value
     if message.velocity is not None:
         signals["velocity.linear"] = message.velocity.linear
         signals["velocity.angular"] = message.velocity.angular

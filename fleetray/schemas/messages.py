@@ -78,12 +78,15 @@ class Velocity(WireModel):
 
 
 class Battery(WireModel):
-    """Battery state; ``soc`` is a fraction from 0 to 1, current is negative while discharging."""
+    """Battery state; ``soc`` is a fraction from 0 to 1, current is negative while discharging.
+
+    Only ``soc`` is required: robots reported by a manufacturer's cloud often give nothing else.
+    """
 
     soc: float = Field(ge=0.0, le=1.0)
-    voltage: float = Field(ge=0.0, le=1000.0)
-    current: float = Field(ge=-1000.0, le=1000.0)
-    temp: float = Field(ge=-50.0, le=150.0)
+    voltage: float | None = Field(default=None, ge=0.0, le=1000.0)
+    current: float | None = Field(default=None, ge=-1000.0, le=1000.0)
+    temp: float | None = Field(default=None, ge=-50.0, le=150.0)
     charging: bool = False
 
 
