@@ -38,8 +38,11 @@ def test_polling_registers_robots_and_stores_their_reports_once(db: Database, te
     cloud.advance()
     second = poller.poll_once()
     with db.connect() as conn:
-        robots = conn.execute("SELECT count(*), count(*) FILTER (WHERE site_id = 'north') FROM robots "
-                              "WHERE tenant_id = %s AND manufacturer = 'Nimbus Robotics'", (tenant_id,)).fetchone()  # fmt: skip
+        robots = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE site_id = 'north') FROM robots "
+            "WHERE tenant_id = %s AND manufacturer = 'Nimbus Robotics'",
+            (tenant_id,),
+        ).fetchone()
         samples = conn.execute("SELECT count(*), count(DISTINCT robot_id) FROM telemetry WHERE tenant_id = %s",
                                (tenant_id,)).fetchone()  # fmt: skip
         events = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]

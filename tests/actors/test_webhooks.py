@@ -53,7 +53,8 @@ def receiver() -> Iterator[Receiver]:
 
 def _alert(tenant: str, rule: str, severity: str, state: str = "active") -> dict[str, Any]:
     return {"kind": "alert", "tenant_id": tenant, "robot_id": "r1", "rule": rule, "state": state,
-            "severity": severity, "message": "battery low", "details": {}, "at": "2026-11-27T08:00:00+00:00"}  # fmt: skip
+            "severity": severity, "message": "battery low", "details": {},
+            "at": "2026-11-27T08:00:00+00:00"}  # fmt: skip
 
 
 def test_deliveries_are_signed_retried_and_recorded(db: Database, receiver: Receiver) -> None:
@@ -64,8 +65,10 @@ def test_deliveries_are_signed_retried_and_recorded(db: Database, receiver: Rece
                                                    min_severity="warning")  # fmt: skip
         create_subscription(conn, "globex", receiver.url, alert_rules=[], min_severity="info")
     sender = WebhookSender(db)
-    queued = sender.enqueue([_alert("acme", "battery_low", "warning"), _alert("acme", "battery_low", "info"),
-                             _alert("acme", "motor_hot", "critical"), _alert("acme", "battery_low", "warning")])  # fmt: skip
+    queued = sender.enqueue([
+        _alert("acme", "battery_low", "warning"), _alert("acme", "battery_low", "info"),
+        _alert("acme", "motor_hot", "critical"), _alert("acme", "battery_low", "warning"),
+    ])  # fmt: skip
     assert queued == 1  # one rule at or above warning; the repeat of the same change is not queued twice
 
     now = datetime.now(UTC)
