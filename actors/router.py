@@ -22,9 +22,9 @@ RETRY_BACKOFF_S = (0.5, 1, 2, 5, 10)
 class ShardRouter:
     """Routes by ``shard_of(tenant, robot)``; a message whose topic named no robot goes to shard 0."""
 
-    def __init__(self, shard_count: int, *, prefix: str = "fleetray") -> None:
+    def __init__(self, shard_count: int, *, prefix: str = "fleetray", namespace: str | None = None) -> None:
         self.shard_count = shard_count
-        self.shards = [ray.get_actor(shard_name(i, prefix)) for i in range(shard_count)]
+        self.shards = [ray.get_actor(shard_name(i, prefix), namespace=namespace) for i in range(shard_count)]
 
     def deliver(self, messages: Sequence[RawMessage]) -> list[IngestReport]:
         """Hand every message to its shard; return once all shards have persisted them.

@@ -37,6 +37,7 @@ class ApiContext:
     settings: Settings
     db: Database
     shard_prefix: str = "fleetray"
+    shard_namespace: str | None = None  # the Ray namespace the shards run in; None: this process's own
     pool: ConnectionPool = field(init=False)
     keys: KeyCache = field(init=False)
     limiter: KeyRateLimiter = field(init=False)
@@ -50,7 +51,7 @@ class ApiContext:
         )  # fmt: skip
         self.keys = KeyCache(self.settings.api_key_cache_s)
         self.limiter = KeyRateLimiter(self.settings.api_rate_limit)
-        self.live = LiveStateReader(self.connection, self.shard_prefix)
+        self.live = LiveStateReader(self.connection, self.shard_prefix, self.shard_namespace)
         self._router: ShardRouter | None = None
         self._router_lock = threading.Lock()
 
@@ -92,7 +93,7 @@ class ApiContext:
         try:
             if row is None:
                 raise ValueError("no shard layout")
-            return ShardRouter(row[0], prefix=self.shard_prefix)
+            return ShardRouter(row[0], prefix=self.shard_prefix, namespace=self.shard_namespace)
         except ValueError as err:
             raise IngestionUnavailableError("the fleet shards are not running; start `fleetray up`") from err
 
@@ -101,8 +102,8 @@ class ApiContext:
         self.pool.close()
 
 
-def get_context(request: Request) -> ApiContext:
-    """The context of the application serving ``request``."""
+async def get_context(request: Request) -> ApiContext:
+    """The context of the application serving ``request`` (async: FastAPI would run a plain function in a thread)."""
     return request.app.state.context
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import ray
 from ray import serve
 from ray.serve import Application
 
@@ -22,6 +23,7 @@ from serve_apps.api.context import ApiContext
 logger = logging.getLogger(__name__)
 
 APP_NAME = "fleetray-api"
+PLATFORM_NAMESPACE = "fleetray"  # the Ray namespace `fleetray up` runs in
 TARGET_ONGOING_REQUESTS = 32
 
 
@@ -31,12 +33,18 @@ def _settings_values(settings: Settings) -> dict[str, Any]:
 
 
 def build_application(settings: Settings, *, database_url: str | None = None, shard_prefix: str = "fleetray",
-                      replica_cpus: float = 0.0) -> Application:  # fmt: skip
+                      shard_namespace: str | None = None, replica_cpus: float = 0.0) -> Application:  # fmt: skip
     """The API bound to a database, with replicas (and autoscaling) as the settings say.
+
+    Replicas run in Serve's own Ray namespace; ``shard_namespace`` is where they find the fleet
+    shards (by default the namespace of the process building the application, where ``fleetray up``
+    starts them).
 
     Raises:
         ConfigError: no database URL (replicas cannot start an embedded PostgreSQL of their own).
     """
+    if shard_namespace is None and ray.is_initialized():
+        shard_namespace = ray.get_runtime_context().namespace
     url = database_url or settings.database_url
     if url is None:
         raise ConfigError("the API needs FLEETRAY_DATABASE_URL (or `fleetray up`, which passes its database)")
@@ -46,11 +54,11 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
     class FleetApi:
         """One replica: its own connection pool, key cache and rate limiter, and the app built around them."""
 
-        def __init__(self, settings_values: dict[str, Any], prefix: str) -> None:
+        def __init__(self, settings_values: dict[str, Any], prefix: str, namespace: str | None) -> None:
             replica_settings = load_settings(**settings_values)
             assert replica_settings.database_url is not None
             database = Database(replica_settings.database_url, schema=replica_settings.database_schema)
-            self._context = ApiContext(replica_settings, database, shard_prefix=prefix)
+            self._context = ApiContext(replica_settings, database, shard_prefix=prefix, shard_namespace=namespace)
 
         def __serve_build_asgi_app__(self) -> Any:
             return create_app(self._context)
@@ -58,7 +66,9 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
         def __del__(self) -> None:
             self._context.close()
 
-    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": replica_cpus}, "max_ongoing_requests": 200}
+    # Serve's own access log is off: the API writes one of its own (JSON, with the key id and never the key).
+    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": replica_cpus}, "max_ongoing_requests": 200,
+                               "logging_config": {"enable_access_log": False}}  # fmt: skip
     if settings.api_max_replicas and settings.api_max_replicas > settings.api_replicas:
         options["autoscaling_config"] = {"min_replicas": settings.api_replicas,
                                          "max_replicas": settings.api_max_replicas,
@@ -66,16 +76,20 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
     else:
         options["num_replicas"] = settings.api_replicas
     deployment = serve.deployment(name="FleetApi", **options)(FleetApi)
-    return deployment.bind(values, shard_prefix)
+    return deployment.bind(values, shard_prefix, shard_namespace)
 
 
 def app_builder(args: dict[str, Any]) -> Application:
     """The entry point of a Serve config file (``import_path: serve_apps.api.deployment:app_builder``).
 
-    ``args`` are fleetray settings by name, e.g. ``{"database_url": "postgresql://...", "api_replicas": 2}``.
+    ``args`` are fleetray settings by name, e.g. ``{"database_url": "postgresql://...", "api_replicas": 2}``,
+    and optionally ``replica_cpus`` and ``shard_namespace`` (default ``fleetray``, where ``fleetray up``
+    runs the shards).
     """
-    settings = load_settings(**{name: value for name, value in args.items() if name != "replica_cpus"})
-    return build_application(settings, replica_cpus=float(args.get("replica_cpus", 0.0)))
+    extra = {"replica_cpus", "shard_namespace"}
+    settings = load_settings(**{name: value for name, value in args.items() if name not in extra})
+    return build_application(settings, replica_cpus=float(args.get("replica_cpus", 0.0)),
+                             shard_namespace=str(args.get("shard_namespace", PLATFORM_NAMESPACE)))  # fmt: skip
 
 
 def run_api(settings: Settings, *, database_url: str, shard_prefix: str = "fleetray") -> str:

@@ -42,9 +42,10 @@ class LiveStateReader:
     """
 
     def __init__(self, connection: Callable[[], contextlib.AbstractContextManager[psycopg.Connection]],
-                 prefix: str = "fleetray") -> None:  # fmt: skip
+                 prefix: str = "fleetray", namespace: str | None = None) -> None:  # fmt: skip
         self._connection = connection
         self._prefix = prefix
+        self._namespace = namespace
         self._shards: list[Any] = []
         self._looked_up_at = -SHARD_LOOKUP_TTL_S
 
@@ -66,7 +67,7 @@ class LiveStateReader:
         if row is None:
             return []
         try:
-            return [ray.get_actor(shard_name(i, self._prefix)) for i in range(row[0])]
+            return [ray.get_actor(shard_name(i, self._prefix), namespace=self._namespace) for i in range(row[0])]
         except ValueError:  # a shard is not running (yet)
             return []
 
