@@ -130,7 +130,9 @@ def main() -> None:
     parser.add_argument("--history-minutes", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--replicas", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="100 robots, 10 minutes of history, 4 s phases; under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 robots, 10 minutes of history, 4 s phases; under a minute"
+    )
     parser.add_argument(
         "--uvicorn-child", nargs=5, metavar=("PORT", "DB", "SCHEMA", "RAY", "NS"), help=argparse.SUPPRESS
     )

@@ -108,6 +108,13 @@ def demo(
         with console.status(f"writing {history} of history for {robots} robots..."):
             report = write_history(sim, platform.db, store, history_s)
         _print_platform(platform)
+        if "api" in platform.components:
+            from fleetray.storage.api_keys import create_key
+
+            with platform.db.connect() as conn:
+                token = create_key(conn, tenant, "admin", description="fleetray demo").token
+            console.print(f"REST API key of tenant [bold]{tenant}[/] (admin, shown once; try it at /docs):")
+            typer.echo(token)
         console.print(
             f"[green]Demo ready in {time.monotonic() - started:.1f} s:[/] {robots} robots of tenant "
             f"[bold]{tenant}[/], {report.telemetry_rows:,} samples of history; now live at {speed:g}x. "

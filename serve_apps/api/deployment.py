@@ -15,7 +15,8 @@ from ray import serve
 from ray.serve import Application
 
 from fleetray.config import Settings, load_settings
-from fleetray.errors import ConfigError
+from fleetray.errors import ConfigError, ServiceError
+from fleetray.services.ports import port_open
 from fleetray.storage import Database
 from serve_apps.api.app import create_app
 from serve_apps.api.context import ApiContext
@@ -93,7 +94,14 @@ def app_builder(args: dict[str, Any]) -> Application:
 
 
 def run_api(settings: Settings, *, database_url: str, shard_prefix: str = "fleetray") -> str:
-    """Deploy the API on the connected Ray cluster and return its URL."""
+    """Deploy the API on the connected Ray cluster and return its URL.
+
+    Raises:
+        ServiceError: the API's port is taken by another program.
+    """
+    if port_open(settings.api_host if settings.api_host != "0.0.0.0" else "127.0.0.1", settings.api_port):
+        raise ServiceError(f"port {settings.api_port} is in use by another program; "
+                           "set FLEETRAY_API_PORT to a free one")  # fmt: skip
     serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
     serve.run(build_application(settings, database_url=database_url, shard_prefix=shard_prefix), name=APP_NAME,
               route_prefix="/")  # fmt: skip

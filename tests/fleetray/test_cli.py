@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -61,7 +62,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETRAY_")}
-    env.update(FLEETRAY_DATA_DIR=str(tmp_path / "cli-data"), COLUMNS="200", **extra)
+    env.update(FLEETRAY_DATA_DIR=str(tmp_path / "cli-data"), FLEETRAY_API_PORT=str(free_port()), COLUMNS="200", **extra)
     return env
 
 
@@ -111,6 +112,10 @@ def test_demo_starts_is_queryable_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
     robots = run_cli("robots", env=env)
     assert robots.returncode == 0, robots.stdout + robots.stderr
     assert robots.stdout.count("r000") == 50
+    token = next(line.strip() for line in lines if line.startswith("fr_"))
+    fleet = httpx.get(f"http://127.0.0.1:{env['FLEETRAY_API_PORT']}/v1/fleet/state", params={"limit": 100},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    assert fleet.status_code == 200 and len(fleet.json()["items"]) == 50
     demo.send_signal(signal.SIGINT)
     rest, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, rest
@@ -134,3 +139,19 @@ def test_keys_are_created_shown_once_listed_and_revoked(cli_env: Database) -> No
     assert "revoked" in invoke("keys", "list", "--tenant", "acme")
     refused = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--role", "root"])
     assert refused.exit_code != 0 and "'root' is not one of" in refused.output
+
+
+def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> None:
+    from fleetray.inventory import TenantRecord
+    from fleetray.storage.fleet import upsert_tenant
+
+    with cli_env.connect() as conn:
+        upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
+    added = invoke("connectors", "add", "-t", "acme", "--connector", "nimbus", "--url", "https://api.nimbus.example",
+                   "--token", "t0ken", "--interval", "60")  # fmt: skip
+    assert "/v1/connectors/nimbus/webhooks/acme" in added and "whsec_" in added
+    listed = invoke("connectors", "list")
+    assert "nimbus (Nimbus Robotics)" in listed and "https://api.nimbus.example" in listed and "never" in listed
+    refused = runner.invoke(app, ["connectors", "add", "-t", "acme", "--connector", "acmebot", "--url", "x",
+                                  "--token", "y"])  # fmt: skip
+    assert refused.exit_code != 0 and "no connector 'acmebot'" in refused.output

@@ -1,0 +1,37 @@
+"""`fleetray up` serves the REST API beside ingestion and the integrations, and stops it all."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from fleetray.config import load_settings
+from fleetray.errors import ServiceError
+from fleetray.inventory import TenantRecord
+from fleetray.services import Platform
+from fleetray.services.ports import free_port
+from fleetray.storage import Database
+from fleetray.storage.api_keys import create_key
+from fleetray.storage.fleet import upsert_tenant
+
+pytestmark = pytest.mark.slow
+
+
+def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session: None) -> None:
+    port = free_port()
+    settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1,
+                             api_port=port)  # fmt: skip
+    with Platform(settings) as platform:
+        assert set(platform.components) == {"ingestion", "integrations", "api"}
+        assert f"127.0.0.1:{port}" in platform.components["api"].describe()
+        with db.connect() as conn:
+            upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
+            token = create_key(conn, "acme", "viewer").token
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/fleet/state", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json() == {"items": [], "next_cursor": None}
+        with pytest.raises(ServiceError, match=f"port {port} is in use"):
+            from serve_apps.api.deployment import run_api
+
+            run_api(settings, database_url=db.url)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
