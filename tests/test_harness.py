@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -33,7 +34,10 @@ def test_mqtt_broker_carries_a_zstd_batch(mqtt_url: str) -> None:
     topic = mqtt_topic("harness", robot, "telemetry")
     subscriber = connect(mqtt_url, f"sub-{robot}")
     subscriber.on_message = lambda _c, _u, message: received.put(message.payload)
+    subscribed = threading.Event()
+    subscriber.on_subscribe = lambda *_: subscribed.set()
     subscriber.subscribe(topic, qos=1)
+    assert subscribed.wait(10)  # publishing before the SUBACK could miss the subscription on a busy broker
     publisher = connect(mqtt_url, f"pub-{robot}")
     batch = [sample(n) for n in range(1, 51)]
     try:
