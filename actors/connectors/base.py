@@ -9,15 +9,13 @@ so a new manufacturer is one small module.
 from __future__ import annotations
 
 import abc
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from fleetray.errors import ConnectorError
@@ -55,20 +53,51 @@ class PollOutcome:
     requests: int = 0
 
 
-class VendorClient:
-    """GET requests to a vendor API: bearer token, a client-side rate limit, retries with backoff.
+class TokenBucket:
+    """A token bucket: bursts of up to ``capacity`` requests, ``rate_per_s`` on average; ``acquire`` waits.
 
-    The rate limit is a moving window of ``requests_per_s``: requests wait for a free slot rather
-    than provoke 429s. A 429 or 5xx answer (or a transport error) is retried with exponential
-    backoff and jitter, honouring Retry-After; other 4xx answers are not retried.
+    Written here rather than taken from a library: ``limits`` offers windows and ``pyrate-limiter``
+    a leaky bucket, and neither blocks a thread until its turn, which is all a poller needs.
     """
 
-    def __init__(self, base_url: str, token: str, *, requests_per_s: float, attempts: int = 6,
+    def __init__(self, rate_per_s: float, *, capacity: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        if rate_per_s <= 0:
+            raise ValueError(f"rate_per_s must be positive, got {rate_per_s}")
+        self.rate_per_s = rate_per_s
+        self.capacity = capacity if capacity is not None else max(1.0, rate_per_s)
+        self._tokens = self.capacity
+        self._clock, self._sleep = clock, sleep
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a token, waiting until one is there; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
+            self._updated = now
+            self._tokens -= 1  # below zero: a token reserved from the refill to come
+            wait_s = -self._tokens / self.rate_per_s if self._tokens < 0 else 0.0
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return wait_s
+
+
+class VendorClient:
+    """GET requests to a vendor API: bearer token, a token-bucket rate limit, retries with backoff.
+
+    Requests wait for a token rather than provoke 429s; ``burst`` is the bucket's capacity, 1 by
+    default, since vendors count requests per window and a burst at a window's edge trips them.
+    A 429 or 5xx answer (or a transport error) is retried with exponential backoff and jitter,
+    honouring Retry-After; other 4xx answers are not.
+    """
+
+    def __init__(self, base_url: str, token: str, *, requests_per_s: float, burst: float = 1.0, attempts: int = 6,
                  timeout_s: float = 10.0, max_backoff_s: float = 30.0) -> None:  # fmt: skip
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)
-        self._limit = RateLimitItemPerSecond(max(1, int(requests_per_s)))
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._bucket = TokenBucket(requests_per_s, capacity=burst)
         self.requests = 0
         self.retries = 0
         self._get = retry(
@@ -89,9 +118,7 @@ class VendorClient:
         return self._get(path, params)
 
     def _get_once(self, path: str, params: Mapping[str, Any] | None) -> Any:
-        while not self._limiter.hit(self._limit, "vendor"):
-            reset = self._limiter.get_window_stats(self._limit, "vendor").reset_time
-            time.sleep(min(1.0, max(0.01, reset - time.time())))
+        self._bucket.acquire()
         self.requests += 1
         try:
             answer = self._http.get(path, params={k: v for k, v in (params or {}).items() if v is not None})

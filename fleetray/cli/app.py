@@ -27,8 +27,12 @@ app = typer.Typer(help="fleetray: live state, data and plans for fleets of servi
 db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_help=True)
 sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants: the customers whose fleets the platform holds.", no_args_is_help=True)
+mqtt_app = typer.Typer(help="The MQTT broker's logins: robots' per-device credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(mqtt_app, name="mqtt")
 for _name, _plugin in cli_plugins():
     app.add_typer(_plugin, name=_name)
 app.add_typer(sim_app, name="sim")
@@ -234,6 +238,74 @@ def sim_live(
     finally:
         publisher.close()
     console.print(f"published {publisher.published:,} messages")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="Lower-case letters, digits and dashes, e.g. acme-cleaning.")],
+    name: Annotated[str, typer.Option(help="The customer's name.")],
+) -> None:
+    """Add a tenant (or rename one). Then issue its first key: fleetray keys create -t ID --role admin."""
+    from pydantic import ValidationError
+
+    from fleetray.inventory import TenantRecord
+    from fleetray.storage import open_database
+    from fleetray.storage.fleet import upsert_tenant
+
+    try:
+        record = TenantRecord(tenant_id=tenant_id, name=name)
+    except ValidationError as err:
+        raise typer.BadParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in err.errors())) from None
+    with open_database(get_settings()) as db, db.connect() as conn:
+        upsert_tenant(conn, record)
+    console.print(f"tenant {tenant_id} ({name}) is ready; issue its first key with "
+                  f"[bold]fleetray keys create -t {tenant_id} --role admin[/]")  # fmt: skip
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """Every tenant and its number of robots."""
+    from fleetray.storage import open_database
+    from fleetray.storage.fleet import list_tenants
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        tenants = list_tenants(conn)
+    table = Table("tenant", "name", "robots")
+    for tenant in tenants:
+        table.add_row(tenant["tenant_id"], tenant["name"], f"{tenant['robots']:,}")
+    console.print(table if tenants else "no tenants yet: fleetray tenants create ID --name NAME")
+
+
+@mqtt_app.command("auth-files")
+def mqtt_auth_files(
+    directory: Annotated[Path, typer.Argument(help="Where to write `passwd` and `acl`.")],
+    platform_user: Annotated[str, typer.Option(help="The login fleetray's ingestors use.")] = "fleetray",
+    platform_password: Annotated[
+        str,
+        typer.Option(
+            envvar="FLEETRAY_MQTT_PLATFORM_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            help="Its password (or FLEETRAY_MQTT_PLATFORM_PASSWORD).",
+        ),
+    ] = "",
+) -> None:
+    """Write a Mosquitto password file and ACL: each robot may use only its own topics.
+
+    Point Mosquitto's `password_file` and `acl_file` at them (with `allow_anonymous false`), give
+    the ingestors the platform login in FLEETRAY_MQTT_URL (mqtt://fleetray:PASSWORD@host:1883), and
+    write the files again after registering robots (send Mosquitto a SIGHUP to reload them).
+    """
+    from fleetray.storage import open_database
+    from fleetray.storage.credentials import mosquitto_acl, mosquitto_password_file
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        passwords = mosquitto_password_file(conn, {platform_user: platform_password})
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "passwd").write_text(passwords)
+    (directory / "passwd").chmod(0o600)
+    (directory / "acl").write_text(mosquitto_acl([platform_user]))
+    console.print(f"wrote {directory / 'passwd'} ({passwords.count(chr(10)):,} logins) and {directory / 'acl'}")
 
 
 @keys_app.command("create")

@@ -63,9 +63,10 @@ def issue_mqtt_credential(conn: psycopg.Connection, tenant_id: str, robot_id: st
     return MqttCredential(username, password, f"{MQTT_PREFIX}/{tenant_id}/{robot_id}/")
 
 
-def mosquitto_password_file(conn: psycopg.Connection) -> str:
-    """Every robot's login as a Mosquitto ``password_file``."""
+def mosquitto_password_file(conn: psycopg.Connection, platform_users: dict[str, str]) -> str:
+    """Every robot's login, and the platform's own logins (name -> password), as a Mosquitto ``password_file``."""
     rows = conn.execute("SELECT username, password_hash FROM robot_credentials ORDER BY username").fetchall()
+    rows += [(name, mosquitto_hash(password)) for name, password in sorted(platform_users.items())]
     return "".join(f"{username}:{password_hash}\n" for username, password_hash in rows)
 
 

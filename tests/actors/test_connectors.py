@@ -73,3 +73,23 @@ def test_the_client_waits_for_its_rate_limit(cloud: VendorCloud) -> None:
         client.get("/v2/robots", {"page_size": 1})
     client.close()
     assert cloud.served["rate_limited"] == 0  # paced below the cloud's 4/s, so never refused
+
+
+def test_the_token_bucket_allows_a_burst_then_paces_to_the_rate() -> None:
+    from actors.connectors.base import TokenBucket
+
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(2.0, capacity=3, clock=lambda: now[0], sleep=sleep)
+    assert [bucket.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]  # the burst
+    assert bucket.acquire() == pytest.approx(0.5)  # then one token every 1/2 s
+    assert bucket.acquire() == pytest.approx(0.5)
+    now[0] += 10  # idle: the bucket refills to its capacity, no further
+    assert [bucket.acquire() for _ in range(4)] == [0.0, 0.0, 0.0, pytest.approx(0.5)]
+    with pytest.raises(ValueError, match="rate_per_s"):
+        TokenBucket(0)
