@@ -47,8 +47,9 @@ def test_a_robot_publishes_only_under_its_own_prefix(db: Database, tmp_path: Pat
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     # `user root`: started as root, Mosquitto would switch to its own user, who cannot read pytest's tmp dir.
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
-                      f"user root\npassword_file {tmp_path / 'auth' / 'passwd'}\nacl_file {tmp_path / 'auth' / 'acl'}\n")  # fmt: skip
+    auth = tmp_path / "auth"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\nuser root\n"
+                      f"password_file {auth / 'passwd'}\nacl_file {auth / 'acl'}\n")  # fmt: skip
     broker = ServiceProcess("mosquitto", [str(find_mosquitto()), "-c", str(config)], port=port,
                             log_path=tmp_path / "mosquitto.log")  # fmt: skip
     broker.start()
