@@ -44,10 +44,12 @@ class ApiContext:
     live: LiveStateReader = field(init=False)
 
     def __post_init__(self) -> None:
+        # PostgreSQL cancels a statement that outlives the request's timeout, rather than let it run on.
+        statement_timeout_ms = round(self.settings.api_request_timeout_s * 1000)
         self.pool = ConnectionPool(
             self.db.url, min_size=1, max_size=16, open=True, timeout=10,
-            kwargs={"autocommit": True, "options": f"-c search_path={self.db.schema}",
-                    "application_name": "fleetray-api"},
+            kwargs={"autocommit": True, "application_name": "fleetray-api",
+                    "options": f"-c search_path={self.db.schema} -c statement_timeout={statement_timeout_ms}"},
         )  # fmt: skip
         self.keys = KeyCache(self.settings.api_key_cache_s)
         self.limiter = KeyRateLimiter(self.settings.api_rate_limit)
@@ -65,6 +67,8 @@ class ApiContext:
         try:
             with self.pool.connection() as conn:
                 yield conn
+        except psycopg.errors.QueryCanceled:
+            raise  # the statement timeout: answered 504, the database is fine
         except (PoolTimeout, psycopg.OperationalError) as err:
             raise DatabaseUnreachableError(f"cannot reach PostgreSQL at {self.db.host}: {err}") from err
 

@@ -116,6 +116,11 @@ def install_problem_handlers(app: FastAPI) -> None:
                                                     "the database is unreachable; retry shortly",
                                                     headers={"Retry-After": "5"}))  # fmt: skip
 
+    @app.exception_handler(psycopg.errors.QueryCanceled)
+    async def _too_slow(request: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
+        return problem_response(request, ApiProblem(504, "Timeout", "the query took too long; narrow it (a shorter "
+                                                    "time range, a smaller limit) or retry"))  # fmt: skip
+
     @app.exception_handler(psycopg.DataError)
     async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values the schema allows but PostgreSQL cannot take (a NUL in a query parameter, a date out of range).

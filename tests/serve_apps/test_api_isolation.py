@@ -157,3 +157,21 @@ def test_oversized_bodies_are_refused_and_metrics_count_requests(client: TestCli
     metrics = client.get("/metrics").text
     assert 'fleetray_api_requests_total{method="GET",route="/v1/robots",status="200"}' in metrics
     assert 'status="413"' in metrics
+
+
+def test_a_query_outliving_the_timeout_answers_504(db: object, world: World) -> None:
+    from fleetray.config import load_settings
+    from serve_apps.api.app import create_app
+    from serve_apps.api.context import ApiContext
+
+    settings = load_settings(database_url=db.url, database_schema=db.schema, api_request_timeout_s=0.05)
+    context = ApiContext(settings, db)
+    try:
+        with context.connection() as conn, conn.cursor() as cur:  # a held lock makes the read wait
+            cur.execute("BEGIN; LOCK TABLE robots IN ACCESS EXCLUSIVE MODE")
+            with TestClient(create_app(context)) as client:
+                answer = client.get("/v1/robots", headers=world.auth("acme", "viewer"))
+            cur.execute("ROLLBACK")
+    finally:
+        context.close()
+    assert answer.status_code == 504 and answer.headers["content-type"] == "application/problem+json"
