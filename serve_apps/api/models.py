@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from actors.shard_core import IngestReport
 from fleetray.schemas.messages import ROBOT_ID_PATTERN
 from fleetray.storage.api_keys import Role
 
@@ -309,3 +311,13 @@ class IngestAccepted(BaseModel):
     task_events: int
     duplicates: int
     rejected: dict[str, int]
+
+    @classmethod
+    def from_reports(cls, received: int, reports: list[IngestReport]) -> IngestAccepted:
+        """The shards' reports on what they took, added up."""
+        rejected: Counter[str] = Counter()
+        for report in reports:
+            rejected.update(report.dead)
+        return cls(received=received, telemetry=sum(r.new_telemetry for r in reports),
+                   events=sum(r.events for r in reports), task_events=sum(r.task_events for r in reports),
+                   duplicates=sum(r.duplicates for r in reports), rejected=dict(rejected))  # fmt: skip

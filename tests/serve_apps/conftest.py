@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from actors.alerts import AlertChange
 from fleetray.config import load_settings
 from fleetray.inventory import MaintenanceRecord, RobotRecord, SiteRecord, TenantRecord
 from fleetray.schemas import RobotEvent, Telemetry
@@ -24,18 +25,6 @@ from serve_apps.api.app import create_app
 from serve_apps.api.context import ApiContext
 
 TENANTS = ("acme", "globex")
-
-
-@dataclass(frozen=True)
-class _Alert:
-    tenant_id: str
-    robot_id: str
-    rule: str
-    raised: bool
-    at: datetime
-    severity: str = "warning"
-    message: str = "battery low"
-    details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -129,7 +118,9 @@ def seed(db: Database) -> World:
                     )
                 ],
             )
-            persist_alert_changes(conn, [_Alert(tenant, f"{tenant}-r1", "battery_low", True, now)])
+            persist_alert_changes(
+                conn, [AlertChange(tenant, f"{tenant}-r1", "battery_low", True, now, message="battery low")]
+            )
             (alert_ids[tenant],) = conn.execute(
                 "SELECT alert_id FROM alerts WHERE tenant_id = %s", (tenant,)
             ).fetchone()

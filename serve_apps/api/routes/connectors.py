@@ -65,15 +65,4 @@ async def receive_webhook(
     robots = [VendorRobot(m.robot_id, m.robot_id, "unknown") for m in messages]
     await run_in_threadpool(register_vendor_robots, context.db, tenant_id, plugin.manufacturer, robots, None)
     reports = await run_in_threadpool(context.deliver, to_raw(tenant_id, connector, messages))
-    rejected: dict[str, int] = {}
-    for report in reports:
-        for reason, count in report.dead.items():
-            rejected[reason] = rejected.get(reason, 0) + count
-    return IngestAccepted(
-        received=len(messages),
-        telemetry=sum(r.new_telemetry for r in reports),
-        events=sum(r.events for r in reports),
-        task_events=sum(r.task_events for r in reports),
-        duplicates=sum(r.duplicates for r in reports),
-        rejected=rejected,
-    )
+    return IngestAccepted.from_reports(len(messages), reports)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -58,23 +57,13 @@ async def _ingest(
                 )
     assert key.robot_id is not None
     if not messages:
-        return IngestAccepted(received=0, telemetry=0, events=0, task_events=0, duplicates=0, rejected={})
+        return IngestAccepted.from_reports(0, [])
     topic = f"{MQTT_PREFIX}/{key.tenant_id}/{key.robot_id}/{channel}"
     raw = [
         RawMessage(channel, key.tenant_id, key.robot_id, m.model_dump_json().encode(), topic, "api") for m in messages
     ]
     reports = await run_in_threadpool(context.deliver, raw)
-    rejected: Counter[str] = Counter()
-    for report in reports:
-        rejected.update(report.dead)
-    return IngestAccepted(
-        received=len(raw),
-        telemetry=sum(r.new_telemetry for r in reports),
-        events=sum(r.events for r in reports),
-        task_events=sum(r.task_events for r in reports),
-        duplicates=sum(r.duplicates for r in reports),
-        rejected=dict(rejected),
-    )
+    return IngestAccepted.from_reports(len(raw), reports)
 
 
 def _as_list(body: Any) -> list[Any]:
