@@ -111,11 +111,12 @@ class CloudPollerCore:
 class CloudPoller:
     """Polls one account every ``poll_interval_s`` (the account's setting) and feeds the shards."""
 
-    def __init__(self, database_url: str, schema: str, tenant_id: str, connector: str, shard_count: int) -> None:
+    def __init__(self, database_url: str, schema: str, tenant_id: str, connector: str, shard_count: int,
+                 prefix: str = "fleetray") -> None:  # fmt: skip
         from actors.router import ShardRouter
 
         db = Database(database_url, schema=schema)
-        self._router = ShardRouter(shard_count)
+        self._router = ShardRouter(shard_count, prefix=prefix)
         self._core = CloudPollerCore(db, tenant_id, connector, self._router.deliver)
         with db.connect() as conn:
             self._interval_s = get_account(conn, tenant_id, connector)["poll_interval_s"]
