@@ -27,7 +27,7 @@ def test_a_key_verifies_and_is_stored_only_as_a_hash(db: Database, tenants: tupl
             "SELECT key_hash, last_used_at FROM api_keys WHERE key_id = %s", (issued.key.key_id,)
         ).fetchone()
     assert key is not None and (key.tenant_id, key.role, key.key_id) == ("acme", Role.OPERATOR, issued.key.key_id)
-    secret = issued.token.rsplit("_", 1)[1]
+    secret = issued.token.split("_", 2)[2]
     assert secret not in stored and issued.token not in stored
     assert last_used is not None
 
@@ -37,7 +37,7 @@ def test_wrong_unknown_malformed_revoked_and_expired_keys_fail_alike(db: Databas
         issued = create_key(conn, "acme", "viewer", expires_at=datetime.now(UTC) + timedelta(hours=1))
         key_id = issued.key.key_id
         tampered = issued.token[:-1] + ("A" if issued.token[-1] != "A" else "B")
-        unknown = f"fr_{'0' * 16}_{issued.token.rsplit('_', 1)[1]}"
+        unknown = f"fr_{'0' * 16}_{issued.token.split('_', 2)[2]}"
         assert verify_key(conn, tampered) is None
         assert verify_key(conn, unknown) is None
         assert verify_key(conn, "not a key") is None
