@@ -1,0 +1,39 @@
+"""Cleaning schedules: which robot does which task when (OR-Tools), with a greedy baseline.
+
+``import fleetray.scheduling`` stays light; OR-Tools is imported when a plan is optimised.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fleetray.errors import FleetrayError
+from fleetray.scheduling.model import Problem, ScheduleRequest, ScheduleResult, Validation
+from fleetray.scheduling.validate import request_errors, validate_request
+
+__all__ = ["ScheduleRequest", "ScheduleRequestError", "ScheduleResult", "Validation", "solve", "validate_request"]
+
+
+class ScheduleRequestError(FleetrayError, ValueError):
+    """A request names unknown or duplicate things; ``problems`` says where, field by field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+def solve(request: ScheduleRequest, *, method: Literal["optimize", "greedy"] = "optimize") -> ScheduleResult:
+    """Plan ``request``.
+
+    Raises:
+        ScheduleRequestError: the request refers to unknown or duplicate ids, or to capabilities no robot has.
+    """
+    from fleetray.scheduling.greedy import solve_greedy
+    from fleetray.scheduling.instance import compile_request
+    from fleetray.scheduling.routing import solve_routing
+
+    problems = request_errors(request)
+    if problems:
+        raise ScheduleRequestError(problems)
+    instance = compile_request(request)
+    return solve_greedy(instance) if method == "greedy" else solve_routing(instance)

@@ -1,0 +1,88 @@
+"""Cleaning schedules: hard constraints hold, drops are explained, the optimiser never loses to the baseline."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from fleetray.scheduling import ScheduleRequest, ScheduleRequestError, solve, validate_request
+from fleetray.scheduling.instance import compile_request, evaluate_route
+
+
+def generated(robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0) -> ScheduleRequest:
+    """A site of ``tasks`` spots around two docks, robots of two kinds, windows, tanks, batteries, a maintenance."""
+    rnd = random.Random(seed)
+    locations = [{"id": "dock-a", "x": 0, "y": 0}, {"id": "dock-b", "x": 400, "y": 300}]
+    locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
+    fleet = [{"id": f"r{i}", "start_location": "dock-a" if i % 2 else "dock-b", "speed_m_s": 0.8,
+              "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 12,
+              "battery_soc": 0.9, "consumption_per_min_work": 0.004, "consumption_per_m": 0.00005, "reserve": 0.2,
+              "maintenance": [{"start": 7200, "end": 9000}] if i == 0 else []} for i in range(robots)]  # fmt: skip
+    work = []
+    for i in range(tasks):
+        start = rnd.choice([0, 3600, 14400])
+        work.append({"id": f"t{i}", "location": f"spot-{i}", "duration_s": rnd.randint(300, 1500),
+                     "capability": rnd.choice([None, "vacuum", "scrub"]), "demand": rnd.randint(0, 4),
+                     "window": {"start": start, "end": start + rnd.randint(3600, 21600)},
+                     "priority": rnd.randint(0, 3)})  # fmt: skip
+    return ScheduleRequest.model_validate({"horizon_s": 43200, "locations": locations, "robots": fleet,
+                                           "tasks": work, "options": {"time_limit_s": time_limit_s}})  # fmt: skip
+
+
+def test_plans_keep_every_hard_constraint_and_the_optimiser_beats_the_baseline() -> None:
+    request = generated(4, 40)
+    instance = compile_request(request)
+    greedy, optimised = solve(request, method="greedy"), solve(request)
+    for plan in (greedy, optimised):
+        assert plan.kpis.tasks_planned + plan.kpis.tasks_dropped == 40
+        index = {task.id: i for i, task in enumerate(request.tasks)}
+        for itinerary in plan.itineraries:
+            robot = next(i for i, r in enumerate(request.robots) if r.id == itinerary.robot_id)
+            route = [index[s.task_id] for s in itinerary.stops if s.task_id]
+            assert evaluate_route(instance, robot, route).feasible
+            for stop in itinerary.stops:
+                if stop.task_id:
+                    task = request.tasks[index[stop.task_id]]
+                    assert task.window.start <= stop.start_s and stop.end_s <= task.window.end
+                    assert stop.battery_soc >= request.robots[robot].reserve
+                    assert not (stop.start_s < 9000 and stop.end_s > 7200 and robot == 0)  # maintenance
+    assert optimised.objective <= greedy.objective
+    assert optimised.kpis.tasks_dropped <= greedy.kpis.tasks_dropped or optimised.objective < greedy.objective
+
+
+def test_unservable_tasks_are_dropped_with_the_reason() -> None:
+    request = ScheduleRequest.model_validate({
+        "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "far", "x": 50_000, "y": 0},
+                      {"id": "near", "x": 5, "y": 0}],
+        "robots": [{"id": "r1", "start_location": "dock", "capabilities": ["scrub"], "capacity": 2}],
+        "tasks": [{"id": "unreachable", "location": "far", "duration_s": 60, "window": {"start": 0, "end": 600}},
+                  {"id": "heavy", "location": "near", "duration_s": 60, "demand": 5},
+                  {"id": "fine", "location": "near", "area_m2": 30, "capability": "scrub"}],
+        "options": {"time_limit_s": 0.5},
+    })  # fmt: skip
+    validation = validate_request(request)
+    assert {d.task_id for d in validation.unservable} == {"unreachable", "heavy"}
+    plan = solve(request)
+    reasons = {d.task_id: d.reason for d in plan.dropped}
+    assert "cannot finish within its window" in reasons["unreachable"]
+    assert "capacity (2)" in reasons["heavy"]
+    assert [s.task_id for s in plan.itineraries[0].stops if s.task_id] == ["fine"]
+    assert plan.itineraries[0].stops[1].end_s - plan.itineraries[0].stops[1].start_s == 100  # 30 m2 at 0.3 m2/s
+
+
+def test_bad_requests_name_the_field() -> None:
+    base = {"locations": [{"id": "dock", "x": 0, "y": 0}], "robots": [{"id": "r1", "start_location": "dock"}]}
+    with pytest.raises(ValidationError, match=r"end \(50\) is before start \(100\)"):
+        ScheduleRequest.model_validate({**base, "tasks": [{"id": "t", "location": "dock", "duration_s": 5,
+                                                           "window": {"start": 100, "end": 50}}]})  # fmt: skip
+    with pytest.raises(ValidationError, match="duration_s"):
+        ScheduleRequest.model_validate({**base, "tasks": [{"id": "t", "location": "dock", "duration_s": -5}]})
+    request = ScheduleRequest.model_validate({**base, "tasks": [
+        {"id": "t", "location": "nowhere", "duration_s": 5, "capability": "mop"},
+        {"id": "t", "location": "dock", "duration_s": 5, "after": ["ghost"]}]})  # fmt: skip
+    with pytest.raises(ScheduleRequestError) as raised:
+        solve(request)
+    fields = {p.field for p in raised.value.problems}
+    assert {"tasks", "tasks[0].location", "tasks[0].capability", "tasks[1].after"} <= fields
