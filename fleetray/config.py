@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     webhook_allow_private_urls: bool = Field(
         default=False, description="Allow webhooks to loopback and private addresses (tests, on-premises installs)."
     )
+    schedule_replicas: int = Field(default=1, ge=1, le=256, description="Schedule optimizer replicas (a CPU each).")
+    schedule_max_time_limit_s: float = Field(
+        default=120.0, gt=0, le=3600, description="The longest solve a schedule request may ask for."
+    )
     api_key_cache_s: float = Field(
         default=10.0, ge=0, le=300, description="How long a replica trusts a verified key (revocation delay)."
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fleetray.errors import FleetrayError
-from fleetray.scheduling.model import Problem, ScheduleRequest, ScheduleResult, Validation
+from fleetray.scheduling.model import FieldError, ScheduleRequest, ScheduleResult, Validation
 from fleetray.scheduling.validate import request_errors, validate_request
 
 __all__ = ["ScheduleRequest", "ScheduleRequestError", "ScheduleResult", "Validation", "solve", "validate_request"]
@@ -17,7 +17,7 @@ __all__ = ["ScheduleRequest", "ScheduleRequestError", "ScheduleResult", "Validat
 class ScheduleRequestError(FleetrayError, ValueError):
     """A request names unknown or duplicate things; ``problems`` says where, field by field."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[FieldError]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from fleetray.scheduling.model import Itinerary, Robot, ScheduleRequest, Stop, Task
+from fleetray.scheduling.model import Itinerary, ScheduleRequest, ScheduleRobot, ScheduleTask, Stop
 
 ENERGY_SCALE = 100_000  # battery fractions as integers for the solver (1e-5 of a full charge)
 
@@ -31,11 +31,11 @@ class Instance:
     robot_end: list[int] = field(default_factory=list)
 
     @property
-    def robots(self) -> list[Robot]:
+    def robots(self) -> list[ScheduleRobot]:
         return self.request.robots
 
     @property
-    def tasks(self) -> list[Task]:
+    def tasks(self) -> list[ScheduleTask]:
         return self.request.tasks
 
     def distance(self, a: int, b: int) -> float:
@@ -58,7 +58,7 @@ class Instance:
         return (a.start, min(a.end, self.request.horizon_s)) if a is not None else (0, self.request.horizon_s)
 
 
-def drop_penalty(task: Task) -> int:
+def drop_penalty(task: ScheduleTask) -> int:
     """What dropping a task costs: its own penalty, else 100,000 per priority level (plus one, so 0 still counts)."""
     return task.drop_penalty if task.drop_penalty is not None else 100_000 * (task.priority + 1)
 

@@ -60,7 +60,7 @@ class TravelMatrix(Strict):
         return self
 
 
-class Robot(Strict):
+class ScheduleRobot(Strict):
     """A robot that can take tasks."""
 
     id: Id = Field(min_length=1, max_length=128)
@@ -80,7 +80,7 @@ class Robot(Strict):
     failure_risk: float = Field(default=0.0, ge=0, le=1, description="From scoring: weighs the risk objective.")
 
 
-class Task(Strict):
+class ScheduleTask(Strict):
     """A cleaning task."""
 
     id: Id = Field(min_length=1, max_length=128)
@@ -97,7 +97,7 @@ class Task(Strict):
     same_robot_as: list[Id] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
-    def _sized(self) -> Task:
+    def _sized(self) -> ScheduleTask:
         if self.duration_s is None and self.area_m2 is None:
             raise ValueError("give duration_s or area_m2")
         return self
@@ -129,8 +129,8 @@ class ScheduleRequest(Strict):
     horizon_s: Seconds = Field(default=86400, gt=0, le=MAX_SECONDS)
     locations: list[Location] = Field(min_length=1, max_length=20_000)
     matrix: TravelMatrix | None = None
-    robots: list[Robot] = Field(min_length=1, max_length=1000)
-    tasks: list[Task] = Field(default_factory=list, max_length=20_000)
+    robots: list[ScheduleRobot] = Field(min_length=1, max_length=1000)
+    tasks: list[ScheduleTask] = Field(default_factory=list, max_length=20_000)
     objective: Objective = Field(default_factory=Objective)
     options: SolveOptions = Field(default_factory=SolveOptions)
 
@@ -182,7 +182,7 @@ class ScheduleResult(BaseModel):
     kpis: Kpis
 
 
-class Problem(BaseModel):
+class FieldError(BaseModel):
     """One thing wrong with a request, named by its field."""
 
     field: str
@@ -193,5 +193,5 @@ class Validation(BaseModel):
     """What :func:`validate_request` found: hard errors, and tasks that no robot can serve (with why)."""
 
     valid: bool
-    errors: list[Problem]
+    errors: list[FieldError]
     unservable: list[DroppedTask]

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections import Counter
 
 from fleetray.scheduling.instance import Instance, compile_request, evaluate_route
-from fleetray.scheduling.model import DroppedTask, Problem, ScheduleRequest, Validation
+from fleetray.scheduling.model import DroppedTask, FieldError, ScheduleRequest, Validation
 
 
-def _duplicates(kind: str, ids: list[str]) -> list[Problem]:
-    return [Problem(field=f"{kind}", message=f"id {value!r} is used {count} times")
+def _duplicates(kind: str, ids: list[str]) -> list[FieldError]:
+    return [FieldError(field=f"{kind}", message=f"id {value!r} is used {count} times")
             for value, count in Counter(ids).items() if count > 1]  # fmt: skip
 
 
-def request_errors(request: ScheduleRequest) -> list[Problem]:
+def request_errors(request: ScheduleRequest) -> list[FieldError]:
     """What makes a request impossible to read: duplicate or unknown ids, windows past the horizon,
     capabilities no robot has."""
     errors = (_duplicates("locations", [loc.id for loc in request.locations])
@@ -24,29 +24,29 @@ def request_errors(request: ScheduleRequest) -> list[Problem]:
     if request.matrix is not None:
         missing = sorted(locations - set(request.matrix.ids))
         if missing:
-            errors.append(Problem(field="matrix.ids", message=f"no distances for locations {missing[:5]}"))
+            errors.append(FieldError(field="matrix.ids", message=f"no distances for locations {missing[:5]}"))
     horizon = request.horizon_s
     for i, robot in enumerate(request.robots):
         for name in ("start_location", "end_location"):
             value = getattr(robot, name)
             if value is not None and value not in locations:
-                errors.append(Problem(field=f"robots[{i}].{name}", message=f"unknown location {value!r}"))
+                errors.append(FieldError(field=f"robots[{i}].{name}", message=f"unknown location {value!r}"))
         if robot.availability is not None and robot.availability.start >= horizon:
-            errors.append(Problem(field=f"robots[{i}].availability", message="starts after the horizon ends"))
+            errors.append(FieldError(field=f"robots[{i}].availability", message="starts after the horizon ends"))
     capabilities = {c for robot in request.robots for c in robot.capabilities}
     task_ids = {t.id for t in request.tasks}
     for i, task in enumerate(request.tasks):
         if task.location not in locations:
-            errors.append(Problem(field=f"tasks[{i}].location", message=f"unknown location {task.location!r}"))
+            errors.append(FieldError(field=f"tasks[{i}].location", message=f"unknown location {task.location!r}"))
         if task.capability is not None and task.capability not in capabilities:
-            errors.append(Problem(field=f"tasks[{i}].capability",
+            errors.append(FieldError(field=f"tasks[{i}].capability",
                                   message=f"no robot has capability {task.capability!r}"))  # fmt: skip
         if task.window is not None and task.window.end > horizon:
-            errors.append(Problem(field=f"tasks[{i}].window.end", message=f"is after the horizon ({horizon} s)"))
+            errors.append(FieldError(field=f"tasks[{i}].window.end", message=f"is after the horizon ({horizon} s)"))
         for name in ("after", "same_robot_as"):
             for other in getattr(task, name):
                 if other not in task_ids or other == task.id:
-                    errors.append(Problem(field=f"tasks[{i}].{name}", message=f"{other!r} is not another task"))
+                    errors.append(FieldError(field=f"tasks[{i}].{name}", message=f"{other!r} is not another task"))
     return errors
 
 

@@ -22,6 +22,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `fleetray keys c
 
 READ_ROLES = (Role.ADMIN, Role.OPERATOR, Role.PLANNER, Role.VIEWER)
 OPERATE_ROLES = (Role.ADMIN, Role.OPERATOR)
+PLAN_ROLES = (Role.ADMIN, Role.OPERATOR, Role.PLANNER)
 ADMIN_ROLES = (Role.ADMIN,)
 DEVICE_ROLES = (Role.DEVICE,)
 
@@ -98,4 +99,5 @@ device = require(*DEVICE_ROLES)
 Reader = Annotated[ApiKey, Depends(reader)]
 Operator = Annotated[ApiKey, Depends(operator)]
 Admin = Annotated[ApiKey, Depends(admin)]
+Planner = Annotated[ApiKey, Depends(require(*PLAN_ROLES))]
 Device = Annotated[ApiKey, Depends(device)]

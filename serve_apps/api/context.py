@@ -7,10 +7,11 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from actors.intake import RawMessage
@@ -18,6 +19,7 @@ from actors.router import ShardRouter
 from actors.shard_core import IngestReport
 from fleetray.config import Settings
 from fleetray.errors import DatabaseUnreachableError, ServiceError
+from fleetray.scheduling import ScheduleRequest, ScheduleResult, solve
 from fleetray.storage import Database
 from serve_apps.api.keycache import KeyCache
 from serve_apps.api.live import LiveStateReader
@@ -38,6 +40,7 @@ class ApiContext:
     db: Database
     shard_prefix: str = "fleetray"
     shard_namespace: str | None = None  # the Ray namespace the shards run in; None: this process's own
+    optimizer: Any = None  # a handle on the ScheduleOptimizer deployment; None: solve in this process
     pool: ConnectionPool = field(init=False)
     keys: KeyCache = field(init=False)
     limiter: KeyRateLimiter = field(init=False)
@@ -100,6 +103,12 @@ class ApiContext:
             return ShardRouter(row[0], prefix=self.shard_prefix, namespace=self.shard_namespace)
         except ValueError as err:
             raise IngestionUnavailableError("the fleet shards are not running; start `fleetray up`") from err
+
+    async def optimize(self, request: ScheduleRequest) -> ScheduleResult:
+        """Plan a schedule on the optimizer deployment, or in a worker thread where there is none."""
+        if self.optimizer is not None:
+            return ScheduleResult.model_validate(await self.optimizer.optimize.remote(request.model_dump(mode="json")))
+        return await run_in_threadpool(solve, request)
 
     def close(self) -> None:
         """Close the pool."""

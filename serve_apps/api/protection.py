@@ -46,10 +46,12 @@ class _BodyTooLarge(Exception):
 class ProtectionMiddleware:
     """Refuses bodies over ``max_body_bytes`` (413), answers 504 after ``timeout_s``, counts and logs each request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float, metrics: ApiMetrics,
+                 long_requests: dict[str, float] | None = None) -> None:  # fmt: skip
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.long_requests = long_requests or {}  # path prefix -> its own timeout
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,14 +86,16 @@ class ProtectionMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
+        path = scope["path"]
+        timeout_s = next((t for prefix, t in self.long_requests.items() if path.startswith(prefix)), self.timeout_s)
         try:
-            await asyncio.wait_for(self.app(scope, limited_receive, recording_send), self.timeout_s)
+            await asyncio.wait_for(self.app(scope, limited_receive, recording_send), timeout_s)
         except _BodyTooLarge:
             if not response_started:
                 await self._refuse(scope, receive, send, status)
         except TimeoutError:
             if not response_started:
-                problem = ApiProblem(504, "Timeout", f"the request took longer than {self.timeout_s:g} s; "
+                problem = ApiProblem(504, "Timeout", f"the request took longer than {timeout_s:g} s; "
                                      "narrow it (a shorter time range, a smaller limit) or retry")  # fmt: skip
                 await problem_response(request, problem)(scope, receive, recording_send)
         finally:

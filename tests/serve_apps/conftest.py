@@ -153,7 +153,8 @@ def seed(db: Database) -> World:
 
 @pytest.fixture
 def api_context(db: Database) -> Iterator[ApiContext]:
-    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second")
+    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
+                             schedule_max_time_limit_s=5)  # fmt: skip
     context = ApiContext(settings, db)
     yield context
     context.close()
@@ -166,7 +167,8 @@ def live_api_context(db: Database, ray_session: None) -> Iterator[ApiContext]:
 
     prefix = f"api-{uuid.uuid4().hex[:8]}"
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
-    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second")
+    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
+                             schedule_max_time_limit_s=0.5)  # fmt: skip
     context = ApiContext(settings, db, shard_prefix=prefix)
     yield context
     context.close()

@@ -100,3 +100,30 @@ def test_admins_manage_keys_and_revocation_takes_effect(client: TestClient, worl
     other = client.get("/v1/keys", headers=world.auth("globex", "admin")).json()
     assert key_id not in [k["key_id"] for k in other["items"]]
     assert client.delete(f"/v1/keys/{key_id}", headers=world.auth("globex", "admin")).status_code == 404
+
+
+def test_planners_optimise_and_validate_schedules(client: TestClient, world: World) -> None:
+    from tests.serve_apps.test_api_isolation import SCHEDULE
+
+    planner = world.auth("acme", "planner")
+    plan = client.post("/v1/schedules:optimize", json=SCHEDULE, headers=planner)
+    assert plan.status_code == 200, plan.text
+    body = plan.json()
+    assert body["kpis"]["tasks_planned"] == 1
+    assert body["itineraries"][0]["stops"][1]["arrival_s"] == 100  # 50 m at the default 0.5 m/s
+    bad = {**SCHEDULE, "tasks": [{"id": "t1", "location": "roof", "duration_s": 60, "capability": "mop"}],
+           "options": {"time_limit_s": 600}}  # fmt: skip
+    refused = client.post("/v1/schedules:optimize", json=bad, headers=planner)
+    assert refused.status_code == 422
+    fields = {e["field"] for e in refused.json()["errors"]}
+    assert {"body.tasks[0].location", "body.tasks[0].capability", "body.options.time_limit_s"} <= fields
+    negative = {**SCHEDULE, "tasks": [{"id": "t1", "location": "hall", "duration_s": -1}]}
+    assert client.post("/v1/schedules:optimize", json=negative, headers=planner).status_code == 422
+    late = {
+        **SCHEDULE,
+        "tasks": [{"id": "t1", "location": "hall", "duration_s": 600, "window": {"start": 0, "end": 300}}],
+    }
+    checked = client.post("/v1/schedules:validate", json=late, headers=planner).json()
+    assert checked["valid"] and checked["unservable"][0]["task_id"] == "t1"
+    assert "window" in checked["unservable"][0]["reason"]
+    assert client.post("/v1/schedules:optimize", json=SCHEDULE, headers=world.auth("acme", "viewer")).status_code == 403

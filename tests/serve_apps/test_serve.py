@@ -90,6 +90,11 @@ def test_serve_application_end_to_end(served: tuple[str, World]) -> None:
             socket.send(json.dumps({"type": "auth", "token": "fr_0123456789abcdef_" + "x" * 43}))
             assert json.loads(socket.recv(timeout=30))["type"] == "error"
 
+        from tests.serve_apps.test_api_isolation import SCHEDULE
+
+        plan = http.post("/v1/schedules:optimize", json=SCHEDULE, headers=world.auth("acme", "planner"))
+        assert plan.status_code == 200 and plan.json()["kpis"]["tasks_planned"] == 1  # on the optimizer deployment
+
         metrics = http.get("/metrics").text
         assert 'route="/v1/device/telemetry",status="202"' in metrics
 
