@@ -28,11 +28,13 @@ db_app = typer.Typer(help="The database: migrations and retention.", no_args_is_
 sim_app = typer.Typer(help="The fleet simulator.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants: the customers whose fleets the platform holds.", no_args_is_help=True)
+schedule_app = typer.Typer(help="Cleaning schedules: who cleans what and when.", no_args_is_help=True)
 mqtt_app = typer.Typer(help="The MQTT broker's logins: robots' per-device credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(schedule_app, name="schedule")
 for _name, _plugin in cli_plugins():
     app.add_typer(_plugin, name=_name)
 app.add_typer(sim_app, name="sim")
@@ -306,6 +308,54 @@ def mqtt_auth_files(
     (directory / "passwd").chmod(0o600)
     (directory / "acl").write_text(mosquitto_acl([platform_user]))
     console.print(f"wrote {directory / 'passwd'} ({passwords.count(chr(10)):,} logins) and {directory / 'acl'}")
+
+
+@schedule_app.command("solve")
+def schedule_solve(
+    request_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A schedule request (JSON).")],
+    method: Annotated[str, typer.Option(help="optimize (OR-Tools) or greedy (the baseline).")] = "optimize",
+    gantt: Annotated[Path | None, typer.Option(help="Write the plan as a Gantt chart (HTML).")] = None,
+    output: Annotated[Path | None, typer.Option("--json", help="Write the plan as JSON.")] = None,
+) -> None:
+    """Plan a schedule request and print it: each robot's tasks, what was dropped and why."""
+    from pydantic import ValidationError
+
+    from fleetray.scheduling import ScheduleRequest, ScheduleRequestError, solve
+    from fleetray.scheduling.gantt import gantt_html
+
+    if method not in ("optimize", "greedy"):
+        raise typer.BadParameter(f"method must be optimize or greedy, not {method!r}")
+    try:
+        request = ScheduleRequest.model_validate_json(request_file.read_bytes())
+        plan = solve(request, method=method)  # type: ignore[arg-type]
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
+        raise typer.BadParameter(f"{request_file}: {problems}") from None
+    except ScheduleRequestError as err:
+        raise typer.BadParameter(f"{request_file}: {err}") from None
+    table = Table("robot", "start", "end", "task", "location", "battery", title=f"plan ({plan.solver})")
+    for itinerary in plan.itineraries:
+        for stop in itinerary.stops:
+            if stop.kind in ("task", "charge"):
+                table.add_row(itinerary.robot_id, _clock(stop.start_s), _clock(stop.end_s),
+                              stop.task_id or "charging", stop.location,
+                              f"{stop.battery_soc:.0%}" if stop.battery_soc is not None else "")  # fmt: skip
+    console.print(table)
+    for dropped in plan.dropped:
+        console.print(f"[yellow]dropped[/] {dropped.task_id}: {dropped.reason}")
+    kpis = plan.kpis
+    console.print(f"{kpis.tasks_planned} planned, {kpis.tasks_dropped} dropped, {kpis.robots_used} robots, "
+                  f"{kpis.distance_m / 1000:.2f} km; objective {plan.objective:g}; "
+                  f"solved in {plan.solve_time_s:.1f} s")  # fmt: skip
+    if gantt is not None:
+        gantt.write_text(gantt_html(plan, title=request_file.stem))
+        console.print(f"Gantt chart: {gantt}")
+    if output is not None:
+        output.write_text(plan.model_dump_json(indent=2))
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 @keys_app.command("create")

@@ -155,3 +155,23 @@ def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> 
     refused = runner.invoke(app, ["connectors", "add", "-t", "acme", "--connector", "acmebot", "--url", "x",
                                   "--token", "y"])  # fmt: skip
     assert refused.exit_code != 0 and "no connector 'acmebot'" in refused.output
+
+
+def test_schedule_solve_prints_the_plan_and_writes_a_gantt_chart(tmp_path: Path) -> None:
+    import json
+
+    from tests.fleetray.test_scheduling import generated
+
+    request = tmp_path / "night-shift.json"
+    request.write_text(generated(3, 12, time_limit_s=0.5).model_dump_json())
+    gantt, plan = tmp_path / "plan.html", tmp_path / "plan.json"
+    output = invoke("schedule", "solve", str(request), "--gantt", str(gantt), "--json", str(plan))
+    assert "planned" in output and "objective" in output
+    assert gantt.read_text().count("<rect") >= 12 and "<svg" in gantt.read_text()
+    assert (
+        json.loads(plan.read_text())["kpis"]["tasks_planned"] + json.loads(plan.read_text())["kpis"]["tasks_dropped"]
+        == 12
+    )
+    request.write_text(json.dumps({"locations": [], "robots": []}))
+    refused = runner.invoke(app, ["schedule", "solve", str(request)])
+    assert refused.exit_code != 0 and "locations" in refused.output
