@@ -22,8 +22,9 @@ class ScheduleRequestError(FleetrayError, ValueError):
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
-def solve(request: ScheduleRequest, *, method: Literal["optimize", "greedy"] = "optimize") -> ScheduleResult:
-    """Plan ``request``.
+def solve(request: ScheduleRequest, *, method: Literal["optimize", "greedy"] = "optimize",
+          seed: dict[str, list[str]] | None = None) -> ScheduleResult:  # fmt: skip
+    """Plan ``request``; ``seed`` (robot id -> task ids in order) is a plan to keep where it stays feasible.
 
     Raises:
         ScheduleRequestError: the request refers to unknown or duplicate ids, or to capabilities no robot has.
@@ -36,4 +37,10 @@ def solve(request: ScheduleRequest, *, method: Literal["optimize", "greedy"] = "
     if problems:
         raise ScheduleRequestError(problems)
     instance = compile_request(request)
-    return solve_greedy(instance) if method == "greedy" else solve_routing(instance)
+    seed_routes = None
+    if seed:
+        task_index = {task.id: i for i, task in enumerate(request.tasks)}
+        seed_routes = [[task_index[t] for t in seed.get(robot.id, []) if t in task_index] for robot in request.robots]
+    if method == "greedy":
+        return solve_greedy(instance, seed_routes)
+    return solve_routing(instance, seed_routes)

@@ -22,17 +22,27 @@ def _insertion_cost(instance: Instance, before: RouteOutcome, after: RouteOutcom
             + (weights.robots_used if was_empty else 0.0))  # fmt: skip
 
 
-def greedy_routes(instance: Instance) -> tuple[list[list[int]], dict[int, str]]:
-    """Routes built by cheapest insertion, and the dropped tasks with the last reason each was refused."""
+def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None) -> tuple[list[list[int]],
+                                                                                         dict[int, str]]:  # fmt: skip
+    """Routes built by cheapest insertion, and the dropped tasks with the last reason each was refused.
+
+    ``seed_routes`` (a previous plan's order) are kept as far as they stay feasible; the rest is inserted.
+    """
     robots = range(len(instance.robots))
     routes: list[list[int]] = [[] for _ in robots]
-    outcomes = [evaluate_route(instance, r, []) for r in robots]
+    for robot, seeded in enumerate(seed_routes or []):
+        kept = list(seeded)
+        while kept and not evaluate_route(instance, robot, kept).feasible:
+            kept.pop()
+        routes[robot] = kept
+    outcomes = [evaluate_route(instance, r, routes[r]) for r in robots]
+    placed = {t for route in routes for t in route}
     dropped: dict[int, str] = {}
 
     def urgency(task: int) -> tuple[int, int, int]:
         return -instance.tasks[task].priority, instance.window(task)[1], instance.window(task)[0]
 
-    order = sorted(range(len(instance.tasks)), key=urgency)
+    order = sorted((t for t in range(len(instance.tasks)) if t not in placed), key=urgency)
     for task in order:
         best: tuple[float, int, int, RouteOutcome] | None = None
         reason = "no robot could fit it"
@@ -57,10 +67,10 @@ def greedy_routes(instance: Instance) -> tuple[list[list[int]], dict[int, str]]:
     return routes, dropped
 
 
-def solve_greedy(instance: Instance) -> ScheduleResult:
+def solve_greedy(instance: Instance, seed_routes: list[list[int]] | None = None) -> ScheduleResult:
     """The baseline's plan."""
     started = time.perf_counter()
-    routes, dropped = greedy_routes(instance)
+    routes, dropped = greedy_routes(instance, seed_routes)
     return build_result(instance, routes, dropped, solver="greedy-insertion", status="feasible",
                         solve_time_s=time.perf_counter() - started)  # fmt: skip
 

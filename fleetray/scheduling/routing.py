@@ -26,8 +26,8 @@ from fleetray.scheduling.model import ScheduleResult
 DISTANCE_SCALE = 10  # decimetres: the solver works in integers
 
 
-def solve_routing(instance: Instance) -> ScheduleResult:
-    """The optimiser's plan within the request's time limit."""
+def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None) -> ScheduleResult:
+    """The optimiser's plan within the request's time limit, started from ``seed_routes`` kept where feasible."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     started = time.perf_counter()
@@ -144,7 +144,7 @@ def solve_routing(instance: Instance) -> ScheduleResult:
     parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     parameters.time_limit.FromMilliseconds(max(100, round(request.options.time_limit_s * 1000)))
     # Start from the greedy plan where the solver's model accepts it: the answer is then never worse.
-    baseline_routes, baseline_dropped = greedy_routes(instance)
+    baseline_routes, baseline_dropped = greedy_routes(instance, seed_routes)
     baseline = [[2 * robots + t for t in route] for route in baseline_routes]
     routing.CloseModelWithParameters(parameters)
     initial = routing.ReadAssignmentFromRoutes(baseline, True)

@@ -20,6 +20,7 @@ from actors.shard_core import IngestReport
 from fleetray.config import Settings
 from fleetray.errors import DatabaseUnreachableError, ServiceError
 from fleetray.scheduling import ScheduleRequest, ScheduleResult, solve
+from fleetray.scheduling.repair import ReoptimizeRequest, reoptimize
 from fleetray.storage import Database
 from serve_apps.api.keycache import KeyCache
 from serve_apps.api.live import LiveStateReader
@@ -109,6 +110,12 @@ class ApiContext:
         if self.optimizer is not None:
             return ScheduleResult.model_validate(await self.optimizer.optimize.remote(request.model_dump(mode="json")))
         return await run_in_threadpool(solve, request)
+
+    async def reoptimize(self, body: ReoptimizeRequest) -> ScheduleResult:
+        """Repair a plan after an event, where :meth:`optimize` would solve."""
+        if self.optimizer is not None:
+            return ScheduleResult.model_validate(await self.optimizer.reoptimize.remote(body.model_dump(mode="json")))
+        return await run_in_threadpool(reoptimize, body)
 
     def close(self) -> None:
         """Close the pool."""

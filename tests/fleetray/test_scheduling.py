@@ -86,3 +86,27 @@ def test_bad_requests_name_the_field() -> None:
         solve(request)
     fields = {p.field for p in raised.value.problems}
     assert {"tasks", "tasks[0].location", "tasks[0].capability", "tasks[1].after"} <= fields
+
+
+def test_a_failed_robot_keeps_what_it_finished_and_the_rest_is_replanned() -> None:
+    from fleetray.scheduling.repair import ReoptimizeRequest, reoptimize
+
+    request = generated(3, 20, time_limit_s=1)
+    plan = solve(request)
+    busiest = max(plan.itineraries, key=lambda i: len(i.stops))
+    tasks = [s for s in busiest.stops if s.task_id]
+    at = tasks[len(tasks) // 2].start_s + 1  # in the middle of one of its tasks
+    repaired = reoptimize(ReoptimizeRequest.model_validate({
+        "request": request.model_dump(), "previous": plan.model_dump(),
+        "event": {"type": "robot_failed", "at_s": at, "robot_id": busiest.robot_id},
+    }))  # fmt: skip
+    placed = [s.task_id for i in repaired.itineraries for s in i.stops if s.task_id]
+    assert len(placed) == len(set(placed))  # no task twice
+    assert set(placed) | {d.task_id for d in repaired.dropped} == {t.id for t in request.tasks}
+    failed = next(i for i in repaired.itineraries if i.robot_id == busiest.robot_id)
+    assert [s for s in failed.stops if s.task_id] == [s for s in tasks if s.end_s <= at]  # only finished work stays
+    for itinerary in repaired.itineraries:  # others keep what they had started, and start nothing new before `at`
+        before = [s for s in itinerary.stops if s.task_id and s.start_s < at]
+        original = next((i for i in plan.itineraries if i.robot_id == itinerary.robot_id), None)
+        if itinerary.robot_id != busiest.robot_id and original is not None:
+            assert before == [s for s in original.stops if s.task_id and s.start_s < at]

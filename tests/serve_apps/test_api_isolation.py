@@ -24,6 +24,18 @@ SCHEDULE = {
     "tasks": [{"id": "t1", "location": "hall", "duration_s": 600}],
     "options": {"time_limit_s": 0.2},
 }
+SCHEDULE_PLAN = {
+    "status": "feasible", "solver": "test", "objective": 0, "solve_time_s": 0, "dropped": [],
+    "itineraries": [{"robot_id": "r1", "distance_m": 100, "travel_s": 200, "work_s": 600, "stops": [
+        {"kind": "start", "location": "dock", "arrival_s": 0, "start_s": 0, "end_s": 0},
+        {"kind": "task", "location": "hall", "task_id": "t1", "arrival_s": 100, "start_s": 100, "end_s": 700},
+        {"kind": "end", "location": "dock", "arrival_s": 800, "start_s": 800, "end_s": 800}]}],
+    "kpis": {"tasks_planned": 1, "tasks_dropped": 0, "robots_used": 1, "distance_m": 100, "travel_s": 200,
+             "makespan_s": 800},
+}  # fmt: skip
+REOPTIMIZE = {"request": SCHEDULE, "previous": SCHEDULE_PLAN,
+              "event": {"type": "tasks_added", "at_s": 300,
+                        "tasks": [{"id": "t2", "location": "dock", "duration_s": 60}]}}  # fmt: skip
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -66,6 +78,7 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/device/tasks"): {**_sample(t, f"{t}-r1"), "task_id": "t", "type": "started"},
         ("POST", "/v1/schedules:optimize"): SCHEDULE,
         ("POST", "/v1/schedules:validate"): SCHEDULE,
+        ("POST", "/v1/schedules:reoptimize"): REOPTIMIZE,
     }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fleetray.scheduling import ScheduleRequest, ScheduleResult, Validation, validate_request
+from fleetray.scheduling.repair import ReoptimizeRequest
 from fleetray.scheduling.validate import request_errors
 from serve_apps.api import auth
 from serve_apps.api.context import Context
@@ -34,3 +35,10 @@ async def optimize(request: ScheduleRequest, key: auth.Planner, context: Context
              summary="Check a request without solving: errors by field, and tasks no robot can serve")  # fmt: skip
 def validate(request: ScheduleRequest, key: auth.Planner) -> Validation:
     return validate_request(request)
+
+
+@router.post("/schedules:reoptimize", response_model=ScheduleResult,
+             summary="Repair a plan after a robot failed, a robot is late, or tasks were added")  # fmt: skip
+async def reoptimize_plan(body: ReoptimizeRequest, key: auth.Planner, context: Context) -> ScheduleResult:
+    _refuse_unreadable(body.request, context.settings.schedule_max_time_limit_s)
+    return await context.reoptimize(body)
