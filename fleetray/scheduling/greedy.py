@@ -32,10 +32,10 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
     routes: list[list[int]] = [[] for _ in robots]
     for robot, seeded in enumerate(seed_routes or []):
         kept = list(seeded)
-        while kept and not evaluate_route(instance, robot, kept).feasible:
+        while kept and not evaluate_route(instance, robot, kept, with_stops=False).feasible:
             kept.pop()
         routes[robot] = kept
-    outcomes = [evaluate_route(instance, r, routes[r]) for r in robots]
+    outcomes = [evaluate_route(instance, r, routes[r], with_stops=False) for r in robots]
     placed = {t for route in routes for t in route}
     dropped: dict[int, str] = {}
 
@@ -51,7 +51,8 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
                 continue
             route = routes[robot]
             for position in range(len(route) + 1):
-                candidate = evaluate_route(instance, robot, [*route[:position], task, *route[position:]])
+                candidate = evaluate_route(instance, robot, [*route[:position], task, *route[position:]],
+                                           with_stops=False)  # fmt: skip
                 if not candidate.feasible:
                     reason = candidate.reason
                     continue

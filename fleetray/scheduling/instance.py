@@ -115,12 +115,11 @@ def _after_maintenance(start: int, duration: int, maintenance: list[tuple[int, i
     return start
 
 
-def _first_broken(*checks: tuple[bool, str]) -> str | None:
-    return next((message for broken, message in checks if broken), None)
+def evaluate_route(instance: Instance, robot: int, tasks: list[int], *, with_stops: bool = True) -> RouteOutcome:
+    """Schedule ``tasks`` in this order on ``robot``: earliest starts, every hard constraint checked.
 
-
-def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOutcome:
-    """Schedule ``tasks`` in this order on ``robot``: earliest starts, every hard constraint checked."""
+    ``with_stops=False`` skips building the itinerary (the insertion loops only need the numbers).
+    """
     spec = instance.robots[robot]
     available_from, available_to = instance.availability(robot)
     maintenance = sorted((w.start, w.end) for w in spec.maintenance)
@@ -129,7 +128,9 @@ def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOut
     load = 0
     battery = spec.battery_soc
     outcome = RouteOutcome(feasible=True)
-    outcome.stops.append(Stop(kind="start", location=spec.start_location, arrival_s=time, start_s=time, end_s=time,
+    stops = outcome.stops if with_stops else None
+    if stops is not None:
+        stops.append(Stop(kind="start", location=spec.start_location, arrival_s=time, start_s=time, end_s=time,
                               battery_soc=round(battery, 4)))  # fmt: skip
     for task in tasks:
         target = instance.task_location[task]
@@ -141,13 +142,15 @@ def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOut
         start = _after_maintenance(max(arrival, window_start), duration, maintenance)
         load += instance.tasks[task].demand
         battery -= distance * spec.consumption_per_m + duration / 60 * spec.consumption_per_min_work
-        broken = _first_broken(
-            (not instance.compatible[robot][task],
-             f"robot {spec.id} lacks capability {instance.tasks[task].capability!r}"),
-            (start + duration > window_end, f"task {instance.tasks[task].id} cannot finish within its window"),
-            (load > spec.capacity, f"robot {spec.id}'s capacity ({spec.capacity}) would be exceeded"),
-            (battery < spec.reserve - 1e-9, f"robot {spec.id}'s battery would fall below its reserve"),
-        )  # fmt: skip
+        broken = None  # messages are formatted only on failure: this loop is the solvers' hot path
+        if not instance.compatible[robot][task]:
+            broken = f"robot {spec.id} lacks capability {instance.tasks[task].capability!r}"
+        elif start + duration > window_end:
+            broken = f"task {instance.tasks[task].id} cannot finish within its window"
+        elif load > spec.capacity:
+            broken = f"robot {spec.id}'s capacity ({spec.capacity}) would be exceeded"
+        elif battery < spec.reserve - 1e-9:
+            broken = f"robot {spec.id}'s battery would fall below its reserve"
         if broken:
             return RouteOutcome(False, broken)
         due = instance.tasks[task].due_s
@@ -157,7 +160,8 @@ def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOut
         outcome.travel_s += travel
         outcome.work_s += duration
         outcome.risk += duration * spec.failure_risk
-        outcome.stops.append(Stop(kind="task", location=instance.tasks[task].location, task_id=instance.tasks[task].id,
+        if stops is not None:
+            stops.append(Stop(kind="task", location=instance.tasks[task].location, task_id=instance.tasks[task].id,
                                   arrival_s=arrival, start_s=start, end_s=start + duration,
                                   battery_soc=round(battery, 4)))  # fmt: skip
         time, position = start + duration, target
@@ -166,10 +170,11 @@ def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOut
     battery -= distance * spec.consumption_per_m
     travel = instance.travel_s(robot, position, end)
     arrival = time + travel
-    broken = _first_broken(
-        (battery < spec.reserve - 1e-9, f"robot {spec.id}'s battery would fall below its reserve on the way back"),
-        (arrival > available_to, f"robot {spec.id} would be back after its availability ends"),
-    )
+    broken = None
+    if battery < spec.reserve - 1e-9:
+        broken = f"robot {spec.id}'s battery would fall below its reserve on the way back"
+    elif arrival > available_to:
+        broken = f"robot {spec.id} would be back after its availability ends"
     if broken:
         return RouteOutcome(False, broken)
     outcome.distance_m += distance
@@ -177,7 +182,8 @@ def evaluate_route(instance: Instance, robot: int, tasks: list[int]) -> RouteOut
     outcome.end_s = arrival
     outcome.span_s = arrival - available_from
     end_id = spec.end_location or spec.start_location
-    outcome.stops.append(Stop(kind="end", location=end_id, arrival_s=arrival, start_s=arrival, end_s=arrival,
+    if stops is not None:
+        stops.append(Stop(kind="end", location=end_id, arrival_s=arrival, start_s=arrival, end_s=arrival,
                               battery_soc=round(battery, 4)))  # fmt: skip
     return outcome
 

@@ -160,10 +160,10 @@ def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> 
 def test_schedule_solve_prints_the_plan_and_writes_a_gantt_chart(tmp_path: Path) -> None:
     import json
 
-    from tests.fleetray.test_scheduling import generated
+    from fleetray.sim.schedules import schedule_problem
 
     request = tmp_path / "night-shift.json"
-    request.write_text(generated(3, 12, time_limit_s=0.5).model_dump_json())
+    request.write_text(schedule_problem(3, 12, time_limit_s=0.5).model_dump_json())
     gantt, plan = tmp_path / "plan.html", tmp_path / "plan.json"
     output = invoke("schedule", "solve", str(request), "--gantt", str(gantt), "--json", str(plan))
     assert "planned" in output and "objective" in output

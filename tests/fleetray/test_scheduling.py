@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from pydantic import ValidationError
 
 from fleetray.scheduling import ScheduleRequest, ScheduleRequestError, solve, validate_request
 from fleetray.scheduling.instance import compile_request, evaluate_route
-
-
-def generated(robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0) -> ScheduleRequest:
-    """A site of ``tasks`` spots around two docks, robots of two kinds, windows, tanks, batteries, a maintenance."""
-    rnd = random.Random(seed)
-    locations = [{"id": "dock-a", "x": 0, "y": 0}, {"id": "dock-b", "x": 400, "y": 300}]
-    locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
-    fleet = [{"id": f"r{i}", "start_location": "dock-a" if i % 2 else "dock-b", "speed_m_s": 0.8,
-              "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 12,
-              "battery_soc": 0.9, "consumption_per_min_work": 0.004, "consumption_per_m": 0.00005, "reserve": 0.2,
-              "maintenance": [{"start": 7200, "end": 9000}] if i == 0 else []} for i in range(robots)]  # fmt: skip
-    work = []
-    for i in range(tasks):
-        start = rnd.choice([0, 3600, 14400])
-        work.append({"id": f"t{i}", "location": f"spot-{i}", "duration_s": rnd.randint(300, 1500),
-                     "capability": rnd.choice([None, "vacuum", "scrub"]), "demand": rnd.randint(0, 4),
-                     "window": {"start": start, "end": start + rnd.randint(3600, 21600)},
-                     "priority": rnd.randint(0, 3)})  # fmt: skip
-    return ScheduleRequest.model_validate({"horizon_s": 43200, "locations": locations, "robots": fleet,
-                                           "tasks": work, "options": {"time_limit_s": time_limit_s}})  # fmt: skip
+from fleetray.sim.schedules import schedule_problem
 
 
 def test_plans_keep_every_hard_constraint_and_the_optimiser_beats_the_baseline() -> None:
-    request = generated(4, 40)
+    request = schedule_problem(4, 40)
     instance = compile_request(request)
     greedy, optimised = solve(request, method="greedy"), solve(request)
     for plan in (greedy, optimised):
@@ -91,7 +70,7 @@ def test_bad_requests_name_the_field() -> None:
 def test_a_failed_robot_keeps_what_it_finished_and_the_rest_is_replanned() -> None:
     from fleetray.scheduling.repair import ReoptimizeRequest, reoptimize
 
-    request = generated(3, 20, time_limit_s=1)
+    request = schedule_problem(3, 20, time_limit_s=1)
     plan = solve(request)
     busiest = max(plan.itineraries, key=lambda i: len(i.stops))
     tasks = [s for s in busiest.stops if s.task_id]
