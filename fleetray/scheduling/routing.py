@@ -145,7 +145,7 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
     parameters.time_limit.FromMilliseconds(max(100, round(request.options.time_limit_s * 1000)))
     # Start from the greedy plan where the solver's model accepts it: the answer is then never worse.
     baseline_routes, baseline_dropped = greedy_routes(instance, seed_routes)
-    baseline = [[2 * robots + t for t in route] for route in baseline_routes]
+    baseline = [[manager.NodeToIndex(2 * robots + t) for t in route] for route in baseline_routes]
     routing.CloseModelWithParameters(parameters)
     initial = routing.ReadAssignmentFromRoutes(baseline, True)
     if initial is not None:
