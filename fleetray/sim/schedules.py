@@ -13,7 +13,7 @@ def schedule_problem(robots: int, tasks: int, seed: int = 1, time_limit_s: float
     locations = [{"id": "dock-a", "x": 0, "y": 0}, {"id": "dock-b", "x": 400, "y": 300}]
     locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
     fleet = [{"id": f"r{i}", "start_location": "dock-a" if i % 2 else "dock-b", "speed_m_s": 0.8,
-              "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 12,
+              "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 40,
               "battery_soc": 0.9, "consumption_per_min_work": 0.004, "consumption_per_m": 0.00005, "reserve": 0.2,
               "maintenance": [{"start": 7200, "end": 9000}] if i == 0 else []} for i in range(robots)]  # fmt: skip
     work = []
