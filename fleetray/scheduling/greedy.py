@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import time
 
+from fleetray.errors import FleetrayError
 from fleetray.scheduling.instance import Instance, RouteOutcome, evaluate_route, itineraries, plan_cost
 from fleetray.scheduling.model import DroppedTask, Kpis, ScheduleResult
 from fleetray.scheduling.validate import unservable_reason
+
+
+class InfeasiblePlanError(FleetrayError):
+    """A solver's plan breaks a hard constraint when re-checked (a bug in that solver's model)."""
 
 
 def _insertion_cost(instance: Instance, before: RouteOutcome, after: RouteOutcome, was_empty: bool) -> float:
@@ -85,7 +90,7 @@ def build_result(instance: Instance, routes: list[list[int]], dropped: dict[int,
     outcomes = [evaluate_route(instance, robot, route) for robot, route in enumerate(routes)]
     broken = [o.reason for o in outcomes if not o.feasible]
     if broken:
-        raise AssertionError(f"{solver} produced a plan that breaks a hard constraint: {broken[0]}")
+        raise InfeasiblePlanError(f"{solver} produced a plan that breaks a hard constraint: {broken[0]}")
     used = [o for o, route in zip(outcomes, routes, strict=True) if route]
     kpis = Kpis(tasks_planned=sum(len(route) for route in routes), tasks_dropped=len(dropped), robots_used=len(used),
                 distance_m=round(sum(o.distance_m for o in used), 1), travel_s=sum(o.travel_s for o in used),

@@ -15,13 +15,16 @@ like every other solver's.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 
-from fleetray.scheduling.greedy import build_result, greedy_routes
+from fleetray.scheduling.greedy import InfeasiblePlanError, build_result, greedy_routes
 from fleetray.scheduling.instance import ENERGY_SCALE, Instance
 from fleetray.scheduling.model import ScheduleResult
+
+logger = logging.getLogger(__name__)
 
 DISTANCE_SCALE = 10  # decimetres: the solver works in integers
 
@@ -95,10 +98,11 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
         time_dimension.CumulVar(routing.End(r)).SetRange(available_from, available_to)
         breaks = [solver.FixedDurationIntervalVar(w.start, w.start, w.end - w.start, False, f"maintenance-{r}-{k}")
                   for k, w in enumerate(instance.robots[r].maintenance) if w.end > w.start]  # fmt: skip
-        if breaks:
-            visits = [0] * len(node_location)
-            for node in range(2 * robots, len(node_location)):
-                visits[node] = instance.durations[r][task_of(node)]
+        if breaks:  # the work at each index (OR-Tools reads this list by routing index, not by node)
+            visits = [0] * (routing.Size() + robots)
+            for index in range(routing.Size()):
+                task = task_of(manager.IndexToNode(index))
+                visits[index] = instance.durations[r][task] if task is not None else 0
             time_dimension.SetBreakIntervalsOfVehicle(breaks, r, visits)
     if weights.makespan_s:
         time_dimension.SetGlobalSpanCostCoefficient(math.ceil(weights.makespan_s))
@@ -169,8 +173,12 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
     served = {t for route in routes for t in route}
     crowded_out = "no room for it in any robot's time, capacity or charge beside the tasks planned"
     dropped = {t: crowded_out for t in range(tasks) if t not in served}
-    optimised = build_result(instance, routes, dropped, solver="ortools-routing", status="feasible",
-                             solve_time_s=elapsed)  # fmt: skip
+    try:
+        optimised = build_result(instance, routes, dropped, solver="ortools-routing", status="feasible",
+                                 solve_time_s=elapsed)  # fmt: skip
+    except InfeasiblePlanError as err:  # never hand out a plan that breaks a constraint: the baseline is sound
+        logger.error("%s; answering with the greedy plan", err)
+        return greedy.model_copy(update={"solver": f"greedy-insertion (the optimiser's plan was refused: {err})"})
     # The solver's model is slightly stricter than the evaluator (a window is met for the slowest
     # capable robot), so where it could not improve on the greedy start, that start is the answer.
     return optimised if optimised.objective <= greedy.objective else greedy
