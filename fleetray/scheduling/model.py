@@ -74,7 +74,12 @@ class ScheduleRobot(Strict):
     consumption_per_min_work: float = Field(default=0.0, ge=0, le=1)
     consumption_per_m: float = Field(default=0.0, ge=0, le=1)
     reserve: float = Field(default=0.1, ge=0, le=1, description="Never planned below this charge.")
-    charge_rate_per_min: float = Field(default=0.01, gt=0, le=1)
+    charge_rate_per_min: float = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="For charging stops, which are not planned yet: a plan stays within the charge above the reserve.",
+    )
     availability: Window | None = Field(default=None, description="Default: the whole horizon.")
     maintenance: list[Window] = Field(default_factory=list, max_length=100)
     failure_risk: float = Field(default=0.0, ge=0, le=1, description="From scoring: weighs the risk objective.")
@@ -117,9 +122,9 @@ class Objective(Strict):
 
 
 class SolveOptions(Strict):
-    time_limit_s: float = Field(default=10.0, gt=0, le=3600)
-    seed: int = Field(default=0, ge=0)
-    workers: int = Field(default=1, ge=1, le=64)
+    time_limit_s: float = Field(default=10.0, gt=0, le=3600, description="The optimiser improves until then.")
+    seed: int = Field(default=0, ge=0, description="Not used yet: the routing search is not randomised.")
+    workers: int = Field(default=1, ge=1, le=64, description="Not used yet: the routing search runs on one thread.")
 
 
 class ScheduleRequest(Strict):
