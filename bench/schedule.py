@@ -8,7 +8,7 @@ solver cannot finish in time reports as not feasible rather than holding the ben
 The last line is JSON:
     small_*, medium_*, large_*   per size: optimiser and greedy objective, dropped tasks, solve seconds
     large_feasible               1 if the optimiser answered the 200 x 5,000 problem within 60 s, else 0
-    large_solve_s                its solve time (null when it did not answer)
+    large_solve_s                its wall time, from the request to the checked plan (null: no answer)
     worst_ratio_to_greedy        the largest optimiser / greedy objective ratio over the sizes that answered
     small_gap_pct                the optimality gap proved by a lower bound (null: no bound is computed yet)
 """
@@ -24,7 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SIZES = {"small": (10, 50, 10.0), "medium": (50, 500, 30.0), "large": (200, 5000, 60.0)}
+# (robots, tasks, the optimiser's time limit): the large limit leaves room, within 60 s, for building the
+# model, the greedy warm start and checking the answer.
+LARGE_DEADLINE_S = 60.0  # the large problem counts as solved only with a feasible plan within this
+SIZES = {"small": (10, 50, 10.0), "medium": (50, 500, 30.0), "large": (200, 5000, 20.0)}
 
 
 def _solve(robots: int, tasks: int, time_limit_s: float, out: object) -> None:
@@ -64,11 +67,12 @@ def main() -> None:
     ratios = []
     for name, (robots, tasks, limit) in sizes.items():
         # The budget covers the baseline, the optimiser's limit and building the model.
-        figures = run_size(robots, tasks, limit, budget_s=limit * 2 + 60 if name != "large" else 60 + 30)
-        if figures is None:
-            result.update({f"{name}_feasible": 0, f"{name}_solve_s": None})
+        figures = run_size(robots, tasks, limit, budget_s=limit * 2 + 120)
+        optimised = figures["optimize"] if figures else None
+        if figures is None or (name == "large" and optimised["solve_s"] > LARGE_DEADLINE_S):
+            result.update({f"{name}_feasible": 0, f"{name}_solve_s": optimised["solve_s"] if optimised else None})
             continue
-        optimised, greedy = figures["optimize"], figures["greedy"]
+        greedy = figures["greedy"]
         result.update({
             f"{name}_feasible": 1, f"{name}_objective": optimised["objective"], f"{name}_dropped": optimised["dropped"],
             f"{name}_solve_s": optimised["solve_s"], f"{name}_greedy_objective": greedy["objective"],

@@ -5,16 +5,32 @@ It is the yardstick the optimiser is measured against, and a fallback that answe
 
 from __future__ import annotations
 
+import heapq
 import time
 
 from fleetray.errors import FleetrayError
+from fleetray.scheduling.insertion import build_slack, insertion_delta
 from fleetray.scheduling.instance import Instance, RouteOutcome, evaluate_route, itineraries, plan_cost
 from fleetray.scheduling.model import DroppedTask, Kpis, ScheduleResult
 from fleetray.scheduling.validate import unservable_reason
 
+NEAREST_ROBOTS = 20  # in large fleets, a task is tried on the robots working nearest to it
+
 
 class InfeasiblePlanError(FleetrayError):
     """A solver's plan breaks a hard constraint when re-checked (a bug in that solver's model)."""
+
+
+def _kind(instance: Instance, robot: int) -> tuple:
+    """What makes two idle robots plan alike: where they start and end, and everything about them but their id."""
+    spec = instance.robots[robot]
+    return (instance.robot_start[robot], instance.robot_end[robot], spec.model_dump_json(exclude={"id"}))
+
+
+def _nearness(instance: Instance, robot: int, last_task: int | None, place: int) -> float:
+    """How far ``place`` is from the robot's dock or its last planned task, whichever is nearer."""
+    near = instance.distance(instance.robot_start[robot], place)
+    return near if last_task is None else min(near, instance.distance(instance.task_location[last_task], place))
 
 
 def _insertion_cost(instance: Instance, before: RouteOutcome, after: RouteOutcome, was_empty: bool) -> float:
@@ -48,28 +64,54 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
         return -instance.tasks[task].priority, instance.window(task)[1], instance.window(task)[0]
 
     order = sorted((t for t in range(len(instance.tasks)) if t not in placed), key=urgency)
+    # Robots without maintenance windows are checked in constant time per position; the others by replay.
+    slacks = [build_slack(instance, r, routes[r]) if not instance.robots[r].maintenance and outcomes[r].feasible
+              else None for r in robots]  # fmt: skip
+    anchors = [routes[r][-1] if routes[r] else None for r in robots]
+    weights = instance.request.objective
     for task in order:
-        best: tuple[float, int, int, RouteOutcome] | None = None
+        here = instance.task_location[task]
+        candidates = [r for r in robots if instance.compatible[r][task] and outcomes[r].feasible]
+        if len(candidates) > NEAREST_ROBOTS:
+            # The busy robots working nearest, and one idle robot of each kind: idle twins would fare alike.
+            busy = [r for r in candidates if routes[r]]
+            idle = {_kind(instance, r): r for r in reversed(candidates) if not routes[r]}
+            nearness = {r: _nearness(instance, r, anchors[r], here) for r in busy}
+            candidates = [*heapq.nsmallest(NEAREST_ROBOTS, busy, key=nearness.__getitem__), *idle.values()]
+        best: tuple[float, int, int] | None = None
         reason = "no robot could fit it"
-        for robot in robots:
-            if not instance.compatible[robot][task] or not outcomes[robot].feasible:
-                continue
-            route = routes[robot]
+        for robot in candidates:
+            route, slack = routes[robot], slacks[robot]
+            risk = weights.risk * instance.durations[robot][task] * instance.robots[robot].failure_risk
+            opening = weights.robots_used if not route else 0.0
             for position in range(len(route) + 1):
-                candidate = evaluate_route(instance, robot, [*route[:position], task, *route[position:]],
-                                           with_stops=False)  # fmt: skip
-                if not candidate.feasible:
-                    reason = candidate.reason
-                    continue
-                cost = _insertion_cost(instance, outcomes[robot], candidate, not route)
+                if slack is not None:
+                    delta = insertion_delta(instance, slack, task, position)
+                    if delta is None:
+                        reason = "no robot could fit it within its windows, capacity and charge"
+                        continue
+                    cost = weights.distance_m * delta[0] + weights.travel_s * delta[1] + risk + opening
+                else:
+                    candidate = evaluate_route(instance, robot, [*route[:position], task, *route[position:]],
+                                               with_stops=False)  # fmt: skip
+                    if not candidate.feasible:
+                        reason = candidate.reason
+                        continue
+                    cost = _insertion_cost(instance, outcomes[robot], candidate, not route)
                 if best is None or cost < best[0]:
-                    best = (cost, robot, position, candidate)
-        if best is None or best[0] > instance.request.objective.dropped * instance.penalties[task]:
+                    best = (cost, robot, position)
+        if best is None or best[0] > weights.dropped * instance.penalties[task]:
             dropped[task] = reason if best is None else "serving it would cost more than dropping it"
             continue
-        _, robot, position, candidate = best
-        routes[robot].insert(position, task)
-        outcomes[robot] = candidate
+        _, robot, position = best
+        new_route = [*routes[robot][:position], task, *routes[robot][position:]]
+        outcome = evaluate_route(instance, robot, new_route, with_stops=False)
+        if not outcome.feasible:  # the constant-time check and the replay disagree: trust the replay
+            dropped[task] = outcome.reason
+            continue
+        routes[robot], outcomes[robot], anchors[robot] = new_route, outcome, task
+        if slacks[robot] is not None:
+            slacks[robot] = build_slack(instance, robot, new_route)
     return routes, dropped
 
 

@@ -29,6 +29,7 @@ class Instance:
     penalties: list[int]
     robot_start: list[int] = field(default_factory=list)
     robot_end: list[int] = field(default_factory=list)
+    unservable: dict[int, str | None] = field(default_factory=dict)  # task -> why no robot can serve it alone
 
     @property
     def robots(self) -> list[ScheduleRobot]:

@@ -65,9 +65,12 @@ def validate_request(request: ScheduleRequest) -> Validation:
 
 
 def unservable_reason(instance: Instance, task: int) -> str | None:
-    """Why no robot can serve ``task`` even with nothing else to do, or None if some robot can."""
-    reasons = [evaluate_route(instance, robot, [task]).reason for robot in range(len(instance.robots))]
-    return _summary(reasons) if all(reasons) else None
+    """Why no robot can serve ``task`` even with nothing else to do, or None if some robot can (remembered)."""
+    if task not in instance.unservable:
+        reasons = [evaluate_route(instance, robot, [task], with_stops=False).reason
+                   for robot in range(len(instance.robots))]  # fmt: skip
+        instance.unservable[task] = _summary(reasons) if all(reasons) else None
+    return instance.unservable[task]
 
 
 def _summary(reasons: list[str]) -> str:

@@ -91,3 +91,25 @@ def test_a_failed_robot_keeps_what_it_finished_and_the_rest_is_replanned() -> No
         original = next((i for i in plan.itineraries if i.robot_id == itinerary.robot_id), None)
         if itinerary.robot_id != busiest.robot_id and original is not None:
             assert before == [s for s in original.stops if s.task_id and s.start_s < at]
+
+
+def test_the_constant_time_insertion_check_agrees_with_replaying_the_route() -> None:
+    from fleetray.scheduling.greedy import greedy_routes
+    from fleetray.scheduling.insertion import build_slack, insertion_delta
+
+    instance = compile_request(schedule_problem(6, 60, seed=3))
+    routes, _ = greedy_routes(instance)
+    checked = 0
+    for robot, route in enumerate(routes):
+        if instance.robots[robot].maintenance:
+            continue  # such robots are always checked by replay
+        slack = build_slack(instance, robot, route)
+        for task in range(len(instance.tasks)):
+            if task in route or not instance.compatible[robot][task]:
+                continue
+            for position in range(len(route) + 1):
+                fast = insertion_delta(instance, slack, task, position) is not None
+                replayed = evaluate_route(instance, robot, [*route[:position], task, *route[position:]])
+                assert fast == replayed.feasible, (robot, task, position, replayed.reason)
+                checked += 1
+    assert checked > 1000
