@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from fleetray.errors import DatabaseUnreachableError, ServiceError
 from fleetray.scheduling import ScheduleRequest, ScheduleResult, solve
 from fleetray.scheduling.repair import ReoptimizeRequest, reoptimize
 from fleetray.storage import Database
+from fleetray.storage.schedule_jobs import finish_job, mark_running
 from serve_apps.api.keycache import KeyCache
 from serve_apps.api.live import LiveStateReader
 from serve_apps.api.ratelimit import KeyRateLimiter
@@ -60,6 +62,7 @@ class ApiContext:
         self.live = LiveStateReader(self.connection, self.shard_prefix, self.shard_namespace)
         self._router: ShardRouter | None = None
         self._router_lock = threading.Lock()
+        self._jobs: set[asyncio.Task] = set()  # background solves, held so they are not garbage-collected
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -116,6 +119,26 @@ class ApiContext:
         if self.optimizer is not None:
             return ScheduleResult.model_validate(await self.optimizer.reoptimize.remote(body.model_dump(mode="json")))
         return await run_in_threadpool(reoptimize, body)
+
+    def start_job(self, job_id: str, request: ScheduleRequest) -> None:
+        """Solve a stored job in the background; its row says how it went."""
+        task = asyncio.get_running_loop().create_task(self._run_job(job_id, request))
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _run_job(self, job_id: str, request: ScheduleRequest) -> None:
+        def record(action: Callable[[psycopg.Connection], None]) -> None:
+            with self.connection() as conn:
+                action(conn)
+
+        await run_in_threadpool(record, lambda conn: mark_running(conn, job_id))
+        result, error = None, None
+        try:
+            result = (await self.optimize(request)).model_dump(mode="json")
+        except Exception as err:  # the job records the failure; the platform goes on
+            logger.exception("schedule job %s failed", job_id)
+            error = f"{type(err).__name__}: {err}"
+        await run_in_threadpool(record, lambda conn: finish_job(conn, job_id, result=result, error=error))
 
     def close(self) -> None:
         """Close the pool."""

@@ -19,6 +19,7 @@ from fleetray.storage.alerts import persist_alert_changes
 from fleetray.storage.api_keys import Role, create_key
 from fleetray.storage.events import write_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
+from fleetray.storage.schedule_jobs import create_job
 from fleetray.storage.telemetry import TelemetryWriter, write_minute_aggregates
 from fleetray.storage.webhooks import create_subscription
 from serve_apps.api.app import create_app
@@ -34,6 +35,7 @@ class World:
     tokens: dict[tuple[str, str], str]
     alert_ids: dict[str, int]
     subscription_ids: dict[str, int]
+    job_ids: dict[str, str]
     now: datetime
 
     def key_id(self, tenant: str, role: str) -> str:
@@ -64,6 +66,7 @@ def seed(db: Database) -> World:
     tokens: dict[tuple[str, str], str] = {}
     alert_ids: dict[str, int] = {}
     subscription_ids: dict[str, int] = {}
+    job_ids: dict[str, str] = {}
     with db.connect() as conn:
         for tenant in TENANTS:
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
@@ -145,10 +148,11 @@ def seed(db: Database) -> World:
                 conn, tenant, f"https://hooks.{tenant}.example/alerts", alert_rules=[], min_severity="info"
             )
             subscription_ids[tenant] = subscription["subscription_id"]
+            job_ids[tenant] = create_job(conn, tenant, {"locations": [], "robots": []})["job_id"]
             for role in Role:
                 robot = f"{tenant}-r1" if role is Role.DEVICE else None
                 tokens[(tenant, role.value)] = create_key(conn, tenant, role, robot_id=robot).token
-    return World(tokens, alert_ids, subscription_ids, now)
+    return World(tokens, alert_ids, subscription_ids, job_ids, now)
 
 
 @pytest.fixture

@@ -48,13 +48,13 @@ def acme_path_values(world: World) -> dict[str, str]:
     """Path parameters naming acme's objects."""
     return {"robot_id": "acme-r1", "site_id": "acme-hq", "alert_id": str(world.alert_ids["acme"]),
             "task_id": "acme-t1", "key_id": world.key_id("acme", "viewer"),
-            "subscription_id": str(world.subscription_ids["acme"])}  # fmt: skip
+            "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"]}  # fmt: skip
 
 
 def missing_path_values() -> dict[str, str]:
     """Path parameters naming nothing at all."""
     return {"robot_id": "nobody", "site_id": "nowhere", "alert_id": "999999", "task_id": "no-task",
-            "key_id": "0123456789abcdef", "subscription_id": "999999"}  # fmt: skip
+            "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef"}  # fmt: skip
 
 
 def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | list[Any] | None]:
@@ -79,6 +79,7 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/schedules:optimize"): SCHEDULE,
         ("POST", "/v1/schedules:validate"): SCHEDULE,
         ("POST", "/v1/schedules:reoptimize"): REOPTIMIZE,
+        ("POST", "/v1/schedules/jobs"): SCHEDULE,
     }  # fmt: skip
 
 

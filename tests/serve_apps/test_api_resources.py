@@ -127,3 +127,20 @@ def test_planners_optimise_and_validate_schedules(client: TestClient, world: Wor
     assert checked["valid"] and checked["unservable"][0]["task_id"] == "t1"
     assert "window" in checked["unservable"][0]["reason"]
     assert client.post("/v1/schedules:optimize", json=SCHEDULE, headers=world.auth("acme", "viewer")).status_code == 403
+
+
+def test_a_schedule_job_is_polled_until_its_plan_is_there(client: TestClient, world: World) -> None:
+    from tests.helpers import wait_for
+    from tests.serve_apps.test_api_isolation import SCHEDULE
+
+    submitted = client.post("/v1/schedules/jobs", json=SCHEDULE, headers=world.auth("acme", "planner"))
+    assert submitted.status_code == 202 and submitted.headers["location"] == submitted.json()["status_url"]
+    url = submitted.json()["status_url"]
+
+    def finished() -> dict | None:
+        job = client.get(url, headers=world.auth("acme", "viewer")).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job = wait_for(finished, timeout_s=30)
+    assert job["status"] == "done" and job["result"]["kpis"]["tasks_planned"] == 1
+    assert client.get(url, headers=world.auth("globex", "admin")).status_code == 404
