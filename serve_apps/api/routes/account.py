@@ -65,20 +65,7 @@ def create_api_key(key: auth.Admin, context: Context, body: ApiKeyCreate) -> Api
             description=body.description,
             expires_at=body.expires_at,
         )
-    created = issued.key
-    return ApiKeyCreated(
-        key=ApiKeyOut(
-            key_id=created.key_id,
-            role=created.role,
-            robot_id=created.robot_id,
-            description=created.description,
-            created_at=created.created_at,
-            expires_at=created.expires_at,
-            revoked_at=None,
-            last_used_at=None,
-        ),
-        token=issued.token,
-    )
+    return ApiKeyCreated(key=ApiKeyOut.model_validate(issued.key, from_attributes=True), token=issued.token)
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses=problem_responses(404), summary="Revoke a key")
