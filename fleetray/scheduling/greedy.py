@@ -9,8 +9,8 @@ import heapq
 import time
 
 from fleetray.errors import FleetrayError
-from fleetray.scheduling.insertion import build_slack, insertion_delta
-from fleetray.scheduling.instance import Instance, RouteOutcome, evaluate_route, itineraries, plan_cost
+from fleetray.scheduling.insertion import build_slack, inserted, insertion
+from fleetray.scheduling.instance import Instance, RouteOutcome, evaluate_route, itineraries, plan_cost, served
 from fleetray.scheduling.model import DroppedTask, Kpis, ScheduleResult
 from fleetray.scheduling.validate import unservable_reason
 
@@ -45,19 +45,22 @@ def _insertion_cost(instance: Instance, before: RouteOutcome, after: RouteOutcom
 
 def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None) -> tuple[list[list[int]],
                                                                                          dict[int, str]]:  # fmt: skip
-    """Routes built by cheapest insertion, and the dropped tasks with the last reason each was refused.
+    """Driven routes (charging stops included) built by cheapest insertion, and the dropped tasks with the last
+    reason each was refused.
 
     ``seed_routes`` (a previous plan's order) are kept as far as they stay feasible; the rest is inserted.
     """
     robots = range(len(instance.robots))
-    routes: list[list[int]] = [[] for _ in robots]
-    for robot, seeded in enumerate(seed_routes or []):
-        kept = list(seeded)
-        while kept and not evaluate_route(instance, robot, kept, with_stops=False).feasible:
+    outcomes: list[RouteOutcome] = []
+    for robot in robots:
+        kept = list(seed_routes[robot]) if seed_routes and robot < len(seed_routes) else []
+        outcome = evaluate_route(instance, robot, kept, with_stops=False)
+        while kept and not outcome.feasible:
             kept.pop()
-        routes[robot] = kept
-    outcomes = [evaluate_route(instance, r, routes[r], with_stops=False) for r in robots]
-    placed = {t for route in routes for t in route}
+            outcome = evaluate_route(instance, robot, kept, with_stops=False)
+        outcomes.append(outcome)
+    routes = [outcome.visits if outcome.feasible else [] for outcome in outcomes]
+    placed = {t for route in routes for t in served(route)}
     dropped: dict[int, str] = {}
 
     def urgency(task: int) -> tuple[int, int, int]:
@@ -67,51 +70,51 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
     # Robots without maintenance windows are checked in constant time per position; the others by replay.
     slacks = [build_slack(instance, r, routes[r]) if not instance.robots[r].maintenance and outcomes[r].feasible
               else None for r in robots]  # fmt: skip
-    anchors = [routes[r][-1] if routes[r] else None for r in robots]
+    anchors = [served(routes[r])[-1] if served(routes[r]) else None for r in robots]
     weights = instance.request.objective
     for task in order:
         here = instance.task_location[task]
         candidates = [r for r in robots if instance.compatible[r][task] and outcomes[r].feasible]
         if len(candidates) > NEAREST_ROBOTS:
             # The busy robots working nearest, and one idle robot of each kind: idle twins would fare alike.
-            busy = [r for r in candidates if routes[r]]
-            idle = {_kind(instance, r): r for r in reversed(candidates) if not routes[r]}
+            busy = [r for r in candidates if anchors[r] is not None]
+            idle = {_kind(instance, r): r for r in reversed(candidates) if anchors[r] is None}
             nearness = {r: _nearness(instance, r, anchors[r], here) for r in busy}
             candidates = [*heapq.nsmallest(NEAREST_ROBOTS, busy, key=nearness.__getitem__), *idle.values()]
-        best: tuple[float, int, int] | None = None
+        best: tuple[float, int, int, int | None] | None = None
         reason = "no robot could fit it"
         for robot in candidates:
             route, slack = routes[robot], slacks[robot]
             risk = weights.risk * instance.durations[robot][task] * instance.robots[robot].failure_risk
-            opening = weights.robots_used if not route else 0.0
+            opening = weights.robots_used if anchors[robot] is None else 0.0
             for position in range(len(route) + 1):
                 if slack is not None:
-                    delta = insertion_delta(instance, slack, task, position)
-                    if delta is None:
+                    found = insertion(instance, slack, task, position)
+                    if found is None:
                         reason = "no robot could fit it within its windows, capacity and charge"
                         continue
-                    cost = weights.distance_m * delta[0] + weights.travel_s * delta[1] + risk + opening
+                    cost = weights.distance_m * found.extra_m + weights.travel_s * found.extra_s + risk + opening
+                    charger = found.charger
                 else:
-                    candidate = evaluate_route(instance, robot, [*route[:position], task, *route[position:]],
+                    candidate = evaluate_route(instance, robot, inserted(route, task, position, None),
                                                with_stops=False)  # fmt: skip
                     if not candidate.feasible:
                         reason = candidate.reason
                         continue
-                    cost = _insertion_cost(instance, outcomes[robot], candidate, not route)
+                    cost, charger = _insertion_cost(instance, outcomes[robot], candidate, anchors[robot] is None), None
                 if best is None or cost < best[0]:
-                    best = (cost, robot, position)
+                    best = (cost, robot, position, charger)
         if best is None or best[0] > weights.dropped * instance.penalties[task]:
             dropped[task] = reason if best is None else "serving it would cost more than dropping it"
             continue
-        _, robot, position = best
-        new_route = [*routes[robot][:position], task, *routes[robot][position:]]
-        outcome = evaluate_route(instance, robot, new_route, with_stops=False)
+        _, robot, position, charger = best
+        outcome = evaluate_route(instance, robot, inserted(routes[robot], task, position, charger), with_stops=False)
         if not outcome.feasible:  # the constant-time check and the replay disagree: trust the replay
             dropped[task] = outcome.reason
             continue
-        routes[robot], outcomes[robot], anchors[robot] = new_route, outcome, task
+        routes[robot], outcomes[robot], anchors[robot] = outcome.visits, outcome, task
         if slacks[robot] is not None:
-            slacks[robot] = build_slack(instance, robot, new_route)
+            slacks[robot] = build_slack(instance, robot, outcome.visits)
     return routes, dropped
 
 
@@ -133,14 +136,15 @@ def build_result(instance: Instance, routes: list[list[int]], dropped: dict[int,
     broken = [o.reason for o in outcomes if not o.feasible]
     if broken:
         raise InfeasiblePlanError(f"{solver} produced a plan that breaks a hard constraint: {broken[0]}")
-    used = [o for o, route in zip(outcomes, routes, strict=True) if route]
-    kpis = Kpis(tasks_planned=sum(len(route) for route in routes), tasks_dropped=len(dropped), robots_used=len(used),
+    used = [o for o, route in zip(outcomes, routes, strict=True) if served(route)]
+    kpis = Kpis(tasks_planned=sum(len(served(route)) for route in routes), tasks_dropped=len(dropped),
+                robots_used=len(used), charging_stops=sum(len(o.visits) - len(served(o.visits)) for o in used),
                 distance_m=round(sum(o.distance_m for o in used), 1), travel_s=sum(o.travel_s for o in used),
                 makespan_s=max((o.end_s for o in used), default=0))  # fmt: skip
     return ScheduleResult(
         status=status, solver=solver, objective=round(plan_cost(instance, outcomes, routes, list(dropped)), 3),
         lower_bound=lower_bound, solve_time_s=round(solve_time_s, 3),
-        itineraries=[i for i, route in zip(itineraries(instance, outcomes), routes, strict=True) if route],
+        itineraries=[i for i, route in zip(itineraries(instance, outcomes), routes, strict=True) if served(route)],
         dropped=[DroppedTask(task_id=instance.tasks[t].id, reason=unservable_reason(instance, t) or reason)
                  for t, reason in sorted(dropped.items())],
         kpis=kpis,

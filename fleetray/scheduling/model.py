@@ -41,7 +41,7 @@ class Location(Strict):
     id: Id = Field(min_length=1, max_length=128)
     x: float = Field(ge=-1e7, le=1e7)
     y: float = Field(ge=-1e7, le=1e7)
-    charger: bool = False
+    charger: bool = Field(default=False, description="Robots can charge here: plans add charging stops as needed.")
 
 
 class TravelMatrix(Strict):
@@ -78,7 +78,7 @@ class ScheduleRobot(Strict):
         default=0.01,
         gt=0,
         le=1,
-        description="For charging stops, which are not planned yet: a plan stays within the charge above the reserve.",
+        description="Charge gained per minute at a charger: charging stops charge to full.",
     )
     availability: Window | None = Field(default=None, description="Default: the whole horizon.")
     maintenance: list[Window] = Field(default_factory=list, max_length=100)
@@ -123,8 +123,23 @@ class Objective(Strict):
 
 class SolveOptions(Strict):
     time_limit_s: float = Field(default=10.0, gt=0, le=3600, description="The optimiser improves until then.")
-    seed: int = Field(default=0, ge=0, description="Not used yet: the routing search is not randomised.")
-    workers: int = Field(default=1, ge=1, le=64, description="Not used yet: the routing search runs on one thread.")
+    solution_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Stop after this many improving solutions: the same request then gets the same plan on every "
+        "run (a time limit alone stops wherever the clock finds the search). The time limit still applies.",
+    )
+    lower_bound_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Seconds for CP-SAT to prove a lower bound on the objective (requests up to 200 tasks; 0: none). "
+        "With it, the answer says how far from optimal the plan can be at most.",
+    )
+    seed: int = Field(default=0, ge=0, description="CP-SAT's random seed, for the lower bound.")
+    workers: int = Field(default=1, ge=1, le=64, description="CP-SAT's search workers, for the lower bound. "
+                         "The routing search itself runs on one thread.")  # fmt: skip
 
 
 class ScheduleRequest(Strict):
@@ -169,6 +184,7 @@ class Kpis(BaseModel):
     tasks_planned: int
     tasks_dropped: int
     robots_used: int
+    charging_stops: int = 0
     distance_m: float
     travel_s: Seconds
     makespan_s: Seconds

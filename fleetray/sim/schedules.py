@@ -7,10 +7,13 @@ import random
 from fleetray.scheduling.model import ScheduleRequest
 
 
-def schedule_problem(robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0) -> ScheduleRequest:
-    """A seeded site: ``tasks`` spots around two docks, two kinds of robot, windows, tanks, batteries, a maintenance."""
+def schedule_problem(robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0,
+                     docks_charge: bool = True) -> ScheduleRequest:  # fmt: skip
+    """A seeded site: ``tasks`` spots around two docks (chargers unless ``docks_charge`` is false), two kinds of
+    robot, windows, tanks, batteries that last about four hours of work, a maintenance window."""
     rnd = random.Random(seed)
-    locations = [{"id": "dock-a", "x": 0, "y": 0}, {"id": "dock-b", "x": 400, "y": 300}]
+    locations = [{"id": "dock-a", "x": 0, "y": 0, "charger": docks_charge},
+                 {"id": "dock-b", "x": 400, "y": 300, "charger": docks_charge}]  # fmt: skip
     locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
     fleet = [{"id": f"r{i}", "start_location": "dock-a" if i % 2 else "dock-b", "speed_m_s": 0.8,
               "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 40,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from pydantic import ValidationError
 
 from fleetray.scheduling import ScheduleRequest, ScheduleRequestError, solve, validate_request
-from fleetray.scheduling.instance import compile_request, evaluate_route
+from fleetray.scheduling.instance import charge_item, compile_request, evaluate_route
 from fleetray.sim.schedules import schedule_problem
 
 
@@ -21,8 +23,10 @@ def test_plans_keep_every_hard_constraint_and_the_optimiser_beats_the_baseline(s
         index = {task.id: i for i, task in enumerate(request.tasks)}
         for itinerary in plan.itineraries:
             robot = next(i for i, r in enumerate(request.robots) if r.id == itinerary.robot_id)
-            route = [index[s.task_id] for s in itinerary.stops if s.task_id]
-            assert evaluate_route(instance, robot, route).feasible
+            route = [index[s.task_id] if s.task_id else charge_item(instance.location_index[s.location])
+                     for s in itinerary.stops if s.kind in ("task", "charge")]  # fmt: skip
+            replayed = evaluate_route(instance, robot, route)
+            assert replayed.feasible and replayed.stops == itinerary.stops
             for stop in itinerary.stops:
                 if stop.task_id:
                     task = request.tasks[index[stop.task_id]]
@@ -94,22 +98,69 @@ def test_a_failed_robot_keeps_what_it_finished_and_the_rest_is_replanned() -> No
 
 
 def test_the_constant_time_insertion_check_agrees_with_replaying_the_route() -> None:
+    """Without chargers the check is exact; with them it is sound (what it accepts replays as planned) and
+    refuses little that a replay would accept."""
     from fleetray.scheduling.greedy import greedy_routes
-    from fleetray.scheduling.insertion import build_slack, insertion_delta
+    from fleetray.scheduling.insertion import build_slack, inserted, insertion
 
-    instance = compile_request(schedule_problem(6, 60, seed=3))
-    routes, _ = greedy_routes(instance)
-    checked = 0
-    for robot, route in enumerate(routes):
-        if instance.robots[robot].maintenance:
-            continue  # such robots are always checked by replay
-        slack = build_slack(instance, robot, route)
-        for task in range(len(instance.tasks)):
-            if task in route or not instance.compatible[robot][task]:
-                continue
-            for position in range(len(route) + 1):
-                fast = insertion_delta(instance, slack, task, position) is not None
-                replayed = evaluate_route(instance, robot, [*route[:position], task, *route[position:]])
-                assert fast == replayed.feasible, (robot, task, position, replayed.reason)
-                checked += 1
-    assert checked > 1000
+    for docks_charge in (False, True):
+        instance = compile_request(schedule_problem(6, 60, seed=3, docks_charge=docks_charge))
+        routes, _ = greedy_routes(instance)
+        checked = disagreed = 0
+        for robot, route in enumerate(routes):
+            if instance.robots[robot].maintenance:
+                continue  # such robots are always checked by replay
+            slack = build_slack(instance, robot, route)
+            for task in range(len(instance.tasks)):
+                if task in route or not instance.compatible[robot][task]:
+                    continue
+                for position in range(len(route) + 1):
+                    found = insertion(instance, slack, task, position)
+                    checked += 1
+                    if found is not None:
+                        planned = inserted(route, task, position, found.charger)
+                        replayed = evaluate_route(instance, robot, planned, with_stops=False)
+                        assert replayed.feasible and replayed.visits == planned, (robot, task, position)
+                    elif evaluate_route(instance, robot, inserted(route, task, position, None)).feasible:
+                        disagreed += 1
+        assert checked > 1000
+        if docks_charge:
+            assert any(item < 0 for route in routes for item in route)  # the baseline did plan charging stops
+            assert disagreed / checked < 0.05
+        else:
+            assert disagreed == 0
+
+
+def test_robots_charge_at_chargers_instead_of_running_below_their_reserve() -> None:
+    request = ScheduleRequest.model_validate({
+        "locations": [{"id": "dock", "x": 0, "y": 0, "charger": True},
+                      *({"id": f"spot-{i}", "x": 100 + 10 * i, "y": 0} for i in range(6))],
+        "robots": [{"id": "r1", "start_location": "dock", "battery_soc": 0.6, "reserve": 0.2,
+                    "consumption_per_min_work": 0.01, "consumption_per_m": 0.0001, "charge_rate_per_min": 0.02}],
+        "tasks": [{"id": f"t{i}", "location": f"spot-{i}", "duration_s": 1200} for i in range(6)],
+        "options": {"time_limit_s": 1},
+    })  # fmt: skip
+    for method in ("greedy", "optimize"):
+        plan = solve(request, method=method)
+        assert plan.kpis.tasks_dropped == 0, plan.dropped  # 120 min of work on 40 % of charge: it must recharge
+        stops = plan.itineraries[0].stops
+        charges = [s for s in stops if s.kind == "charge"]
+        assert charges and plan.kpis.charging_stops == len(charges)
+        for charge in charges:
+            assert charge.location == "dock" and charge.battery_soc == 1.0
+            assert charge.end_s > charge.start_s  # charging takes time
+        assert all(s.battery_soc >= 0.2 for s in stops)
+        assert all(a.end_s <= b.arrival_s for a, b in itertools.pairwise(stops))
+
+
+def test_without_a_charger_tasks_beyond_the_charge_are_dropped_with_the_reason() -> None:
+    request = ScheduleRequest.model_validate({
+        "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "spot", "x": 10, "y": 0}],
+        "robots": [{"id": "r1", "start_location": "dock", "battery_soc": 0.5, "reserve": 0.2,
+                    "consumption_per_min_work": 0.01}],
+        "tasks": [{"id": f"t{i}", "location": "spot", "duration_s": 1200} for i in range(3)],
+        "options": {"time_limit_s": 0.5},
+    })  # fmt: skip
+    plan = solve(request)
+    assert plan.kpis.tasks_planned == 1 and plan.kpis.charging_stops == 0  # 20 min uses 0.2 of the 0.3 above reserve
+    assert all("charge" in d.reason for d in plan.dropped)
