@@ -345,13 +345,21 @@ def schedule_solve(
         console.print(f"[yellow]dropped[/] {dropped.task_id}: {dropped.reason}")
     kpis = plan.kpis
     console.print(f"{kpis.tasks_planned} planned, {kpis.tasks_dropped} dropped, {kpis.robots_used} robots, "
-                  f"{kpis.distance_m / 1000:.2f} km; objective {plan.objective:g}; "
+                  f"{kpis.charging_stops} charging stops, {kpis.distance_m / 1000:.2f} km; objective "
+                  f"{plan.objective:g}{_bound_note(plan.lower_bound, plan.objective)}; "
                   f"solved in {plan.solve_time_s:.1f} s")  # fmt: skip
     if gantt is not None:
         gantt.write_text(gantt_html(plan, title=request_file.stem))
         console.print(f"Gantt chart: {gantt}")
     if output is not None:
         output.write_text(plan.model_dump_json(indent=2))
+
+
+def _bound_note(bound: float | None, objective: float) -> str:
+    if bound is None:
+        return ""
+    gap = (objective - bound) / objective * 100 if objective else 0.0
+    return f" (proven lower bound {bound:g}, at most {gap:.1f} % from optimal)"
 
 
 def _clock(seconds: int) -> str:

@@ -73,7 +73,7 @@ def reoptimize(body: ReoptimizeRequest) -> ScheduleResult:
     seed: dict[str, list[str]] = {}
     robots = []
     for robot in request.robots:
-        stops = [s for s in previous[robot.id].stops if s.kind == "task"] if robot.id in previous else []
+        stops = [s for s in previous[robot.id].stops if s.kind in ("task", "charge")] if robot.id in previous else []
         failed = event.type == "robot_failed" and robot.id == event.robot_id
         kept = [s for s in stops if (s.end_s <= event.at_s if failed else s.start_s < event.at_s)]
         frozen[robot.id] = kept
@@ -91,7 +91,7 @@ def reoptimize(body: ReoptimizeRequest) -> ScheduleResult:
             "battery_soc": last.battery_soc if last and last.battery_soc is not None else robot.battery_soc,
             "availability": Window(start=min(ready, until), end=until),
         }))  # fmt: skip
-    done = {s.task_id for stops in frozen.values() for s in stops}
+    done = {s.task_id for stops in frozen.values() for s in stops if s.task_id}
     capabilities = {c for robot in robots for c in robot.capabilities}
     orphaned, remaining = [], []
     for task in [*(t for t in request.tasks if t.id not in done), *event.tasks]:
@@ -122,11 +122,11 @@ def _merged(request: ScheduleRequest, frozen: dict[str, list[Stop]], replanned: 
         start = Stop(kind="start", location=robot.start_location, arrival_s=0, start_s=0, end_s=0,
                      battery_soc=robot.battery_soc)  # fmt: skip
         later = plan.stops[1:] if plan is not None else []
-        work_s = sum(s.end_s - s.start_s for s in kept) + (plan.work_s if plan else 0)
+        work_s = sum(s.end_s - s.start_s for s in kept if s.kind == "task") + (plan.work_s if plan else 0)
         itineraries.append(Itinerary(robot_id=robot.id, stops=[start, *kept, *later], work_s=work_s,
                                      distance_m=plan.distance_m if plan else 0.0,
                                      travel_s=plan.travel_s if plan else 0))  # fmt: skip
-    kept_count = sum(len(stops) for stops in frozen.values())
+    kept_count = sum(1 for stops in frozen.values() for s in stops if s.kind == "task")
     kpis = replanned.kpis.model_copy(update={"tasks_planned": replanned.kpis.tasks_planned + kept_count,
                                              "robots_used": len(itineraries)})  # fmt: skip
     return replanned.model_copy(update={"itineraries": itineraries, "kpis": kpis,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -164,3 +165,42 @@ def test_without_a_charger_tasks_beyond_the_charge_are_dropped_with_the_reason()
     plan = solve(request)
     assert plan.kpis.tasks_planned == 1 and plan.kpis.charging_stops == 0  # 20 min uses 0.2 of the 0.3 above reserve
     assert all("charge" in d.reason for d in plan.dropped)
+
+
+def test_a_solution_limit_makes_the_plan_the_same_on_every_run() -> None:
+    request = schedule_problem(4, 30, seed=5, time_limit_s=30)
+    request = request.model_copy(update={"options": request.options.model_copy(update={"solution_limit": 40})})
+    first, second = solve(request), solve(request)
+    assert first.itineraries == second.itineraries and first.objective == second.objective
+
+
+def test_the_lower_bound_is_proved_below_the_plan_and_meets_it_on_a_tiny_request() -> None:
+    request = ScheduleRequest.model_validate({
+        "locations": [{"id": "dock", "x": 0, "y": 0}, *({"id": f"s{i}", "x": 10 * i, "y": 5} for i in range(1, 5))],
+        "robots": [{"id": "r1", "start_location": "dock"}, {"id": "r2", "start_location": "dock"}],
+        "tasks": [{"id": f"t{i}", "location": f"s{i}", "duration_s": 60} for i in range(1, 5)],
+        "options": {"time_limit_s": 1, "lower_bound_s": 5},
+    })  # fmt: skip
+    plan = solve(request)
+    assert plan.lower_bound is not None and plan.lower_bound <= plan.objective + 1e-6
+    assert plan.status == "optimal"  # one robot out along the row and back: nothing shorter exists
+    larger = schedule_problem(4, 12, seed=7, time_limit_s=1)
+    larger = larger.model_copy(update={"options": larger.options.model_copy(update={"lower_bound_s": 3})})
+    plan = solve(larger)
+    assert plan.lower_bound is not None and 0 < plan.lower_bound <= plan.objective
+
+
+def test_classic_vrptw_instances_read_as_requests_and_solve_with_every_customer_served(tmp_path: Path) -> None:
+    from fleetray.scheduling.solomon import SCALE, SolomonFormatError, read_solomon
+
+    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "solomon"
+    request = read_solomon(data / "C101.txt", time_limit_s=3)
+    assert len(request.tasks) == 100 and request.robots[0].capacity == 200
+    greedy, plan = solve(request, method="greedy"), solve(request)
+    assert plan.kpis.tasks_dropped == 0 and plan.objective <= greedy.objective
+    assert plan.kpis.robots_used >= 10  # the best known solution needs 10
+    assert plan.kpis.distance_m / SCALE >= 828.9  # and is 828.94 long
+    broken = tmp_path / "broken.txt"
+    broken.write_text("200\n0 40 50 0 0\n")
+    with pytest.raises(SolomonFormatError, match="7 numbers"):
+        read_solomon(broken)
