@@ -134,12 +134,18 @@ class SolveOptions(Strict):
         default=0.0,
         ge=0,
         le=600,
-        description="Seconds for CP-SAT to prove a lower bound on the objective (requests up to 200 tasks; 0: none). "
-        "With it, the answer says how far from optimal the plan can be at most.",
+        description="CP-SAT's budget, in its deterministic seconds, to prove a lower bound on the objective (requests "
+        "up to 200 tasks; 0: none). A deterministic second is about a second of a fast core; the wall-clock time is "
+        "capped at three times the budget. With it, the answer says how far from optimal the plan can be at most.",
     )
     seed: int = Field(default=0, ge=0, description="CP-SAT's random seed, for the lower bound.")
-    workers: int = Field(default=1, ge=1, le=64, description="CP-SAT's search workers, for the lower bound. "
-                         "The routing search itself runs on one thread.")  # fmt: skip
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="CP-SAT's search workers, for the lower bound: the same seed and workers give the same bound. "
+        "The routing search itself runs on one thread.",
+    )
 
 
 class ScheduleRequest(Strict):
