@@ -1,0 +1,208 @@
+"""Decoding one part of a bag into per-topic Parquet tables, media files and events.
+
+Rows are buffered per topic and written in row groups of ``ROW_GROUP`` rows, so memory stays flat
+however large the part: a worker holds one row group per topic and the reader's current chunk.
+Outputs of a part go under ``{output}/topics/{topic}/part-{n}.parquet``, ``{output}/media/{topic}/``
+and ``{output}/events/part-{n}.parquet``; parts never write the same file, so they run anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from pipelines.bags.extract import MEDIA_TYPES, events_of, rows_of
+from pipelines.bags.media import MEDIA_WRITERS, UnsupportedMediaError
+from pipelines.bags.readers import BagReader, Part
+from pipelines.bags.typesys import MessageDecoder
+
+ROW_GROUP = 5_000
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What to write besides the tables: every n-th image and point cloud (0: none)."""
+
+    image_every: int = 1
+    cloud_every: int = 1
+
+
+@dataclass
+class PartResult:
+    """What decoding a part did: messages and rows per topic, bytes read, files written, problems."""
+
+    part: int
+    messages: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    undecodable: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # topic -> the first error decoding it
+    error_count: int = 0
+    media_files: int = 0
+    events: int = 0
+    raw_bytes: int = 0
+    seconds: float = 0.0
+
+
+def topic_slug(topic: str) -> str:
+    """A topic name as a path segment (``/robot/imu`` -> ``robot.imu``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", topic.strip("/").replace("/", ".")) or "_root"
+
+
+class _TableWriter:
+    """Rows of one topic into one Parquet file, a row group at a time; a new file if the columns change."""
+
+    def __init__(self, filesystem: pafs.FileSystem, path: str) -> None:
+        self.filesystem, self.path = filesystem, path
+        self.rows: list[dict[str, Any]] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.files = 0
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        table = pa.Table.from_pylist(self.rows)
+        self.rows = []
+        if self.schema is not None and not table.schema.equals(self.schema):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, ValueError, KeyError):
+                self.close()
+        if self.writer is None:
+            self.schema = table.schema
+            suffix = f"-{self.files}" if self.files else ""
+            self.writer = pq.ParquetWriter(
+                self.path.replace(".parquet", f"{suffix}.parquet"),
+                table.schema,
+                filesystem=self.filesystem,
+                compression="zstd",
+            )
+            self.files += 1
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and root path of an output URI (a local path, file:// or s3://)."""
+    filesystem, path = pafs.FileSystem.from_uri(output if "://" in output else Path(output).resolve().as_uri())
+    return filesystem, path.rstrip("/")
+
+
+def decode_part(
+    path: Path,
+    fmt: str,
+    part: Part,
+    output: str,
+    options: DecodeOptions,
+    known_definitions: dict[str, tuple[str, str]] | None = None,
+) -> PartResult:
+    """Decode ``part`` of the bag at ``path`` into ``output``."""
+    started = time.perf_counter()
+    filesystem, root = output_filesystem(output)
+    result = PartResult(part.index)
+    with BagReader(path, fmt) as reader:
+        contents = reader.contents()
+        decoder = MessageDecoder(contents.topics, fmt == "ros1", known_definitions)
+        result.undecodable = dict(decoder.undecodable)
+        writers: dict[str, _TableWriter] = {}
+        events: list[dict[str, Any]] = []
+        media_seen: dict[str, int] = {}
+        for topic, t_ns, raw in reader.messages(part):
+            result.messages[topic] = result.messages.get(topic, 0) + 1
+            result.raw_bytes += len(raw)
+            msgtype = decoder.msgtypes.get(topic)
+            if msgtype is None:
+                continue
+            try:
+                message = decoder.decode(topic, raw)
+                if msgtype in MEDIA_TYPES:
+                    rows = _media_rows(filesystem, root, topic, msgtype, message, t_ns, media_seen, options, result)
+                else:
+                    rows = rows_of(msgtype, message)
+            except (UnsupportedMediaError, Exception) as err:
+                result.error_count += 1
+                result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
+                continue
+            for row in rows:
+                row["t_ns"] = t_ns
+            events.extend(
+                {
+                    "t_ns": e.t_ns,
+                    "level": e.level,
+                    "source": e.source,
+                    "code": e.code,
+                    "message": e.message,
+                    "topic": e.topic,
+                }
+                for e in events_of(msgtype, rows, t_ns, topic)
+            )
+            writer = writers.get(topic)
+            if writer is None:
+                directory = f"{root}/topics/{topic_slug(topic)}"
+                filesystem.create_dir(directory, recursive=True)
+                writer = writers[topic] = _TableWriter(filesystem, f"{directory}/part-{part.index:05d}.parquet")
+            writer.add(rows)
+            result.rows[topic] = result.rows.get(topic, 0) + len(rows)
+        for writer in writers.values():
+            writer.flush()
+            writer.close()
+        if events:
+            filesystem.create_dir(f"{root}/events", recursive=True)
+            pq.write_table(
+                pa.Table.from_pylist(events), f"{root}/events/part-{part.index:05d}.parquet", filesystem=filesystem
+            )
+        result.events = len(events)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _media_rows(
+    filesystem: pafs.FileSystem,
+    root: str,
+    topic: str,
+    msgtype: str,
+    message: Any,
+    t_ns: int,
+    seen: dict[str, int],
+    options: DecodeOptions,
+    result: PartResult,
+) -> list[dict[str, Any]]:
+    every = options.cloud_every if msgtype.endswith("PointCloud2") else options.image_every
+    count = seen.get(topic, 0)
+    seen[topic] = count + 1
+    header = getattr(message, "header", None)
+    row: dict[str, Any] = (
+        {
+            "stamp_ns": int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec),
+            "frame_id": str(header.frame_id),
+        }
+        if header is not None
+        else {}
+    )
+    if every <= 0 or count % every:
+        return [{**row, "file": None}]
+    data, extension, fields = MEDIA_WRITERS[msgtype](message)
+    directory = f"{root}/media/{topic_slug(topic)}"
+    if count == 0:
+        filesystem.create_dir(directory, recursive=True)
+    name = f"{directory}/{t_ns}.{extension}"
+    with filesystem.open_output_stream(name) as out:
+        out.write(data)
+    result.media_files += 1
+    return [{**row, **fields, "file": name.removeprefix(root + "/")}]

@@ -1,0 +1,256 @@
+"""Processing a bag end to end, exactly once: hash, claim, decode (parts in parallel), features, index.
+
+A bag is identified by its tenant and the SHA-256 of its content, so the same recording uploaded
+twice, or seen by both the upload hook and a periodic scan, is processed once. Its status, timing
+and error are kept in the index; a corrupt or truncated bag is marked failed with the reason and
+the caller goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+
+from fleetray.errors import FleetrayError
+from fleetray.storage import Database
+from fleetray.storage import bags as index
+from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output_filesystem
+from pipelines.bags.features import json_safe, topic_features
+from pipelines.bags.location import BagLocation, _filesystem, find_bags, local_copy
+from pipelines.bags.readers import BagContents, BagReader, Part
+
+logger = logging.getLogger(__name__)
+
+HASH_BUFFER = 8 * 1024 * 1024
+PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
+
+
+class BagProcessingError(FleetrayError):
+    """A bag could not be processed (the index holds the reason)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one offered bag."""
+
+    uri: str
+    bag_id: int | None
+    status: str  # done | failed | skipped (already processed or being processed)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def content_hash(bag: BagLocation) -> str:
+    """SHA-256 over the bag's storage files in order, streamed."""
+    filesystem, path = _filesystem(bag.uri)
+    digest = hashlib.sha256()
+    for name in bag.files:
+        with filesystem.open_input_stream(posixpath.join(path, name) if bag.is_directory else path) as stream:
+            while chunk := stream.read(HASH_BUFFER):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _iso(ns: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ns / 1e9, UTC) if ns is not None else None
+
+
+def summarise(bag: BagLocation, contents: BagContents) -> dict[str, Any]:
+    """The bag's row: format, size, time span, topics with types, counts and rates, tenant and robot."""
+    fields = bag.path_fields()
+    duration = (contents.end_ns - contents.start_ns) / 1e9 if contents.start_ns is not None else 0.0
+    metadata = contents.metadata
+    return {
+        "uri": bag.uri,
+        "format": bag.format,
+        "size_bytes": bag.size_bytes,
+        "start": _iso(contents.start_ns),
+        "end": _iso(contents.end_ns),
+        "duration_s": duration,
+        "message_count": contents.message_count,
+        "tenant": fields["tenant"] or metadata.get("fleetray.tenant") or metadata.get("tenant"),
+        "robot": fields["robot"] or metadata.get("fleetray.robot") or metadata.get("robot"),
+        "trigger": metadata.get("fleetray.trigger") or metadata.get("trigger"),
+        "metadata": metadata,
+        "topics": [
+            {
+                "topic": t.name,
+                "msgtype": t.msgtype,
+                "count": t.count,
+                "frequency_hz": (t.count - 1) / duration if duration > 0 and t.count > 1 else 0.0,
+            }
+            for t in sorted(contents.topics.values(), key=lambda t: t.name)
+        ],
+    }
+
+
+def bag_summary(bag: BagLocation) -> dict[str, Any]:
+    """:func:`summarise` for a bag found by :func:`find_bags`, read from its indexes only."""
+    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+        return summarise(bag, reader.contents())
+
+
+Runner = Callable[[Path, BagLocation, list[Part], str, DecodeOptions, dict[str, tuple[str, str]]], list[PartResult]]
+
+
+def run_locally(
+    path: Path,
+    bag: BagLocation,
+    parts: list[Part],
+    output: str,
+    options: DecodeOptions,
+    known: dict[str, tuple[str, str]],
+) -> list[PartResult]:
+    """Decode the parts one after another in this process."""
+    return [decode_part(path, bag.format, part, output, options, known) for part in parts]
+
+
+def run_on_ray(
+    path: Path,
+    bag: BagLocation,
+    parts: list[Part],
+    output: str,
+    options: DecodeOptions,
+    known: dict[str, tuple[str, str]],
+) -> list[PartResult]:
+    """Decode the parts as Ray Data tasks (each reads its own part from the bag's location)."""
+    from pipelines.bags.dataset import decode_parts
+
+    return decode_parts([(bag, part) for part in parts], output, options, known)
+
+
+def process_bag(
+    db: Database,
+    uri: str,
+    output_root: str,
+    *,
+    tenant_id: str | None = None,
+    trigger: str | None = None,
+    received_via: str = "manual",
+    retry_failed: bool = False,
+    options: DecodeOptions | None = None,
+    runner: Runner | None = None,
+) -> Outcome:
+    """Process the bag at ``uri`` unless its content was processed already; never raises for a bad bag.
+
+    ``trigger`` is what made the robot record it, when the caller knows (else the bag's metadata says);
+    ``received_via`` how the bag reached the pipeline (upload, scan, manual).
+
+    Outputs go to ``{output_root}/{tenant}/{bag_id}/``. Without ``runner``, parts run on Ray when
+    Ray is initialised in this process and locally otherwise.
+
+    Raises:
+        BagProcessingError: ``uri`` holds no single bag, or no tenant is given or found in its path.
+    """
+    started = time.perf_counter()
+    bags = find_bags(uri)
+    if len(bags) != 1:
+        raise BagProcessingError(f"{uri}: holds {len(bags)} bags; process them one at a time (or use scan)")
+    bag = bags[0]
+    fields = bag.path_fields()
+    tenant = tenant_id or fields["tenant"]
+    if tenant is None:
+        raise BagProcessingError(f"{uri}: no tenant given, and the path is not bags/{{tenant}}/{{robot}}/{{date}}/...")
+    digest = content_hash(bag)
+    with db.connect() as conn:
+        claim = index.claim_bag(
+            conn,
+            tenant_id=tenant,
+            content_hash=digest,
+            uri=bag.uri,
+            robot_id=fields["robot"],
+            trigger=trigger,
+            received_via=received_via,
+            size_bytes=bag.size_bytes,
+            retry_failed=retry_failed,
+        )
+        known = index.known_definitions(conn)
+    if not claim.process:
+        return Outcome(bag.uri, claim.bag_id, "skipped", None, time.perf_counter() - started)
+    output = f"{output_root.rstrip('/')}/{tenant}/{claim.bag_id}"
+    try:
+        summary, topics, events, definitions = _decode(bag, output, options or DecodeOptions(), known, runner)
+    except Exception as err:
+        reason = f"{type(err).__name__}: {err}"
+        logger.warning("bag %s failed: %s", bag.uri, reason)
+        with db.connect() as conn:
+            index.fail_bag(conn, claim.bag_id, reason)
+        return Outcome(bag.uri, claim.bag_id, "failed", reason, time.perf_counter() - started)
+    with db.connect() as conn:
+        index.finish_bag(
+            conn,
+            claim.bag_id,
+            summary=summary,
+            topics=topics,
+            events=events,
+            output_uri=output,
+            decode_s=time.perf_counter() - started,
+        )
+        index.remember_definitions(conn, definitions)
+    return Outcome(bag.uri, claim.bag_id, "done", None, time.perf_counter() - started)
+
+
+def _decode(
+    bag: BagLocation, output: str, options: DecodeOptions, known: dict[str, tuple[str, str]], runner: Runner | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, str]]]:
+    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+        contents = reader.contents()
+        parts = reader.parts(max(1, -(-bag.size_bytes // PART_BYTES)))
+    if runner is None:
+        import ray
+
+        runner = run_on_ray if ray.is_initialized() and len(parts) > 1 else run_locally
+    with local_copy(bag) as path:
+        results = runner(path, bag, parts, output, options, known)
+    summary = summarise(bag, contents)
+    rows: dict[str, int] = {}
+    problems: dict[str, str] = {}
+    for result in results:
+        for topic, count in result.rows.items():
+            rows[topic] = rows.get(topic, 0) + count
+        problems.update({t: f"not decoded: {why}" for t, why in result.undecodable.items()})
+        problems.update({t: f"some messages failed to decode: {why}" for t, why in result.errors.items()})
+    for topic in summary["topics"]:
+        topic["rows"] = rows.get(topic["topic"], 0)
+        topic["problem"] = problems.get(topic["topic"])
+        topic["stats"] = json_safe(topic_features(output, topic["topic"])) if topic["rows"] else {}
+    events = _events(output)
+    definitions = {
+        t.msgtype: (t.definition, t.definition_encoding)
+        for t in contents.topics.values()
+        if t.definition.strip() and t.definition_encoding
+    }
+    return summary, summary["topics"], events, definitions
+
+
+def _events(output: str) -> list[dict[str, Any]]:
+    filesystem, root = output_filesystem(output)
+    try:
+        table = pads.dataset(f"{root}/events", filesystem=filesystem, format="parquet").to_table()
+    except FileNotFoundError:
+        return []
+    return [{**row, "ts": datetime.fromtimestamp(row["t_ns"] / 1e9, UTC)} for row in table.to_pylist()]
+
+
+def scan(
+    db: Database, uri_or_glob: str, output_root: str, *, tenant_id: str | None = None, runner: Runner | None = None
+) -> list[Outcome]:
+    """Offer every bag under ``uri_or_glob``: new content is processed, known content skipped, bad bags failed."""
+    outcomes = []
+    for bag in find_bags(uri_or_glob):
+        try:
+            outcomes.append(
+                process_bag(db, bag.uri, output_root, tenant_id=tenant_id, received_via="scan", runner=runner)
+            )
+        except BagProcessingError as err:
+            outcomes.append(Outcome(bag.uri, None, "failed", str(err)))
+    return outcomes

@@ -1,0 +1,318 @@
+"""Reading any bag as a stream of raw messages, whole or one part at a time.
+
+One interface over three storages: ROS1 bags (rosbags' reader: uncompressed, bz2 and lz4 chunks),
+MCAP files (the ``mcap`` library: zstd and lz4 chunks) and rosbag2 SQLite files (``sqlite3``), a
+ROS2 bag directory being one or more of the latter two. Messages come out raw, with their topic
+and log time; :mod:`pipelines.bags.typesys` deserialises them.
+
+A bag splits into parts so that one large bag keeps several workers busy: ROS1 and MCAP bags by
+chunk (a part is a run of chunks, read as the time range they cover, which the readers' chunk
+indexes serve without touching other chunks), SQLite files by row range. Every message belongs to
+exactly one part.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleetray.errors import FleetrayError
+
+NS = 1_000_000_000
+
+
+class BagReadError(FleetrayError):
+    """A bag cannot be read: corrupt, truncated, or not the format its name says."""
+
+
+@dataclass
+class Topic:
+    """One topic of a bag: its type, how its messages are encoded, and the definition the bag carries."""
+
+    name: str
+    msgtype: str
+    encoding: str  # cdr | ros1
+    definition: str = ""
+    definition_encoding: str = ""  # ros1msg | ros2msg | ros2idl | "" (none in the bag)
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of a bag: one storage file, and a time range ``[start_ns, end_ns)`` or a row range."""
+
+    index: int
+    file_index: int = 0
+    start_ns: int | None = None
+    end_ns: int | None = None
+    first_row: int | None = None
+    end_row: int | None = None
+
+
+@dataclass
+class BagContents:
+    """What a bag holds, read from its indexes and summaries (no message is decoded)."""
+
+    topics: dict[str, Topic] = field(default_factory=dict)
+    start_ns: int | None = None
+    end_ns: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_count(self) -> int:
+        return sum(topic.count for topic in self.topics.values())
+
+    def widen(self, start_ns: int | None, end_ns: int | None) -> None:
+        if start_ns is not None:
+            self.start_ns = start_ns if self.start_ns is None else min(self.start_ns, start_ns)
+        if end_ns is not None:
+            self.end_ns = end_ns if self.end_ns is None else max(self.end_ns, end_ns)
+
+
+def _split(boundaries: list[int], parts: int) -> list[int]:
+    """At most ``parts`` split points out of sorted chunk start times (the first chunk's start excluded)."""
+    points = sorted(set(boundaries))[1:]
+    if parts <= 1 or not points:
+        return []
+    step = max(1, round(len(points) / parts))
+    return points[step - 1 :: step][: parts - 1]
+
+
+class _Ros1File:
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag1 import Reader, ReaderError
+
+        self._error = ReaderError
+        self.reader = Reader(path)
+        try:
+            self.reader.open()
+        except ReaderError as err:
+            raise BagReadError(f"{path.name}: not a readable ROS1 bag ({err})") from err
+
+    def contents(self, into: BagContents) -> None:
+        for connection in self.reader.connections:
+            topic = into.topics.setdefault(
+                connection.topic, Topic(connection.topic, connection.msgtype, "ros1", connection.msgdef.data, "ros1msg")
+            )
+            topic.count += connection.msgcount
+        if self.reader.message_count:
+            into.widen(self.reader.start_time, self.reader.end_time)
+
+    def chunk_starts(self) -> list[int]:
+        return [chunk.start_time for chunk in self.reader.chunk_infos]
+
+    def messages(self, start_ns: int | None, end_ns: int | None) -> Iterator[tuple[str, int, bytes]]:
+        try:
+            for connection, timestamp, raw in self.reader.messages(start=start_ns, stop=end_ns):
+                yield connection.topic, timestamp, raw
+        except self._error as err:
+            raise BagReadError(f"ROS1 bag unreadable past this point ({err})") from err
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _McapFile:
+    def __init__(self, path: Path) -> None:
+        from mcap.exceptions import McapError
+        from mcap.reader import make_reader
+
+        self._error = McapError
+        self.stream = open(path, "rb")  # noqa: SIM115 (closed by close())
+        try:
+            self.reader = make_reader(self.stream)
+            self.summary = self.reader.get_summary()
+            self.header_metadata = {m.name: dict(m.metadata) for m in self.reader.iter_metadata()}
+        except (McapError, ValueError, EOFError, OSError) as err:
+            self.stream.close()
+            raise BagReadError(f"{path.name}: not a readable MCAP file ({err})") from err
+        if self.summary is None:
+            self.stream.close()
+            raise BagReadError(f"{path.name}: an MCAP file without a summary (truncated, or still being written)")
+
+    def contents(self, into: BagContents) -> None:
+        summary = self.summary
+        counts = summary.statistics.channel_message_counts if summary.statistics else {}
+        for channel_id, channel in summary.channels.items():
+            schema = summary.schemas.get(channel.schema_id)
+            encoding = "ros1" if channel.message_encoding == "ros1" else "cdr"
+            topic = into.topics.setdefault(
+                channel.topic,
+                Topic(
+                    channel.topic,
+                    schema.name if schema else "",
+                    encoding,
+                    schema.data.decode(errors="replace") if schema else "",
+                    schema.encoding if schema else "",
+                ),
+            )
+            topic.count += counts.get(channel_id, 0)
+        if summary.statistics and summary.statistics.message_count:
+            into.widen(summary.statistics.message_start_time, summary.statistics.message_end_time)
+        for name, values in self.header_metadata.items():
+            into.metadata.update({f"{name}.{key}": value for key, value in values.items()})
+
+    def chunk_starts(self) -> list[int]:
+        return [chunk.message_start_time for chunk in self.summary.chunk_indexes]
+
+    def messages(self, start_ns: int | None, end_ns: int | None) -> Iterator[tuple[str, int, bytes]]:
+        try:
+            for _, channel, message in self.reader.iter_messages(
+                start_time=start_ns, end_time=end_ns, log_time_order=False
+            ):
+                yield channel.topic, message.log_time, message.data
+        except (self._error, ValueError, EOFError) as err:
+            raise BagReadError(f"MCAP file unreadable past this point ({err})") from err
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class _SqliteFile:
+    def __init__(self, path: Path, compressed_messages: bool) -> None:
+        try:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as err:
+            raise BagReadError(f"{path.name}: not a readable rosbag2 SQLite file ({err})") from err
+        if not {"topics", "messages"} <= tables:
+            raise BagReadError(f"{path.name}: a SQLite file without rosbag2's topics and messages tables")
+        self.definitions: dict[str, tuple[str, str]] = {}
+        if "message_definitions" in tables:
+            for msgtype, encoding, text in self.db.execute(
+                "SELECT topic_type, encoding, encoded_message_definition FROM message_definitions"
+            ):
+                self.definitions[msgtype] = (text, encoding)
+        self.topic_names = {row[0]: row[1] for row in self.db.execute("SELECT id, name FROM topics")}
+        self.decompress = None
+        if compressed_messages:
+            import zstandard
+
+            self.decompress = zstandard.ZstdDecompressor().decompress
+
+    def contents(self, into: BagContents) -> None:
+        counts = dict(self.db.execute("SELECT topic_id, count(*) FROM messages GROUP BY topic_id").fetchall())
+        for topic_id, name, msgtype, serialization in self.db.execute(
+            "SELECT id, name, type, serialization_format FROM topics"
+        ):
+            definition, encoding = self.definitions.get(msgtype, ("", ""))
+            topic = into.topics.setdefault(
+                name, Topic(name, msgtype, "ros1" if serialization == "ros1" else "cdr", definition, encoding)
+            )
+            topic.count += counts.get(topic_id, 0)
+        start, end = self.db.execute("SELECT min(timestamp), max(timestamp) FROM messages").fetchone()
+        into.widen(start, end)
+
+    def row_range(self) -> tuple[int, int]:
+        first, last = self.db.execute("SELECT min(id), max(id) FROM messages").fetchone()
+        return (first or 0, (last or -1) + 1)
+
+    def messages(self, first_row: int | None, end_row: int | None) -> Iterator[tuple[str, int, bytes]]:
+        query, args = "SELECT topic_id, timestamp, data FROM messages", ()
+        if first_row is not None:
+            query, args = query + " WHERE id >= ? AND id < ?", (first_row, end_row)
+        try:
+            for topic_id, timestamp, data in self.db.execute(query + " ORDER BY id", args):
+                yield self.topic_names[topic_id], timestamp, self.decompress(data) if self.decompress else data
+        except sqlite3.DatabaseError as err:
+            raise BagReadError(f"SQLite file unreadable past this point ({err})") from err
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class BagReader:
+    """A bag opened for reading: ``contents`` from its indexes, ``messages(part)`` as a stream.
+
+    Raises (on opening):
+        BagReadError: a file is corrupt, truncated or not in the format its name says.
+    """
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.format = path, fmt
+        self.metadata: dict[str, Any] = {}
+        compressed_messages = False
+        if fmt.startswith("ros2-"):
+            import yaml
+
+            try:
+                info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+            except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
+                raise BagReadError(f"{path.name}/metadata.yaml: not rosbag2 metadata ({err})") from err
+            self.metadata = info
+            files = [path / name for name in info.get("relative_file_paths", [])]
+            compressed_messages = info.get("compression_mode", "").upper() == "MESSAGE"
+            if info.get("compression_mode", "").upper() == "FILE":
+                raise BagReadError(f"{path.name}: whole-file compressed rosbag2 bags are not read yet")
+        else:
+            files = [path]
+        storage = fmt.removeprefix("ros2-")
+        self.files: list[_Ros1File | _McapFile | _SqliteFile] = []
+        try:
+            for file in files:
+                if storage == "ros1":
+                    self.files.append(_Ros1File(file))
+                elif storage == "mcap":
+                    self.files.append(_McapFile(file))
+                else:
+                    self.files.append(_SqliteFile(file, compressed_messages))
+        except BagReadError:
+            self.close()
+            raise
+        except OSError as err:
+            self.close()
+            raise BagReadError(f"{path.name}: cannot open ({err})") from err
+
+    def __enter__(self) -> BagReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def contents(self) -> BagContents:
+        contents = BagContents()
+        for file in self.files:
+            file.contents(contents)
+        custom = self.metadata.get("custom_data") if isinstance(self.metadata, dict) else None
+        if isinstance(custom, dict):
+            contents.metadata.update({str(k): str(v) for k, v in custom.items()})
+        return contents
+
+    def parts(self, max_parts: int) -> list[Part]:
+        """The bag cut into at most about ``max_parts`` parts, each a whole number of chunks or rows."""
+        per_file = max(1, round(max_parts / max(1, len(self.files))))
+        parts: list[Part] = []
+        for file_index, file in enumerate(self.files):
+            if isinstance(file, _SqliteFile):
+                first, end = file.row_range()
+                size = max(1, -(-(end - first) // per_file))
+                for row in range(first, end, size):
+                    parts.append(Part(len(parts), file_index, first_row=row, end_row=min(end, row + size)))
+                if first >= end:
+                    parts.append(Part(len(parts), file_index, first_row=first, end_row=end))
+                continue
+            points = _split(file.chunk_starts(), per_file)
+            edges = [None, *points, None]
+            for start, end in itertools.pairwise(edges):
+                parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end))
+        return parts
+
+    def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes]]:
+        """``(topic, log time in ns, raw bytes)`` of every message, or of one part's."""
+        if part is None:
+            for index in range(len(self.files)):
+                yield from self.messages(Part(0, index))
+            return
+        file = self.files[part.file_index]
+        if isinstance(file, _SqliteFile):
+            yield from file.messages(part.first_row, part.end_row)
+        else:
+            yield from file.messages(part.start_ns, part.end_ns)
