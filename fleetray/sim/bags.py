@@ -12,6 +12,7 @@ rosbags (and mcap, for bare MCAP files) are imported when a bag is written, neve
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 BagFormat = Literal["ros1", "ros2-sqlite3", "ros2-mcap", "mcap"]
+RECORDING_TOPIC = "/fleetray/recording"  # ROS1 bags' labels (tenant, robot, trigger), as pipelines.bags reads them
 BRUSH_STATUS = "fleetray_msgs/msg/BrushStatus"
 BRUSH_STATUS_DEFINITION = "std_msgs/Header header\nfloat32 current_a\nfloat32 rpm\nuint8 wear_percent\nstring mode\n"
 START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
@@ -203,8 +205,8 @@ class _Robot:
         T = self.types
         key_value = T["diagnostic_msgs/msg/KeyValue"]
         statuses = []
-        brush_hot = int(t_s) % 30 == 29
-        bumped = int(t_s) % 45 == 44
+        brush_hot = int(t_s) % 30 == 9
+        bumped = int(t_s) % 45 == 14
         for name, level, message, code in (
             ("brush_motor", 1 if brush_hot else 0, "brush current high" if brush_hot else "ok", "E-BRUSH-201"),
             ("bumper", 2 if bumped else 0, "bumper pressed" if bumped else "ok", "E-BUMP-101"),
@@ -303,6 +305,10 @@ def _write_ros1(path: Path, store: Any, robot: _Robot, compression: str | None) 
     if compression:
         writer.set_compression(Writer.CompressionFormat[compression.upper()])
     with writer:
+        label = writer.add_connection(RECORDING_TOPIC, "std_msgs/msg/String", typestore=store)
+        text = json.dumps({"tenant": robot.spec.tenant, "robot": robot.spec.robot, "trigger": robot.spec.trigger})
+        message = store.types["std_msgs/msg/String"](data=text)
+        writer.write(label, robot.spec.start_ns, store.serialize_ros1(message, "std_msgs/msg/String"))
         connections: dict[str, Any] = {}
         for topic, msgtype, t_ns, message in robot.stream():
             if topic not in connections:

@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-STALE_RUNNING_S = 3600  # a bag "running" this long lost its worker; another may claim it
+STALE_RUNNING_S = 3600  # a bag "processing" this long lost its worker; another may claim it
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def claim_bag(
 ) -> Claim:
     """Register a bag and claim it for processing, unless its content was processed (or is being) already.
 
-    A bag whose processing failed is claimed again only with ``retry_failed``; one left ``running``
+    A bag whose processing failed is claimed again only with ``retry_failed``; one left ``processing``
     for over an hour (its worker died) is claimed again.
     """
     with conn.cursor(row_factory=dict_row) as cur:
@@ -46,14 +46,14 @@ def claim_bag(
             (tenant_id, content_hash, uri, robot_id, trigger, received_via, size_bytes),
         )
         row = cur.execute(
-            "UPDATE bags SET status = 'running', attempts = attempts + 1, started_at = now(), error = NULL"
+            "UPDATE bags SET status = 'processing', attempts = attempts + 1, started_at = now(), error = NULL"
             " WHERE tenant_id = %s AND content_hash = %s AND (status = 'pending'"
-            "  OR (status = 'running' AND started_at < now() - make_interval(secs => %s))"
+            "  OR (status = 'processing' AND started_at < now() - make_interval(secs => %s))"
             "  OR (status = 'failed' AND %s)) RETURNING bag_id, status",
             (tenant_id, content_hash, STALE_RUNNING_S, retry_failed),
         ).fetchone()
         if row is not None:
-            return Claim(row["bag_id"], True, "running")
+            return Claim(row["bag_id"], True, "processing")
         row = cur.execute(
             "SELECT bag_id, status FROM bags WHERE tenant_id = %s AND content_hash = %s", (tenant_id, content_hash)
         ).fetchone()

@@ -34,6 +34,7 @@ def topic_features(output: str, topic: str, window_s: float = 10.0) -> dict[str,
         f.name
         for f in dataset.schema
         if f.name not in TIME_COLUMNS
+        and not f.name.endswith("_ns")  # timestamps are not signals
         and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type))
     ]
     if not numeric:
@@ -45,7 +46,7 @@ def topic_features(output: str, topic: str, window_s: float = 10.0) -> dict[str,
     tables = []
     for name in numeric:
         column = dataset.to_table(columns=[name])[name].take(order)
-        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        values = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         if len(summaries) < MAX_SUMMARY_FIELDS:
             summaries[name] = summary_statistics(values)
         windows = window_statistics(t_s, values, window_s)

@@ -227,7 +227,7 @@ def _decode(
     definitions = {
         t.msgtype: (t.definition, t.definition_encoding)
         for t in contents.topics.values()
-        if t.definition.strip() and t.definition_encoding
+        if t.definition_encoding  # an empty text with an encoding defines a type without fields
     }
     return summary, summary["topics"], events, definitions
 

@@ -13,7 +13,9 @@ exactly one part.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from typing import Any
 from fleetray.errors import FleetrayError
 
 NS = 1_000_000_000
+# ROS1 bags have no metadata records: robots label a recording with one std_msgs/String of JSON here.
+RECORDING_TOPIC = "/fleetray/recording"
 
 
 class BagReadError(FleetrayError):
@@ -101,6 +105,14 @@ class _Ros1File:
             topic.count += connection.msgcount
         if self.reader.message_count:
             into.widen(self.reader.start_time, self.reader.end_time)
+        labels = [c for c in self.reader.connections if c.topic == RECORDING_TOPIC]
+        for _, _, raw in self.reader.messages(connections=labels[:1]) if labels else ():
+            length = int.from_bytes(raw[:4], "little")  # a ROS1 std_msgs/String: length, then UTF-8
+            with contextlib.suppress(ValueError):
+                label = json.loads(raw[4 : 4 + length])
+                if isinstance(label, dict):
+                    into.metadata.update({f"fleetray.{k}": str(v) for k, v in label.items()})
+            break
 
     def chunk_starts(self) -> list[int]:
         return [chunk.start_time for chunk in self.reader.chunk_infos]

@@ -1,31 +1,16 @@
 -- Bags: every recording the pipeline has seen, processed exactly once per tenant and content hash,
 -- with what it holds (topics and their statistics, warnings and errors) for search.
-CREATE TABLE bags (
-    bag_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id     text NOT NULL,
-    robot_id      text,
-    uri           text NOT NULL,
-    content_hash  text NOT NULL,
-    format        text,
-    size_bytes    bigint,
-    start_time    timestamptz,
-    end_time      timestamptz,
-    duration_s    double precision,
-    message_count bigint,
-    trigger       text,   -- what made the robot record it (error, manual, schedule...)
-    received_via  text,   -- how the pipeline got it: upload, scan, manual
-    metadata      jsonb NOT NULL DEFAULT '{}',
-    status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
-    error         text,
-    attempts      integer NOT NULL DEFAULT 0,
-    output_uri    text,
-    decode_s      double precision,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    started_at    timestamptz,
-    finished_at   timestamptz,
-    UNIQUE (tenant_id, content_hash)
-);
-CREATE INDEX bags_robot_time ON bags (tenant_id, robot_id, start_time);
+-- 0001 laid out the bags table; processing needs its status history, outputs and metadata, and the
+-- topics move to a table of their own so they can be searched.
+ALTER TABLE bags
+    DROP COLUMN topics,
+    ADD COLUMN received_via text,  -- how the pipeline got it: upload, scan, manual (trigger: what made the robot record)
+    ADD COLUMN metadata     jsonb NOT NULL DEFAULT '{}',
+    ADD COLUMN attempts     integer NOT NULL DEFAULT 0,
+    ADD COLUMN output_uri   text,
+    ADD COLUMN decode_s     double precision,
+    ADD COLUMN started_at   timestamptz;
+ALTER TABLE bags RENAME COLUMN processed_at TO finished_at;
 CREATE INDEX bags_trigger ON bags (tenant_id, trigger);
 
 CREATE TABLE bag_topics (

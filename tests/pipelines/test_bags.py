@@ -1,0 +1,205 @@
+"""The bag pipeline on real bags from other projects and on generated ones, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from fleetray.sim.bags import BagSpec, write_bag
+from fleetray.storage import Database
+from fleetray.storage.bags import bag_events, bag_topics, search_bags
+from pipelines.bags.decode import topic_slug
+from pipelines.bags.location import find_bags, local_copy
+from pipelines.bags.process import process_bag, scan
+from pipelines.bags.readers import BagReader
+
+REAL_BAGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "bags"
+FORMATS = [("ros1", "plain.bag", None), ("ros1", "lz4.bag", "lz4"), ("ros1", "bz2.bag", "bz2"),
+           ("ros2-sqlite3", "sqlite", None), ("ros2-mcap", "mcap-dir", None), ("mcap", "bare.mcap", None)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One 20 s bag in every format, under bags/acme/robot-7/2026-01-01/."""
+    root = tmp_path_factory.mktemp("generated")
+    day = root / "bags" / "acme" / "robot-7" / "2026-01-01"
+    for fmt, name, compression in FORMATS:
+        write_bag(day / name, fmt, BagSpec(duration_s=20, robot="robot-7", tenant="acme", trigger="error"),
+                  compression=compression)  # fmt: skip
+    return root
+
+
+@pytest.mark.slow
+def test_every_real_bag_is_read_decoded_and_indexed(db: Database, tmp_path: Path) -> None:
+    if not REAL_BAGS.is_dir():
+        pytest.skip(f"no real bags at {REAL_BAGS}")
+    outcomes = scan(db, str(REAL_BAGS), str(tmp_path / "out"), tenant_id="public")
+    assert len(outcomes) == 23 and all(o.status == "done" for o in outcomes), [o for o in outcomes if o.error]
+    with db.connect() as conn:
+        rows = {row["uri"].removeprefix(str(REAL_BAGS) + "/"): row for row in search_bags(conn, "public", limit=100)}
+        assert rows["ros1/rosbagjs_no-messages.bag"]["message_count"] == 0  # an empty bag, not an error
+        example = rows["ros1/rosbagjs_example-lz4.bag"]
+        assert example["message_count"] == 8647 and 21 < example["duration_s"] < 22
+        for name in ("rosbagjs_example.bag", "rosbagjs_example-bz2.bag", "rosbagjs_example-lz4.bag"):
+            topics = {t["topic"]: t for t in bag_topics(conn, rows[f"ros1/{name}"]["bag_id"])}
+            assert topics["/turtle1/cmd_vel"]["decoded_rows"] == topics["/turtle1/cmd_vel"]["message_count"]
+            assert "linear_x" in topics["/turtle1/cmd_vel"]["stats"]
+        # rosbag2's service events decode from the service definition the MCAP bag carries
+        services = {t["topic"]: t for t in bag_topics(conn, rows[
+            "ros2/rosbag2_cpp/test/rosbag2_cpp/bags/only_services.mcap"]["bag_id"])}  # fmt: skip
+        event = services["/add_two_ints/_service_event"]
+        assert event["decoded_rows"] == event["message_count"] == 12
+        # this SQLite bag carries no definitions: its types decode with those the MCAP twin brought earlier
+        sqlite = {t["topic"]: t for t in bag_topics(conn, rows[
+            "ros2/rosbag2_py/test/resources/sqlite3/convert_a"]["bag_id"])}  # fmt: skip
+        assert sqlite["b_basictypes"]["decoded_rows"] == sqlite["b_basictypes"]["message_count"] == 50
+        decoded = sum(t["decoded_rows"] for row in rows.values() for t in bag_topics(conn, row["bag_id"]))
+        total = sum(row["message_count"] for row in rows.values())
+        problems = [(uri, t["topic"], t["problem"]) for uri, row in rows.items()
+                    for t in bag_topics(conn, row["bag_id"]) if t["problem"]]  # fmt: skip
+    # What no bag defines and ROS does not know (test_msgs/BasicTypes without /msg/, in a bag from 2020)
+    # is the only thing left undecoded, and it says why.
+    assert all("defined neither in the bag nor in ROS" in p for _, _, p in problems), problems
+    assert decoded >= total - 10
+
+
+def test_generated_bags_decode_into_typed_tables_media_events_and_features(
+    db: Database, generated: Path, tmp_path: Path
+) -> None:
+    outcomes = scan(db, str(generated), str(tmp_path / "out"))
+    assert [o.status for o in outcomes] == ["done"] * 6
+    with db.connect() as conn:
+        found = search_bags(conn, "acme", robot_id="robot-7")
+        assert len(found) == 6 and {row["trigger"] for row in found} >= {"error"}
+        for row in found:
+            assert (
+                row["message_count"] == 3384 + (row["format"] == "ros1") and row["status"] == "done"
+            )  # + the ROS1 label
+            topics = {t["topic"]: t for t in bag_topics(conn, row["bag_id"])}
+            assert all(t["decoded_rows"] >= t["message_count"] for t in topics.values()), row["uri"]
+            assert 99 <= topics["/imu/data"]["frequency_hz"] <= 101
+            events = bag_events(conn, row["bag_id"])
+            assert {e["code"] for e in events} >= {"E-BRUSH-201", "E-BUMP-101"}
+            assert any(e["level"] == "error" and "path blocked" in e["message"] for e in events)
+            output = Path(row["output_uri"])
+            imu = pq.read_table(output / "topics" / topic_slug("/imu/data"))
+            assert {"angular_velocity_x", "linear_acceleration_z", "orientation_w", "stamp_ns"} <= set(imu.column_names)
+            assert abs(float(np.mean(imu["linear_acceleration_z"].to_numpy())) - 9.81) < 0.05
+            battery = pq.read_table(output / "topics" / "battery")
+            assert battery["percentage"][0].as_py() == pytest.approx(0.95, abs=0.01)
+            scan_table = pq.read_table(output / "topics" / "scan")
+            assert 0.9 < scan_table["valid_fraction"][0].as_py() < 1.0  # inf beams are left out
+            brush = pq.read_table(output / "topics" / "brush.status")  # the custom type, from the bag's definition
+            assert {"current_a", "rpm", "wear_percent", "mode", "header.frame_id"} <= set(brush.column_names)
+            images = sorted((output / "media" / "camera.image_raw").glob("*.png"))
+            clouds = sorted((output / "media" / "points").glob("*.pcd"))
+            assert len(images) == 100 and len(clouds) == 40
+            from PIL import Image
+
+            assert Image.open(images[0]).size == (64, 48)
+            assert b"FIELDS x y z" in clouds[0].read_bytes()[:200]
+            features = pq.read_table(output / "features" / "imu.data.parquet").to_pydict()
+            assert {"mean", "std", "p95", "slope_per_s", "rate_hz", "anomaly"} <= set(features)
+        for flt in ({"topic": "/brush/status"}, {"msgtype": "sensor_msgs/msg/PointCloud2"},
+                    {"error_code": "E-BUMP-101"}, {"trigger": "error"}):  # fmt: skip
+            assert len(search_bags(conn, "acme", **flt)) == 6, flt
+        assert search_bags(conn, "acme", error_code="E-NOPE") == []
+        assert search_bags(conn, "globex") == []  # another tenant sees none of them
+
+
+def test_the_same_content_is_processed_once_and_a_corrupt_bag_never_stops_the_scan(
+    db: Database, generated: Path, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "bags" / "acme" / "robot-7" / "2026-01-02"
+    inbox.mkdir(parents=True)
+    source = generated / "bags" / "acme" / "robot-7" / "2026-01-01" / "lz4.bag"
+    shutil.copy(source, inbox / "first.bag")
+    shutil.copy(source, inbox / "again.bag")  # the same recording uploaded twice
+    data = source.read_bytes()
+    (inbox / "truncated.bag").write_bytes(data[: len(data) // 2])
+    (inbox / "garbage.mcap").write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 100)
+    outcomes = {Path(o.uri).name: o for o in scan(db, str(tmp_path / "bags"), str(tmp_path / "out"))}
+    assert outcomes["again.bag"].status == "done" and outcomes["first.bag"].status == "skipped"
+    assert outcomes["first.bag"].bag_id == outcomes["again.bag"].bag_id
+    assert outcomes["truncated.bag"].status == "failed" and "BagReadError" in outcomes["truncated.bag"].error
+    assert outcomes["garbage.mcap"].status == "failed"
+    with db.connect() as conn:
+        failed = search_bags(conn, "acme", status="failed")
+        assert {Path(row["uri"]).name for row in failed} == {"truncated.bag", "garbage.mcap"}
+        assert all(row["error"] and row["finished_at"] for row in failed)
+    again = scan(db, str(tmp_path / "bags"), str(tmp_path / "out"))
+    assert {o.status for o in again} == {"skipped"}  # nothing is processed twice, failures included
+    retried = process_bag(db, str(inbox / "truncated.bag"), str(tmp_path / "out"), retry_failed=True)
+    assert retried.status == "failed" and retried.bag_id == outcomes["truncated.bag"].bag_id
+
+
+@pytest.mark.parametrize("name", ["plain.bag", "sqlite", "mcap-dir", "bare.mcap"])
+def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, name: str) -> None:
+    (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
+    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+        whole = sorted((topic, t) for topic, t, _ in reader.messages())
+        parts = reader.parts(4)
+        assert len(parts) >= 2, "a 3 MB bag has several chunks (or many rows) to split"
+        split = sorted((topic, t) for part in parts for topic, t, _ in reader.messages(part))
+        count = reader.contents().message_count
+    assert split == whole and len(whole) == count == 3384 + (bag.format == "ros1")  # ROS1 bags carry a label
+
+
+def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, s3_endpoint: str, s3_bucket: str,
+                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import boto3
+
+    from fleetray.config import get_settings
+
+    monkeypatch.setenv("FLEETRAY_S3_ENDPOINT_URL", s3_endpoint)
+    get_settings.cache_clear()
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    day = generated / "bags" / "acme" / "robot-7" / "2026-01-01"
+    client.upload_file(str(day / "bare.mcap"), s3_bucket, "bags/acme/robot-7/2026-01-01/bare.mcap")
+    for file in (day / "mcap-dir").iterdir():
+        client.upload_file(str(file), s3_bucket, f"bags/acme/robot-7/2026-01-01/mcap-dir/{file.name}")
+    bags = find_bags(f"s3://{s3_bucket}/bags")
+    assert sorted(b.format for b in bags) == ["mcap", "ros2-mcap"]
+    assert all(b.path_fields() == {"tenant": "acme", "robot": "robot-7", "date": "2026-01-01"} for b in bags)
+    outcomes = scan(db, f"s3://{s3_bucket}/bags", str(tmp_path / "out"))
+    assert [o.status for o in outcomes] == ["done", "done"]
+    with db.connect() as conn:
+        assert {row["message_count"] for row in search_bags(conn, "acme")} == {3384}
+
+
+@pytest.mark.slow
+def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Path, tmp_path: Path) -> None:
+    from pipelines.bags.dataset import decode_bags, read_bags
+
+    rows = read_bags(str(generated / "bags")).take_all()
+    assert len(rows) == 6
+    for row in rows:
+        assert (row["tenant"], row["robot"], row["trigger"]) == ("acme", "robot-7", "error")
+        assert row["message_count"] == 3384 + (row["format"] == "ros1")
+        assert {t["topic"] for t in row["topics"]} >= {"/imu/data", "/brush/status", "/rosout"}
+    results = decode_bags(str(generated / "bags"), str(tmp_path / "out"), part_bytes=1024 * 1024, concurrency=2)
+    assert len(results) > 6  # the 3 MB bags split into parts
+    assert sum(sum(r.messages.values()) for r in results) == 6 * 3384 + 3  # and the 3 ROS1 bags' labels
+    imu = pads.dataset(tmp_path / "out" / "plain.bag" / "topics" / "imu.data", format="parquet")
+    assert imu.count_rows() == 2000
+
+
+def test_window_statistics_match_numpy() -> None:
+    from fleetray.features.windows import anomaly_scores, window_statistics
+
+    t = np.arange(0, 30, 0.01)
+    values = 2.0 * t + np.sin(t)
+    windows = window_statistics(t, values, 10.0)
+    assert list(windows["window_start_s"]) == [0.0, 10.0, 20.0]
+    first = values[t < 10]
+    assert windows["mean"][0] == pytest.approx(first.mean())
+    assert windows["p95"][0] == pytest.approx(np.percentile(first, 95))
+    assert windows["slope_per_s"][0] == pytest.approx(np.polyfit(t[t < 10], first, 1)[0])
+    assert windows["rate_hz"][0] == pytest.approx(100, rel=1e-6)
+    spikes = anomaly_scores(np.r_[np.ones(20) + np.random.default_rng(1).normal(0, 0.01, 20), 5.0], warmup=10)
+    assert spikes[-1] > 10 > spikes[-2]
