@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     api_key_cache_s: float = Field(
         default=10.0, ge=0, le=300, description="How long a replica trusts a verified key (revocation delay)."
     )
+    bag_scan_s: float = Field(
+        default=60.0, ge=0, le=86400, description="How often `fleetray up` looks for new bags under bags/ (0: never)."
+    )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("api_rate_limit")

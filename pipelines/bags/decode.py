@@ -9,8 +9,9 @@ and ``{output}/events/part-{n}.parquet``; parts never write the same file, so th
 from __future__ import annotations
 
 import re
+import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from pipelines.bags.extract import MEDIA_TYPES, events_of, rows_of
-from pipelines.bags.media import MEDIA_WRITERS, UnsupportedMediaError
+from pipelines.bags.extract import EVENT_TYPES, MEDIA_TYPES, events_of, rows_of
+from pipelines.bags.media import MEDIA_WRITERS
 from pipelines.bags.readers import BagReader, Part
-from pipelines.bags.typesys import MessageDecoder
+from pipelines.bags.typesys import decoder_for
 
 ROW_GROUP = 5_000
 
@@ -48,6 +49,7 @@ class PartResult:
     events: int = 0
     raw_bytes: int = 0
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # of the process that decoded it, over its life so far
 
 
 def topic_slug(topic: str) -> str:
@@ -117,48 +119,46 @@ def decode_part(
     filesystem, root = output_filesystem(output)
     result = PartResult(part.index)
     with BagReader(path, fmt) as reader:
-        contents = reader.contents()
-        decoder = MessageDecoder(contents.topics, fmt == "ros1", known_definitions)
+        contents = reader.contents(counted=False)
+        decoder = decoder_for(contents.topics, fmt == "ros1", known_definitions)
         result.undecodable = dict(decoder.undecodable)
         writers: dict[str, _TableWriter] = {}
         events: list[dict[str, Any]] = []
         media_seen: dict[str, int] = {}
+        counts: dict[str, list[int]] = {}  # topic -> [messages, rows]
+        decode = decoder.decode
         for topic, t_ns, raw in reader.messages(part):
-            result.messages[topic] = result.messages.get(topic, 0) + 1
             result.raw_bytes += len(raw)
+            count = counts.get(topic)
+            if count is None:
+                count = counts[topic] = [0, 0]
+            count[0] += 1
             msgtype = decoder.msgtypes.get(topic)
             if msgtype is None:
                 continue
             try:
-                message = decoder.decode(topic, raw)
+                message = decode(topic, raw)
                 if msgtype in MEDIA_TYPES:
                     rows = _media_rows(filesystem, root, topic, msgtype, message, t_ns, media_seen, options, result)
                 else:
                     rows = rows_of(msgtype, message)
-            except (UnsupportedMediaError, Exception) as err:
+            except Exception as err:  # one bad message must not stop the bag
                 result.error_count += 1
                 result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
                 continue
             for row in rows:
                 row["t_ns"] = t_ns
-            events.extend(
-                {
-                    "t_ns": e.t_ns,
-                    "level": e.level,
-                    "source": e.source,
-                    "code": e.code,
-                    "message": e.message,
-                    "topic": e.topic,
-                }
-                for e in events_of(msgtype, rows, t_ns, topic)
-            )
+            if msgtype in EVENT_TYPES:
+                events.extend(asdict(event) for event in events_of(msgtype, rows, t_ns, topic))
             writer = writers.get(topic)
             if writer is None:
                 directory = f"{root}/topics/{topic_slug(topic)}"
                 filesystem.create_dir(directory, recursive=True)
                 writer = writers[topic] = _TableWriter(filesystem, f"{directory}/part-{part.index:05d}.parquet")
             writer.add(rows)
-            result.rows[topic] = result.rows.get(topic, 0) + len(rows)
+            count[1] += len(rows)
+        result.messages = {topic: c[0] for topic, c in counts.items()}
+        result.rows = {topic: c[1] for topic, c in counts.items() if c[1]}
         for writer in writers.values():
             writer.flush()
             writer.close()
@@ -169,6 +169,7 @@ def decode_part(
             )
         result.events = len(events)
     result.seconds = time.perf_counter() - started
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     return result
 
 

@@ -253,6 +253,7 @@ TYPED: dict[str, Callable[[Any], list[Row]]] = {
     "tf/msg/tfMessage": tf_message,
 }
 MEDIA_TYPES = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sensor_msgs/msg/PointCloud2"}
+EVENT_TYPES = {"rosgraph_msgs/msg/Log", "rcl_interfaces/msg/Log", "diagnostic_msgs/msg/DiagnosticArray"}
 
 
 def flatten(msg: Any, prefix: str = "", row: Row | None = None) -> Row:

@@ -179,7 +179,7 @@ def process_bag(
     output = f"{output_root.rstrip('/')}/{tenant}/{claim.bag_id}"
     try:
         summary, topics, events, definitions = _decode(bag, output, options or DecodeOptions(), known, runner)
-    except Exception as err:
+    except Exception as err:  # whatever breaks one bag is recorded, and the pipeline goes on
         reason = f"{type(err).__name__}: {err}"
         logger.warning("bag %s failed: %s", bag.uri, reason)
         with db.connect() as conn:

@@ -98,7 +98,7 @@ class MessageDecoder:
                 topic = Topic(topic.name, topic.msgtype, topic.encoding, text, encoding)  # noqa: PLW2901
             try:
                 types.update(_parse(topic))
-            except Exception as err:
+            except Exception as err:  # a definition rosbags cannot parse spoils one topic, not the bag
                 self.undecodable[topic.name] = f"its definition of {topic.msgtype} does not parse: {err}"
         self.store = get_typestore(Stores.EMPTY)
         self.store.register(types)
@@ -135,3 +135,24 @@ class MessageDecoder:
         if topic in self._ros1:
             return store.deserialize_ros1(raw, msgtype)
         return store.deserialize_cdr(raw, msgtype)
+
+
+_DECODERS: dict[tuple, MessageDecoder] = {}
+CACHED_DECODERS = 32
+
+
+def decoder_for(topics: dict[str, Topic], ros1: bool,
+                known_definitions: dict[str, tuple[str, str]] | None = None) -> MessageDecoder:  # fmt: skip
+    """A decoder for these topics, shared by the parts and bags a worker decodes that define the same types.
+
+    Building a type store costs a tenth of a second or more, which small parts would pay again and again.
+    """
+    key = (ros1, tuple(sorted((t.name, t.msgtype, t.encoding, hash(t.definition), t.definition_encoding)
+                              for t in topics.values())),
+           tuple(sorted((k, hash(v)) for k, v in (known_definitions or {}).items())))  # fmt: skip
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        if len(_DECODERS) >= CACHED_DECODERS:
+            _DECODERS.pop(next(iter(_DECODERS)))
+        decoder = _DECODERS[key] = MessageDecoder(topics, ros1, known_definitions)
+    return decoder

@@ -203,3 +203,28 @@ def test_window_statistics_match_numpy() -> None:
     assert windows["rate_hz"][0] == pytest.approx(100, rel=1e-6)
     spikes = anomaly_scores(np.r_[np.ones(20) + np.random.default_rng(1).normal(0, 0.01, 20), 5.0], warmup=10)
     assert spikes[-1] > 10 > spikes[-2]
+
+
+@pytest.mark.slow
+def test_the_watcher_processes_bags_landing_in_the_store_once(ray_session: None, db: Database, tmp_path: Path) -> None:
+    import ray
+
+    from pipelines.watcher import BagWatcher
+
+    store = tmp_path / "objects"
+    day = store / "bags" / "acme" / "robot-3" / "2026-02-01"
+    write_bag(day / "scanned.mcap", "mcap", BagSpec(duration_s=5))
+    watcher = BagWatcher.remote(db.url, db.schema, store.as_uri(), 0)  # no timer: scans when told
+    try:
+        assert ray.get(watcher.scan.remote())["done"] == 1
+        write_bag(day / "uploaded.bag", "ros1", BagSpec(duration_s=5, seed=2))
+        outcome = ray.get(watcher.notify.remote((day / "uploaded.bag").as_uri()))
+        assert outcome["status"] == "done"
+        assert ray.get(watcher.scan.remote()) == {"done": 2, "failed": 0, "skipped": 2, "scans": 2}
+    finally:
+        ray.kill(watcher)
+    with db.connect() as conn:
+        rows = search_bags(conn, "acme", robot_id="robot-3")
+    assert {(Path(r["uri"]).name, r["received_via"]) for r in rows} == {("scanned.mcap", "scan"),
+                                                                        ("uploaded.bag", "upload")}  # fmt: skip
+    assert all(r["output_uri"].startswith(store.as_uri() + "/decoded/acme/") for r in rows)

@@ -1,0 +1,154 @@
+"""Bag decoding throughput: the pipeline on Ray Data with 1 and 2 workers, against a plain rosbags loop.
+
+Bags come from the simulator (fleetray.sim.bags): ROS1 (lz4 chunks), rosbag2 with MCAP and with
+SQLite storage, and bare MCAP, each a robot recording IMU at 100 Hz, odometry, battery, laser scans,
+a camera, point clouds, diagnostics, rosout and a custom type.
+
+Measured, on the same files:
+- plain: one process, rosbags' AnyReader, deserialising every message and nothing else (the floor);
+- the pipeline (decode into Parquet tables, media and events) as Ray Data tasks, with 1 and with 2
+  workers, on the many bags and on one large bag split into parts;
+- ray.data.read_mcap over the MCAP files (a peer: it reads messages but does not deserialise them);
+- the peak RSS of a worker decoding the large bag (its size is --large-mb).
+
+The last line is JSON: plain_msgs_per_s, one_worker_msgs_per_s, per_worker_ratio_to_plain,
+speedup_2_workers, speedup_2_workers_single_bag, peak_rss_mb_per_worker, mb_per_s,
+ray_read_mcap_msgs_per_s, and the sizes used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
+           ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
+
+
+def generate(root: Path, bags: int, duration_s: float, large_mb: int) -> tuple[Path, Path]:
+    """``bags`` bags under root/many, and one bag of about ``large_mb`` MB under root/large."""
+    from fleetray.sim.bags import BagSpec, write_bag
+
+    many = root / "many" / "bags" / "bench" / "robot-1" / "2026-01-01"
+    for i in range(bags):
+        fmt, name, compression = FORMATS[i % len(FORMATS)]
+        write_bag(many / name.format(i=i), fmt, BagSpec(duration_s=duration_s, seed=i, image_width=160,
+                                                         image_height=120), compression=compression)  # fmt: skip
+    # 320 x 240 RGB at 5 Hz is about 1.2 MB/s of camera: the large bag's length follows from its size.
+    large = root / "large" / "bags" / "bench" / "robot-2" / "2026-01-01" / "large.mcap"
+    write_bag(large, "mcap", BagSpec(duration_s=max(10.0, large_mb / 1.2), image_width=320, image_height=240,
+                                     cloud_points=4096), compression="zstd")  # fmt: skip
+    return many.parents[3], large
+
+
+def plain_loop(root: Path) -> tuple[int, float]:
+    """Messages and seconds of deserialising every message with rosbags' AnyReader, in this process."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    from pipelines.bags.location import find_bags
+
+    count, started = 0, time.perf_counter()
+    for bag in find_bags(str(root)):
+        with AnyReader([Path(bag.uri)], default_typestore=get_typestore(Stores.LATEST)) as reader:
+            for connection, _, raw in reader.messages():
+                reader.deserialize(raw, connection.msgtype)
+                count += 1
+    return count, time.perf_counter() - started
+
+
+@dataclass
+class Run:
+    messages: int
+    wall_s: float  # from submitting the parts to the last result
+    worker_s: float  # the workers' own decoding time, summed
+    peak_rss_mb: float
+    raw_bytes: int
+
+    @property
+    def per_worker_msgs_per_s(self) -> float:
+        return self.messages / self.worker_s
+
+
+def pipeline(root: Path, out: Path, workers: int, part_bytes: int, options: object) -> Run:
+    """Decode every bag under ``root`` with ``workers`` Ray workers."""
+    from pipelines.bags.dataset import decode_parts, split_bags
+
+    units = split_bags(str(root), part_bytes)
+    shutil.rmtree(out, ignore_errors=True)
+    outputs = [str(out / f"{i:04d}") for i in range(len(units))]
+    started = time.perf_counter()
+    results = decode_parts(units, outputs, options, concurrency=workers)  # type: ignore[arg-type]
+    wall = time.perf_counter() - started
+    return Run(sum(sum(r.messages.values()) for r in results), wall, sum(r.seconds for r in results),
+               max(r.peak_rss_mb for r in results), sum(r.raw_bytes for r in results))  # fmt: skip
+
+
+def read_mcap_peer(root: Path) -> tuple[int, float]:
+    """Messages and seconds of ray.data.read_mcap over the bags' MCAP files."""
+    import ray.data
+
+    files = sorted(str(p) for p in root.rglob("*.mcap"))
+    started = time.perf_counter()
+    count = ray.data.read_mcap(files).count()
+    return count, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small bags, a 40 MB large bag; under a minute")
+    parser.add_argument("--bags", type=int, default=16, help="how many bags (default 16)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="length of each of them")
+    parser.add_argument("--large-mb", type=int, default=1024, help="size of the single large bag")
+    args = parser.parse_args()
+    if args.quick:
+        args.bags, args.duration_s, args.large_mb = 4, 15.0, 40
+    import ray
+
+    workdir = Path(tempfile.mkdtemp(prefix="fleetray-bench-bags-"))
+    try:
+        many, large = generate(workdir / "in", args.bags, args.duration_s, args.large_mb)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from pipelines.bags.decode import DecodeOptions
+
+        tables = DecodeOptions(image_every=0, cloud_every=0)
+        pipeline(many, workdir / "out", 2, 8 * 1024 * 1024, tables)  # warm both workers up (imports, type stores)
+        plain_messages, plain_s = plain_loop(many)
+        large_part = max(4 * 1024 * 1024, args.large_mb * 1024 * 1024 // 16)
+        runs = {}
+        for workers in (1, 2):
+            runs[("many", workers)] = pipeline(many, workdir / "out", workers, 8 * 1024 * 1024, tables)
+            runs[("large", workers)] = pipeline(large.parent, workdir / "out", workers, large_part, tables)
+        media = pipeline(many, workdir / "out", 1, 8 * 1024 * 1024, DecodeOptions())
+        peer_messages, peer_s = read_mcap_peer(many)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+    one, two = runs[("many", 1)], runs[("many", 2)]
+    large_one, large_two = runs[("large", 1)], runs[("large", 2)]
+    plain_rate = plain_messages / plain_s
+    print(json.dumps({
+        "plain_msgs_per_s": round(plain_rate), "one_worker_msgs_per_s": round(one.per_worker_msgs_per_s),
+        "per_worker_ratio_to_plain": round(one.per_worker_msgs_per_s / plain_rate, 3),
+        "two_workers_msgs_per_s": round(two.messages / two.wall_s),
+        "speedup_2_workers": round(one.wall_s / two.wall_s, 2),
+        "speedup_2_workers_single_bag": round(large_one.wall_s / large_two.wall_s, 2),
+        "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs.values())),
+        "mb_per_s": round(one.raw_bytes / 1e6 / one.worker_s, 1),
+        "with_media_msgs_per_s": round(media.per_worker_msgs_per_s),
+        "large_bag_mb": round(large_one.raw_bytes / 1e6), "large_one_worker_s": round(large_one.wall_s, 1),
+        "large_two_workers_s": round(large_two.wall_s, 1), "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s),
+        "bags": args.bags, "messages": plain_messages,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
