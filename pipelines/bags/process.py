@@ -27,6 +27,7 @@ from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output
 from pipelines.bags.features import json_safe, topic_features
 from pipelines.bags.location import BagLocation, _filesystem, find_bags, local_copy
 from pipelines.bags.readers import BagContents, BagReader, Part
+from pipelines.bags.typesys import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def _decode(
         topic["stats"] = json_safe(topic_features(output, topic["topic"])) if topic["rows"] else {}
     events = _events(output)
     definitions = {
-        t.msgtype: (t.definition, t.definition_encoding)
+        normalise(t.msgtype): (t.definition, t.definition_encoding)
         for t in contents.topics.values()
         if t.definition_encoding  # an empty text with an encoding defines a type without fields
     }
