@@ -63,9 +63,9 @@ def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_for_slow_subscribers() 
 def test_components_plug_into_the_platform_and_the_cli() -> None:
     from fleetray.plugins import cli_plugins, platform_components
 
-    # Started in this order: the API finds the shards running.
-    assert [component.name for component in platform_components()] == ["ingestion", "integrations", "api"]
-    assert [name for name, _ in cli_plugins()] == ["connectors", "shards"]
+    # Started in this order (by entry point name): the API finds the shards running.
+    assert [component.name for component in platform_components()] == ["ingestion", "integrations", "bags", "api"]
+    assert [name for name, _ in cli_plugins()] == ["bags", "connectors", "shards"]
 
 
 def test_reshard_command_records_the_new_layout(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:

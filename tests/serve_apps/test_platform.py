@@ -22,7 +22,8 @@ def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session
     settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1,
                              api_port=port)  # fmt: skip
     with Platform(settings) as platform:
-        assert set(platform.components) == {"ingestion", "integrations", "api"}
+        assert set(platform.components) == {"ingestion", "integrations", "bags", "api"}
+        assert "bags/ every 60 s" in platform.components["bags"].describe()
         assert f"127.0.0.1:{port}" in platform.components["api"].describe()
         with db.connect() as conn:
             upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
