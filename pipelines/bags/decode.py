@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines.bags.extract import EVENT_TYPES, MEDIA_TYPES, events_of, rows_of
+from pipelines.bags.fastpath import FAST_ROWS
 from pipelines.bags.media import MEDIA_WRITERS
 from pipelines.bags.readers import BagReader, Part
 from pipelines.bags.typesys import decoder_for
@@ -127,6 +128,8 @@ def decode_part(
         media_seen: dict[str, int] = {}
         counts: dict[str, list[int]] = {}  # topic -> [messages, rows]
         decode = decoder.decode
+        fast_rows = {name: FAST_ROWS.get((decoder.msgtypes[name], topic.encoding))
+                     for name, topic in contents.topics.items() if decoder.standard_layout(name)}  # fmt: skip
         for topic, t_ns, raw in reader.messages(part):
             result.raw_bytes += len(raw)
             count = counts.get(topic)
@@ -136,12 +139,14 @@ def decode_part(
             msgtype = decoder.msgtypes.get(topic)
             if msgtype is None:
                 continue
+            fast = fast_rows.get(topic)
             try:
-                message = decode(topic, raw)
-                if msgtype in MEDIA_TYPES:
+                rows = fast(raw) if fast is not None else None
+                if rows is None and msgtype in MEDIA_TYPES:
+                    message = decode(topic, raw)
                     rows = _media_rows(filesystem, root, topic, msgtype, message, t_ns, media_seen, options, result)
-                else:
-                    rows = rows_of(msgtype, message)
+                elif rows is None:
+                    rows = rows_of(msgtype, decode(topic, raw))
             except Exception as err:  # one bad message must not stop the bag
                 result.error_count += 1
                 result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])

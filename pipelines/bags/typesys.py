@@ -114,6 +114,11 @@ class MessageDecoder:
         self._ros1 = {name for name, topic in topics.items() if topic.encoding == "ros1"}
         self._stores: dict[str, Any] = {}
 
+    def standard_layout(self, topic: str) -> bool:
+        """Whether the topic's type is laid out as the standard ROS type of that name (fast paths rely on it)."""
+        msgtype = self.msgtypes.get(topic)
+        return msgtype is not None and self.store.fielddefs.get(msgtype) == self.standard.fielddefs.get(msgtype)
+
     def decode(self, topic: str, raw: bytes) -> object:
         """The message object (raises whatever rosbags raises on a malformed message).
 

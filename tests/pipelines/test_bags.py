@@ -226,3 +226,27 @@ def test_the_watcher_processes_bags_landing_in_the_store_once(ray_session: None,
     assert {(Path(r["uri"]).name, r["received_via"]) for r in rows} == {("scanned.mcap", "scan"),
                                                                         ("uploaded.bag", "upload")}  # fmt: skip
     assert all(r["output_uri"].startswith(store.as_uri() + "/decoded/acme/") for r in rows)
+
+
+@pytest.mark.parametrize("name", ["plain.bag", "mcap-dir"])
+def test_the_imu_fast_path_gives_the_typed_extractors_rows(generated: Path, name: str) -> None:
+    from pipelines.bags.extract import rows_of
+    from pipelines.bags.fastpath import FAST_ROWS
+    from pipelines.bags.typesys import MessageDecoder
+
+    (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
+    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+        contents = reader.contents()
+        decoder = MessageDecoder(contents.topics, bag.format == "ros1")
+        topic = contents.topics["/imu/data"]
+        fast = FAST_ROWS[(decoder.msgtypes["/imu/data"], topic.encoding)]
+        assert decoder.standard_layout("/imu/data")
+        checked = 0
+        for name_, _, raw in reader.messages():
+            if name_ == "/imu/data":
+                assert fast(raw) == rows_of("sensor_msgs/msg/Imu", decoder.decode("/imu/data", raw))
+                checked += 1
+    assert checked == 2000
+    assert fast(raw[:-8]) is None  # anything unexpected goes the general way
+    if topic.encoding == "cdr":
+        assert fast(b"\x00\x00" + raw[2:]) is None  # big-endian CDR
