@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+REPEATS = 2
 FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
            ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
 
@@ -124,9 +125,12 @@ def main() -> None:
         plain_messages, plain_s = plain_loop(many)
         large_part = max(4 * 1024 * 1024, args.large_mb * 1024 * 1024 // 16)
         runs = {}
-        for workers in (1, 2):
-            runs[("many", workers)] = pipeline(many, workdir / "out", workers, 8 * 1024 * 1024, tables)
-            runs[("large", workers)] = pipeline(large.parent, workdir / "out", workers, large_part, tables)
+        for _ in range(REPEATS):  # the best of a few runs: two shared cores make single runs noisy
+            for workers in (1, 2):
+                for name, root, part in (("many", many, 8 * 1024 * 1024), ("large", large.parent, large_part)):
+                    run = pipeline(root, workdir / "out", workers, part, tables)
+                    if (name, workers) not in runs or run.wall_s < runs[(name, workers)].wall_s:
+                        runs[(name, workers)] = run
         media = pipeline(many, workdir / "out", 1, 8 * 1024 * 1024, DecodeOptions())
         peer_messages, peer_s = read_mcap_peer(many)
     finally:

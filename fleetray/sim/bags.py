@@ -2,7 +2,7 @@
 (SQLite or MCAP storage) and bare MCAP.
 
 The robot drives a lawnmower pattern over a floor. It records an IMU at 100 Hz, odometry at 20 Hz,
-battery at 1 Hz, laser scans at 10 Hz, a camera at 5 Hz, point clouds at 2 Hz, diagnostics at 1 Hz
+battery at 1 Hz, laser scans at 10 Hz, a camera at 5 Hz (and JPEG at 1 Hz), point clouds at 2 Hz, diagnostics at 1 Hz
 (warnings and errors with codes when the brush motor overheats or the bumper hits), rosout with
 errors, TF, and a custom message type (``fleetray_msgs/msg/BrushStatus``) defined only in the bag.
 Seeded: the same arguments give the same messages.
@@ -34,6 +34,7 @@ TOPICS = {
     "/battery": ("sensor_msgs/msg/BatteryState", 1.0),
     "/scan": ("sensor_msgs/msg/LaserScan", 10.0),
     "/camera/image_raw": ("sensor_msgs/msg/Image", 5.0),
+    "/camera/image_raw/compressed": ("sensor_msgs/msg/CompressedImage", 1.0),
     "/points": ("sensor_msgs/msg/PointCloud2", 2.0),
     "/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", 1.0),
     "/brush/status": (BRUSH_STATUS, 10.0),
@@ -166,6 +167,19 @@ class _Robot:
                 step=width * 3,
                 data=pixels.reshape(-1),
             )
+        if topic == "/camera/image_raw/compressed":
+            import io
+
+            from PIL import Image
+
+            width, height = self.spec.image_width, self.spec.image_height
+            pixels = np.zeros((height, width, 3), dtype=np.uint8)
+            pixels[:, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)
+            pixels[:, :, 2] = int(t_s * 10) % 255
+            jpeg = io.BytesIO()
+            Image.fromarray(pixels).save(jpeg, format="JPEG", quality=80)
+            data = np.frombuffer(jpeg.getvalue(), dtype=np.uint8)
+            return T["sensor_msgs/msg/CompressedImage"](header=self._header(t_ns, "camera"), format="jpeg", data=data)
         if topic == "/points":
             points = np.zeros((self.spec.cloud_points, 3), dtype=np.float32)
             points[:, :2] = self.field * (2.0 + math.sin(t_s))

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from fleetray.sim.bags import BagSpec, write_bag
 from fleetray.storage import Database
@@ -76,7 +77,7 @@ def test_generated_bags_decode_into_typed_tables_media_events_and_features(
         assert len(found) == 6 and {row["trigger"] for row in found} >= {"error"}
         for row in found:
             assert (
-                row["message_count"] == 3384 + (row["format"] == "ros1") and row["status"] == "done"
+                row["message_count"] == 3404 + (row["format"] == "ros1") and row["status"] == "done"
             )  # + the ROS1 label
             topics = {t["topic"]: t for t in bag_topics(conn, row["bag_id"])}
             assert all(t["decoded_rows"] >= t["message_count"] for t in topics.values()), row["uri"]
@@ -96,9 +97,9 @@ def test_generated_bags_decode_into_typed_tables_media_events_and_features(
             assert {"current_a", "rpm", "wear_percent", "mode", "header.frame_id"} <= set(brush.column_names)
             images = sorted((output / "media" / "camera.image_raw").glob("*.png"))
             clouds = sorted((output / "media" / "points").glob("*.pcd"))
-            assert len(images) == 100 and len(clouds) == 40
-            from PIL import Image
-
+            jpegs = sorted((output / "media" / "camera.image_raw.compressed").glob("*.jpg"))
+            assert len(images) == 100 and len(clouds) == 40 and len(jpegs) == 20
+            assert Image.open(jpegs[0]).format == "JPEG"
             assert Image.open(images[0]).size == (64, 48)
             assert b"FIELDS x y z" in clouds[0].read_bytes()[:200]
             features = pq.read_table(output / "features" / "imu.data.parquet").to_pydict()
@@ -145,7 +146,7 @@ def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, n
         assert len(parts) >= 2, "a 3 MB bag has several chunks (or many rows) to split"
         split = sorted((topic, t) for part in parts for topic, t, _ in reader.messages(part))
         count = reader.contents().message_count
-    assert split == whole and len(whole) == count == 3384 + (bag.format == "ros1")  # ROS1 bags carry a label
+    assert split == whole and len(whole) == count == 3404 + (bag.format == "ros1")  # ROS1 bags carry a label
 
 
 def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, s3_endpoint: str, s3_bucket: str,
@@ -167,7 +168,7 @@ def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, 
     outcomes = scan(db, f"s3://{s3_bucket}/bags", str(tmp_path / "out"))
     assert [o.status for o in outcomes] == ["done", "done"]
     with db.connect() as conn:
-        assert {row["message_count"] for row in search_bags(conn, "acme")} == {3384}
+        assert {row["message_count"] for row in search_bags(conn, "acme")} == {3404}
 
 
 @pytest.mark.slow
@@ -178,11 +179,11 @@ def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Pa
     assert len(rows) == 6
     for row in rows:
         assert (row["tenant"], row["robot"], row["trigger"]) == ("acme", "robot-7", "error")
-        assert row["message_count"] == 3384 + (row["format"] == "ros1")
+        assert row["message_count"] == 3404 + (row["format"] == "ros1")
         assert {t["topic"] for t in row["topics"]} >= {"/imu/data", "/brush/status", "/rosout"}
     results = decode_bags(str(generated / "bags"), str(tmp_path / "out"), part_bytes=1024 * 1024, concurrency=2)
     assert len(results) > 6  # the 3 MB bags split into parts
-    assert sum(sum(r.messages.values()) for r in results) == 6 * 3384 + 3  # and the 3 ROS1 bags' labels
+    assert sum(sum(r.messages.values()) for r in results) == 6 * 3404 + 3  # and the 3 ROS1 bags' labels
     imu = pads.dataset(tmp_path / "out" / "plain.bag" / "topics" / "imu.data", format="parquet")
     assert imu.count_rows() == 2000
 
