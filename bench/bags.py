@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPEATS = 2
+MANY_PART = 8 * 1024 * 1024  # each of the many bags in one part: a part has fixed costs (opening, files)
 FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
            ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
 
@@ -121,17 +122,17 @@ def main() -> None:
         from pipelines.bags.decode import DecodeOptions
 
         tables = DecodeOptions(image_every=0, cloud_every=0)
-        pipeline(many, workdir / "out", 2, 8 * 1024 * 1024, tables)  # warm both workers up (imports, type stores)
-        plain_messages, plain_s = plain_loop(many)
+        pipeline(many, workdir / "out", 2, MANY_PART, tables)  # warm both workers up (imports, type stores)
+        plain_messages, plain_s = min((plain_loop(many) for _ in range(REPEATS)), key=lambda run: run[1])
         large_part = max(4 * 1024 * 1024, args.large_mb * 1024 * 1024 // 16)
         runs = {}
         for _ in range(REPEATS):  # the best of a few runs: two shared cores make single runs noisy
             for workers in (1, 2):
-                for name, root, part in (("many", many, 8 * 1024 * 1024), ("large", large.parent, large_part)):
+                for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part)):
                     run = pipeline(root, workdir / "out", workers, part, tables)
                     if (name, workers) not in runs or run.wall_s < runs[(name, workers)].wall_s:
                         runs[(name, workers)] = run
-        media = pipeline(many, workdir / "out", 1, 8 * 1024 * 1024, DecodeOptions())
+        media = pipeline(many, workdir / "out", 1, MANY_PART, DecodeOptions())
         peer_messages, peer_s = read_mcap_peer(many)
     finally:
         ray.shutdown()

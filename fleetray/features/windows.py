@@ -1,8 +1,9 @@
 """Windowed statistics of a time series, and anomaly scores over them.
 
 The bag pipeline computes these per topic and field; they sit in fleetray so the streaming side can
-compute the same figures the same way. Anomaly scores use :class:`fleetray.features.online.EwmaScore`,
-the scorer the live shards run on every signal, fed with each window's mean in time order.
+compute the same figures the same way. Anomaly scores come from :class:`fleetray.features.online.EwmaScore`
+with the live shards' settings, fed every sample in time order, as a shard would have scored them:
+a window's ``anomaly`` is its most unusual sample's score.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import numpy as np
 
 from fleetray.features.online import EwmaScore
 
-STATISTICS = ("n", "mean", "std", "min", "max", "p05", "p50", "p95", "slope_per_s", "rate_hz")
+STATISTICS = ("n", "mean", "std", "min", "max", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")
 
 
 def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> dict[str, np.ndarray]:
     """Per window of ``window_s`` seconds (aligned to multiples of it): count, mean, std, min, max, 5th, 50th
-    and 95th percentiles, least-squares slope per second, and sample rate. NaN values are left out.
+    and 95th percentiles, least-squares slope per second, sample rate, and the highest anomaly score of its
+    samples (:func:`sample_scores`). NaN values are left out.
 
     ``t_s`` must be sorted. Returns ``{"window_start_s": …, statistic: …}``, one entry per non-empty window.
     """
@@ -24,6 +26,7 @@ def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> d
     t_s, values = t_s[keep], values[keep].astype(np.float64)
     if not len(t_s):
         return {"window_start_s": np.array([]), **{name: np.array([]) for name in STATISTICS}}
+    scores = sample_scores(values)
     window = np.floor(t_s / window_s).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
     ends = np.r_[starts[1:], len(window)]
@@ -44,13 +47,14 @@ def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> d
         out["slope_per_s"].append(float((spread * (v - v.mean())).sum() / denominator) if denominator > 0 else 0.0)
         span = float(t[-1] - t[0])
         out["rate_hz"].append((len(v) - 1) / span if span > 0 else 0.0)
+        out["anomaly"].append(float(scores[first:last].max()))
     return {"window_start_s": window[starts] * window_s, **{k: np.asarray(v) for k, v in out.items()}}
 
 
-def anomaly_scores(window_means: np.ndarray, warmup: int = 10) -> np.ndarray:
-    """The |z| of each window's mean against the windows before it, with the shards' scorer."""
-    scorer = EwmaScore(alpha=0.1, warmup=warmup)
-    return np.array([scorer.score(float(value)) for value in window_means])
+def sample_scores(values: np.ndarray) -> np.ndarray:
+    """Each sample's |z| against the samples before it, scored as a live shard scores a signal."""
+    scorer = EwmaScore()
+    return np.fromiter((scorer.score(value) for value in values.tolist()), dtype=np.float64, count=len(values))
 
 
 def summary_statistics(values: np.ndarray) -> dict[str, float]:

@@ -8,6 +8,7 @@ location (a streamed temporary copy for s3://), so nothing but the part's addres
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
@@ -75,7 +76,11 @@ def decode_parts(
     results: dict[ray.ObjectRef, int] = {}
     pending: list[ray.ObjectRef] = []
     done: dict[int, PartResult] = {}
-    for index, ((bag, part), out) in enumerate(zip(units, outputs, strict=True)):
+    parts_of = Counter(bag.uri for bag, _ in units)
+    # Largest first, so that the last parts to finish are small ones and no worker idles at the end.
+    order = sorted(range(len(units)), key=lambda i: -units[i][0].size_bytes / parts_of[units[i][0].uri])
+    for index in order:
+        (bag, part), out = units[index], outputs[index]
         if len(pending) >= limit:
             ready, pending = ray.wait(pending, num_returns=1)
             done.update({results[ref]: ray.get(ref) for ref in ready})

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from fleetray.features.windows import STATISTICS, anomaly_scores, summary_statistics, window_statistics
+from fleetray.features.windows import STATISTICS, summary_statistics, window_statistics
 from pipelines.bags.decode import output_filesystem, topic_slug
 
 TIME_COLUMNS = {"t_ns", "stamp_ns"}
@@ -52,12 +52,11 @@ def topic_features(output: str, topic: str, window_s: float = 10.0) -> dict[str,
         windows = window_statistics(t_s, values, window_s)
         if not len(windows["window_start_s"]):
             continue
-        windows["anomaly"] = anomaly_scores(windows["mean"])
         tables.append(
             pa.table(
                 {
                     "field": [name] * len(windows["window_start_s"]),
-                    **{key: windows[key] for key in ("window_start_s", *STATISTICS, "anomaly")},
+                    **{key: windows[key] for key in ("window_start_s", *STATISTICS)},
                 }
             )
         )

@@ -188,8 +188,9 @@ def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Pa
     assert imu.count_rows() == 2000
 
 
-def test_window_statistics_match_numpy() -> None:
-    from fleetray.features.windows import anomaly_scores, window_statistics
+def test_window_statistics_match_numpy_and_score_samples_as_the_shards_do() -> None:
+    from fleetray.features.online import EwmaScore
+    from fleetray.features.windows import sample_scores, window_statistics
 
     t = np.arange(0, 30, 0.01)
     values = 2.0 * t + np.sin(t)
@@ -200,8 +201,12 @@ def test_window_statistics_match_numpy() -> None:
     assert windows["p95"][0] == pytest.approx(np.percentile(first, 95))
     assert windows["slope_per_s"][0] == pytest.approx(np.polyfit(t[t < 10], first, 1)[0])
     assert windows["rate_hz"][0] == pytest.approx(100, rel=1e-6)
-    spikes = anomaly_scores(np.r_[np.ones(20) + np.random.default_rng(1).normal(0, 0.01, 20), 5.0], warmup=10)
-    assert spikes[-1] > 10 > spikes[-2]
+    noise = 1.0 + np.random.default_rng(1).normal(0, 0.01, 200)
+    spiky = np.r_[noise, 5.0, noise[:99]]
+    shard = EwmaScore()  # what a live shard would have scored, sample by sample
+    assert sample_scores(spiky).tolist() == [shard.score(v) for v in spiky.tolist()]
+    scored = window_statistics(np.arange(300) * 0.1, spiky, 10.0)
+    assert scored["anomaly"][2] > 10 > scored["anomaly"][1]  # the spike's window stands out
 
 
 @pytest.mark.slow
