@@ -238,36 +238,15 @@ class _Robot:
 
     def log(self, t_ns: int, level: str, text: str) -> tuple[str, str, Any]:
         T = self.types
+        fields = {"msg": text, "file": "planner.cpp", "function": "plan", "line": 120}
         if self.ros1:
-            levels = {"info": 2, "warn": 4, "error": 8}
-            return (
-                "/rosout",
-                "rosgraph_msgs/msg/Log",
-                T["rosgraph_msgs/msg/Log"](
-                    header=self._header(t_ns, ""),
-                    level=levels[level],
-                    name="/navigation",
-                    msg=text,
-                    file="planner.cpp",
-                    function="plan",
-                    line=120,
-                    topics=[],
-                ),
-            )
-        levels = {"info": 20, "warn": 30, "error": 40}
-        return (
-            "/rosout",
-            "rcl_interfaces/msg/Log",
-            T["rcl_interfaces/msg/Log"](
-                stamp=self._time(t_ns),
-                level=levels[level],
-                name="navigation",
-                msg=text,
-                file="planner.cpp",
-                function="plan",
-                line=120,
-            ),
-        )
+            ros1_level = {"info": 2, "warn": 4, "error": 8}[level]
+            message = T["rosgraph_msgs/msg/Log"](header=self._header(t_ns, ""), level=ros1_level, name="/navigation",
+                                                 topics=[], **fields)  # fmt: skip
+            return "/rosout", "rosgraph_msgs/msg/Log", message
+        ros2_level = {"info": 20, "warn": 30, "error": 40}[level]
+        message = T["rcl_interfaces/msg/Log"](stamp=self._time(t_ns), level=ros2_level, name="navigation", **fields)
+        return "/rosout", "rcl_interfaces/msg/Log", message
 
     def stream(self) -> Iterator[tuple[str, str, int, Any]]:
         """``(topic, type, log time, message)`` in time order."""

@@ -192,24 +192,12 @@ def diagnostic_array(msg: Any) -> list[Row]:
     ]
 
 
-def ros1_log(msg: Any) -> list[Row]:
+def log(msg: Any) -> list[Row]:
+    """A ROS1 rosgraph_msgs/Log (stamped by its header) or a ROS2 rcl_interfaces/Log (by its stamp)."""
+    stamp = {"stamp_ns": _time_ns(msg.stamp)} if hasattr(msg, "stamp") else _header(msg)
     return [
         {
-            **_header(msg),
-            "level": int(msg.level),
-            "name": str(msg.name),
-            "msg": str(msg.msg),
-            "file": str(msg.file),
-            "function": str(msg.function),
-            "line": int(msg.line),
-        }
-    ]
-
-
-def ros2_log(msg: Any) -> list[Row]:
-    return [
-        {
-            "stamp_ns": _time_ns(msg.stamp),
+            **stamp,
             "level": int(msg.level),
             "name": str(msg.name),
             "msg": str(msg.msg),
@@ -247,8 +235,8 @@ TYPED: dict[str, Callable[[Any], list[Row]]] = {
     "geometry_msgs/msg/PoseStamped": pose_stamped,
     "geometry_msgs/msg/PoseWithCovarianceStamped": pose_with_covariance_stamped,
     "diagnostic_msgs/msg/DiagnosticArray": diagnostic_array,
-    "rosgraph_msgs/msg/Log": ros1_log,
-    "rcl_interfaces/msg/Log": ros2_log,
+    "rosgraph_msgs/msg/Log": log,
+    "rcl_interfaces/msg/Log": log,
     "tf2_msgs/msg/TFMessage": tf_message,
     "tf/msg/tfMessage": tf_message,
 }

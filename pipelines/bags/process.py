@@ -123,7 +123,7 @@ def run_on_ray(
     options: DecodeOptions,
     known: dict[str, tuple[str, str]],
 ) -> list[PartResult]:
-    """Decode the parts as Ray Data tasks (each reads its own part from the bag's location)."""
+    """Decode the parts as Ray tasks (each reads its own part from the bag's location)."""
     from pipelines.bags.dataset import decode_parts
 
     return decode_parts([(bag, part) for part in parts], output, options, known)
