@@ -21,6 +21,7 @@ from pyarrow import fs as pafs
 
 from pipelines.bags.extract import EVENT_TYPES, MEDIA_TYPES, events_of, rows_of
 from pipelines.bags.fastpath import FAST_ROWS
+from pipelines.bags.location import filesystem_of
 from pipelines.bags.media import MEDIA_WRITERS
 from pipelines.bags.readers import BagReader, Part
 from pipelines.bags.typesys import decoder_for
@@ -102,8 +103,9 @@ class _TableWriter:
 
 
 def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem and root path of an output URI (a local path, file:// or s3://)."""
-    filesystem, path = pafs.FileSystem.from_uri(output if "://" in output else Path(output).resolve().as_uri())
+    """The filesystem and root path of an output URI (a local path, file:// or s3://, with the platform's
+    S3 endpoint and region)."""
+    filesystem, path = filesystem_of(output)
     return filesystem, path.rstrip("/")
 
 

@@ -53,7 +53,8 @@ class BagLocation:
         return match.groupdict()
 
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+def filesystem_of(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding ``uri`` (a local path, file:// or s3://) and the path within it."""
     parts = urlsplit(uri)
     if parts.scheme in ("", "file"):
         return pafs.LocalFileSystem(), str(Path(unquote(parts.path if parts.scheme else uri)).resolve())
@@ -88,8 +89,8 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
     """
     has_glob = any(ch in uri_or_glob for ch in "*?[")
     base_uri = uri_or_glob.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0] if has_glob else uri_or_glob
-    filesystem, base = _filesystem(base_uri if not has_glob else base_uri.rsplit("/", 1)[0] or "/")
-    _, pattern = _filesystem(uri_or_glob) if has_glob else (None, None)
+    filesystem, base = filesystem_of(base_uri if not has_glob else base_uri.rsplit("/", 1)[0] or "/")
+    _, pattern = filesystem_of(uri_or_glob) if has_glob else (None, None)
     info = filesystem.get_file_info(base)
     if info.type == pafs.FileType.NotFound:
         raise BagNotFoundError(f"{uri_or_glob}: no such file or directory")
@@ -115,7 +116,7 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
         fmt = {".bag": "ros1", ".mcap": "mcap", ".db3": "sqlite3"}[posixpath.splitext(path)[1]]
         bags.append(BagLocation(_uri(uri_or_glob, path), fmt, (posixpath.basename(path),), size))
     if pattern is not None:
-        bags = [bag for bag in bags if fnmatch.fnmatch(_filesystem(bag.uri)[1], pattern)]
+        bags = [bag for bag in bags if fnmatch.fnmatch(filesystem_of(bag.uri)[1], pattern)]
     if not bags:
         raise BagNotFoundError(f"{uri_or_glob}: no bags there (.bag, .mcap, .db3, or a directory with metadata.yaml)")
     return bags
@@ -124,7 +125,7 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
 @contextlib.contextmanager
 def local_copy(bag: BagLocation) -> Iterator[Path]:
     """A local path to read ``bag`` from: the bag itself when it is local, else a streamed temporary copy."""
-    filesystem, path = _filesystem(bag.uri)
+    filesystem, path = filesystem_of(bag.uri)
     if isinstance(filesystem, pafs.LocalFileSystem):
         yield Path(path)
         return

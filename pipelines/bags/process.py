@@ -25,7 +25,7 @@ from fleetray.storage import Database
 from fleetray.storage import bags as index
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output_filesystem
 from pipelines.bags.features import json_safe, topic_features
-from pipelines.bags.location import BagLocation, _filesystem, find_bags, local_copy
+from pipelines.bags.location import BagLocation, filesystem_of, find_bags, local_copy
 from pipelines.bags.readers import BagContents, BagReader, Part
 from pipelines.bags.typesys import normalise
 
@@ -52,7 +52,7 @@ class Outcome:
 
 def content_hash(bag: BagLocation) -> str:
     """SHA-256 over the bag's storage files in order, streamed."""
-    filesystem, path = _filesystem(bag.uri)
+    filesystem, path = filesystem_of(bag.uri)
     digest = hashlib.sha256()
     for name in bag.files:
         with filesystem.open_input_stream(posixpath.join(path, name) if bag.is_directory else path) as stream:
@@ -203,14 +203,14 @@ def process_bag(
 def _decode(
     bag: BagLocation, output: str, options: DecodeOptions, known: dict[str, tuple[str, str]], runner: Runner | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, str]]]:
-    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
-        contents = reader.contents()
-        parts = reader.parts(max(1, -(-bag.size_bytes // PART_BYTES)))
-    if runner is None:
-        import ray
-
-        runner = run_on_ray if ray.is_initialized() and len(parts) > 1 else run_locally
     with local_copy(bag) as path:
+        with BagReader(path, bag.format) as reader:
+            contents = reader.contents()
+            parts = reader.parts(max(1, -(-bag.size_bytes // PART_BYTES)))
+        if runner is None:
+            import ray
+
+            runner = run_on_ray if ray.is_initialized() and len(parts) > 1 else run_locally
         results = runner(path, bag, parts, output, options, known)
     summary = summarise(bag, contents)
     rows: dict[str, int] = {}

@@ -165,10 +165,15 @@ def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, 
     bags = find_bags(f"s3://{s3_bucket}/bags")
     assert sorted(b.format for b in bags) == ["mcap", "ros2-mcap"]
     assert all(b.path_fields() == {"tenant": "acme", "robot": "robot-7", "date": "2026-01-01"} for b in bags)
-    outcomes = scan(db, f"s3://{s3_bucket}/bags", str(tmp_path / "out"))
+    outcomes = scan(db, f"s3://{s3_bucket}/bags", f"s3://{s3_bucket}/decoded")  # outputs to S3 as well
     assert [o.status for o in outcomes] == ["done", "done"]
     with db.connect() as conn:
-        assert {row["message_count"] for row in search_bags(conn, "acme")} == {3404}
+        rows = search_bags(conn, "acme")
+        assert {row["message_count"] for row in rows} == {3404}
+        assert all(bag_topics(conn, row["bag_id"])[0]["stats"] for row in rows)  # features read back from S3
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="decoded/acme/")["Contents"]]
+    assert any(key.endswith(".parquet") and "/topics/imu.data/" in key for key in keys)
+    assert any(key.endswith(".png") for key in keys)
 
 
 @pytest.mark.slow
