@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
+from pipelines.bags.process import PART_BYTES
 from pipelines.bags.readers import BagReader, Part
 
 if TYPE_CHECKING:
     import ray.data
-
-PART_BYTES = 64 * 1024 * 1024
 
 
 def _bag_of(row: dict[str, Any]) -> BagLocation:

@@ -25,7 +25,6 @@ from typing import Any
 
 from fleetray.errors import FleetrayError
 
-NS = 1_000_000_000
 CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
 MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
 

@@ -117,6 +117,13 @@ def test_planners_optimise_and_validate_schedules(client: TestClient, world: Wor
     assert refused.status_code == 422
     fields = {e["field"] for e in refused.json()["errors"]}
     assert {"body.tasks[0].location", "body.tasks[0].capability", "body.options.time_limit_s"} <= fields
+    too_long = {**SCHEDULE, "options": {"time_limit_s": 1, "lower_bound_s": 10}}  # the platform allows 5 s in all
+    refused = client.post("/v1/schedules:optimize", json=too_long, headers=planner)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "body.options.lower_bound_s"
+    bounded = client.post(
+        "/v1/schedules:optimize", json={**SCHEDULE, "options": {"time_limit_s": 1, "lower_bound_s": 1}}, headers=planner
+    )
+    assert bounded.status_code == 200 and bounded.json()["lower_bound"] <= bounded.json()["objective"] + 1e-6
     negative = {**SCHEDULE, "tasks": [{"id": "t1", "location": "hall", "duration_s": -1}]}
     assert client.post("/v1/schedules:optimize", json=negative, headers=planner).status_code == 422
     late = {

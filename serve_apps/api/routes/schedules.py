@@ -25,6 +25,11 @@ def _refuse_unreadable(request: ScheduleRequest, max_time_limit_s: float) -> Non
     if request.options.time_limit_s > max_time_limit_s:
         problems.append(FieldProblem(field="body.options.time_limit_s",
                                      message=f"at most {max_time_limit_s:g} s on this platform"))  # fmt: skip
+    elif request.options.time_limit_s + 3 * request.options.lower_bound_s > max_time_limit_s:
+        # The bound's wall-clock time is capped at three times its budget: the whole solve must fit the limit.
+        problems.append(FieldProblem(field="body.options.lower_bound_s", message=(
+            f"with time_limit_s, at most {(max_time_limit_s - request.options.time_limit_s) / 3:g} s on this platform"
+        )))  # fmt: skip
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems[:5])
         raise ApiProblem(422, "Invalid request", detail, errors=problems)
