@@ -1,15 +1,19 @@
-"""Bag decoding throughput: the pipeline on Ray Data with 1 and 2 workers, against a plain rosbags loop.
+"""Bag decoding throughput: the pipeline on Ray with 1 and 2 workers, against a plain rosbags loop.
 
 Bags come from the simulator (fleetray.sim.bags): ROS1 (lz4 chunks), rosbag2 with MCAP and with
 SQLite storage, and bare MCAP, each a robot recording IMU at 100 Hz, odometry, battery, laser scans,
-a camera, point clouds, diagnostics, rosout and a custom type.
+cameras, point clouds, diagnostics, rosout and a custom type.
 
 Measured, on the same files:
 - plain: one process, rosbags' AnyReader, deserialising every message and nothing else (the floor);
-- the pipeline (decode into Parquet tables, media and events) as Ray Data tasks, with 1 and with 2
-  workers, on the many bags and on one large bag split into parts;
+- the pipeline (decode into Parquet tables and events; media off) as Ray tasks, with 1 and with 2
+  workers, on the many bags and on one large bag split into parts; then once with every image and
+  point cloud written, for what media cost;
 - ray.data.read_mcap over the MCAP files (a peer: it reads messages but does not deserialise them);
-- the peak RSS of a worker decoding the large bag (its size is --large-mb).
+- the peak RSS of a worker (the large bag's size is --large-mb).
+
+Per-worker rates come from the workers' own decoding time, speedups from wall time. Each of three
+rounds measures everything back to back, and the figures are the rounds' medians.
 
 The last line is JSON: plain_msgs_per_s, one_worker_msgs_per_s, per_worker_ratio_to_plain,
 speedup_2_workers, speedup_2_workers_single_bag, peak_rss_mb_per_worker, mb_per_s,
@@ -21,15 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPEATS = 2
+REPEATS = 3
 MANY_PART = 8 * 1024 * 1024  # each of the many bags in one part: a part has fixed costs (opening, files)
 FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
            ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
@@ -123,35 +129,42 @@ def main() -> None:
 
         tables = DecodeOptions(image_every=0, cloud_every=0)
         pipeline(many, workdir / "out", 2, MANY_PART, tables)  # warm both workers up (imports, type stores)
-        plain_messages, plain_s = min((plain_loop(many) for _ in range(REPEATS)), key=lambda run: run[1])
         large_part = max(4 * 1024 * 1024, args.large_mb * 1024 * 1024 // 16)
-        runs = {}
-        for _ in range(REPEATS):  # the best of a few runs: two shared cores make single runs noisy
-            for workers in (1, 2):
-                for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part)):
-                    run = pipeline(root, workdir / "out", workers, part, tables)
-                    if (name, workers) not in runs or run.wall_s < runs[(name, workers)].wall_s:
-                        runs[(name, workers)] = run
+        rounds = []
+        # Each round measures everything back to back, and the figures are the rounds' medians: on two
+        # shared cores the machine's speed drifts between runs, and ratios of neighbours drift least.
+        for _ in range(REPEATS):
+            plain_messages, plain_s = plain_loop(many)
+            rounds.append({"plain": plain_messages / plain_s, **{
+                (name, workers): pipeline(root, workdir / "out", workers, part, tables)
+                for workers in (1, 2)
+                for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part))
+            }})  # fmt: skip
         media = pipeline(many, workdir / "out", 1, MANY_PART, DecodeOptions())
         peer_messages, peer_s = read_mcap_peer(many)
     finally:
         ray.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
-    one, two = runs[("many", 1)], runs[("many", 2)]
-    large_one, large_two = runs[("large", 1)], runs[("large", 2)]
-    plain_rate = plain_messages / plain_s
+
+    def median(figure: Callable[[dict], float]) -> float:
+        return statistics.median(figure(r) for r in rounds)
+
+    runs = [run for r in rounds for key, run in r.items() if key != "plain"]
     print(json.dumps({
-        "plain_msgs_per_s": round(plain_rate), "one_worker_msgs_per_s": round(one.per_worker_msgs_per_s),
-        "per_worker_ratio_to_plain": round(one.per_worker_msgs_per_s / plain_rate, 3),
-        "two_workers_msgs_per_s": round(two.messages / two.wall_s),
-        "speedup_2_workers": round(one.wall_s / two.wall_s, 2),
-        "speedup_2_workers_single_bag": round(large_one.wall_s / large_two.wall_s, 2),
-        "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs.values())),
-        "mb_per_s": round(one.raw_bytes / 1e6 / one.worker_s, 1),
+        "plain_msgs_per_s": round(median(lambda r: r["plain"])),
+        "one_worker_msgs_per_s": round(median(lambda r: r[("many", 1)].per_worker_msgs_per_s)),
+        "per_worker_ratio_to_plain": round(median(lambda r: r[("many", 1)].per_worker_msgs_per_s / r["plain"]), 3),
+        "two_workers_msgs_per_s": round(median(lambda r: r[("many", 2)].messages / r[("many", 2)].wall_s)),
+        "speedup_2_workers": round(median(lambda r: r[("many", 1)].wall_s / r[("many", 2)].wall_s), 2),
+        "speedup_2_workers_single_bag": round(median(lambda r: r[("large", 1)].wall_s / r[("large", 2)].wall_s), 2),
+        "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs)),
+        "mb_per_s": round(median(lambda r: r[("many", 1)].raw_bytes / 1e6 / r[("many", 1)].worker_s), 1),
         "with_media_msgs_per_s": round(media.per_worker_msgs_per_s),
-        "large_bag_mb": round(large_one.raw_bytes / 1e6), "large_one_worker_s": round(large_one.wall_s, 1),
-        "large_two_workers_s": round(large_two.wall_s, 1), "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s),
-        "bags": args.bags, "messages": plain_messages,
+        "large_bag_mb": round(rounds[0][("large", 1)].raw_bytes / 1e6),
+        "large_one_worker_s": round(median(lambda r: r[("large", 1)].wall_s), 1),
+        "large_two_workers_s": round(median(lambda r: r[("large", 2)].wall_s), 1),
+        "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s), "rounds": REPEATS, "bags": args.bags,
+        "messages": rounds[0][("many", 1)].messages,
     }))  # fmt: skip
 
 
