@@ -2,8 +2,8 @@
 
 One interface over three storages: ROS1 bags (rosbags' reader: uncompressed, bz2 and lz4 chunks),
 MCAP files (the ``mcap`` library for the summary; chunks, uncompressed, zstd or lz4, parsed here) and
-rosbag2 SQLite files (``sqlite3``), a ROS2 bag directory being one or more of the latter two. Messages come out raw, with their topic
-and log time; :mod:`pipelines.bags.typesys` deserialises them.
+rosbag2 SQLite files (``sqlite3``), a ROS2 bag directory being one or more of the latter two.
+Messages come out raw, with their topic and log time; :mod:`pipelines.bags.typesys` deserialises them.
 
 A bag splits into parts so that one large bag keeps several workers busy: ROS1 and MCAP bags by
 chunk (a part is a run of chunks, read as the time range they cover, which the readers' chunk
