@@ -20,11 +20,11 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines.bags.extract import EVENT_TYPES, MEDIA_TYPES, events_of, rows_of
-from pipelines.bags.fastpath import FAST_ROWS
+from pipelines.bags.fastpath import FIXED_LAYOUTS, FixedLayout, fixed_table
 from pipelines.bags.location import filesystem_of
 from pipelines.bags.media import MEDIA_WRITERS
 from pipelines.bags.readers import BagReader, Part
-from pipelines.bags.typesys import decoder_for
+from pipelines.bags.typesys import MessageDecoder, decoder_for
 
 ROW_GROUP = 5_000
 
@@ -75,10 +75,14 @@ class _TableWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        table = pa.Table.from_pylist(self.rows)
-        self.rows = []
+        if self.rows:
+            table = pa.Table.from_pylist(self.rows)
+            self.rows = []
+            self.write(table)
+
+    def write(self, table: pa.Table) -> None:
+        """Write a table of rows that come after every row added so far."""
+        self.flush()
         if self.schema is not None and not table.schema.equals(self.schema):
             try:
                 table = table.cast(self.schema)
@@ -125,59 +129,106 @@ def decode_part(
         contents = reader.contents(counted=False)
         decoder = decoder_for(contents.topics, fmt == "ros1", known_definitions)
         result.undecodable = dict(decoder.undecodable)
-        writers: dict[str, _TableWriter] = {}
-        events: list[dict[str, Any]] = []
-        media_seen: dict[str, int] = {}
-        counts: dict[str, list[int]] = {}  # topic -> [messages, rows]
-        decode = decoder.decode
-        fast_rows = {name: FAST_ROWS.get((decoder.msgtypes[name], topic.encoding))
-                     for name, topic in contents.topics.items() if decoder.standard_layout(name)}  # fmt: skip
+        tables = _PartTables(filesystem, root, part.index, decoder, options, result)
+        fixed = {
+            name: (FIXED_LAYOUTS[decoder.msgtypes[name]], topic.encoding)
+            for name, topic in contents.topics.items()
+            if decoder.msgtypes.get(name) in FIXED_LAYOUTS and decoder.standard_layout(name)
+        }
+        batches: dict[str, tuple[list[int], list[bytes]]] = {name: ([], []) for name in fixed}
+        messages: dict[str, int] = {}
         for topic, t_ns, raw in reader.messages(part):
             result.raw_bytes += len(raw)
-            count = counts.get(topic)
-            if count is None:
-                count = counts[topic] = [0, 0]
-            count[0] += 1
-            msgtype = decoder.msgtypes.get(topic)
-            if msgtype is None:
+            messages[topic] = messages.get(topic, 0) + 1
+            batch = batches.get(topic)
+            if batch is None:
+                tables.add_message(topic, t_ns, raw)
                 continue
-            fast = fast_rows.get(topic)
-            try:
-                rows = fast(raw) if fast is not None else None
-                if rows is None and msgtype in MEDIA_TYPES:
-                    message = decode(topic, raw)
-                    rows = _media_rows(filesystem, root, topic, msgtype, message, t_ns, media_seen, options, result)
-                elif rows is None:
-                    rows = rows_of(msgtype, decode(topic, raw))
-            except Exception as err:  # one bad message must not stop the bag
-                result.error_count += 1
-                result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
-                continue
-            for row in rows:
-                row["t_ns"] = t_ns
-            if msgtype in EVENT_TYPES:
-                events.extend(asdict(event) for event in events_of(msgtype, rows, t_ns, topic))
-            writer = writers.get(topic)
-            if writer is None:
-                directory = f"{root}/topics/{topic_slug(topic)}"
-                filesystem.create_dir(directory, recursive=True)
-                writer = writers[topic] = _TableWriter(filesystem, f"{directory}/part-{part.index:05d}.parquet")
-            writer.add(rows)
-            count[1] += len(rows)
-        result.messages = {topic: c[0] for topic, c in counts.items()}
-        result.rows = {topic: c[1] for topic, c in counts.items() if c[1]}
-        for writer in writers.values():
-            writer.flush()
-            writer.close()
-        if events:
-            filesystem.create_dir(f"{root}/events", recursive=True)
-            pq.write_table(
-                pa.Table.from_pylist(events), f"{root}/events/part-{part.index:05d}.parquet", filesystem=filesystem
-            )
-        result.events = len(events)
+            batch[0].append(t_ns)
+            batch[1].append(raw)
+            if len(batch[1]) >= ROW_GROUP:
+                tables.add_fixed(topic, *fixed[topic], *batch)
+                batches[topic] = ([], [])
+        for topic, batch in batches.items():
+            tables.add_fixed(topic, *fixed[topic], *batch)
+        tables.close()
+        result.messages = messages
     result.seconds = time.perf_counter() - started
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     return result
+
+
+class _PartTables:
+    """The tables, media files and events one part writes, and what it counts into its result."""
+
+    def __init__(
+        self,
+        filesystem: pafs.FileSystem,
+        root: str,
+        index: int,
+        decoder: MessageDecoder,
+        options: DecodeOptions,
+        result: PartResult,
+    ) -> None:
+        self.filesystem, self.root, self.index = filesystem, root, index
+        self.decoder, self.options, self.result = decoder, options, result
+        self.writers: dict[str, _TableWriter] = {}
+        self.events: list[dict[str, Any]] = []
+        self.media_seen: dict[str, int] = {}
+
+    def add_message(self, topic: str, t_ns: int, raw: bytes) -> None:
+        """Decode one message into its rows (and events); a message that does not decode is counted."""
+        msgtype = self.decoder.msgtypes.get(topic)
+        if msgtype is None:
+            return
+        try:
+            message = self.decoder.decode(topic, raw)
+            if msgtype in MEDIA_TYPES:
+                rows = _media_rows(self.filesystem, self.root, topic, msgtype, message, t_ns, self.media_seen,
+                                   self.options, self.result)  # fmt: skip
+            else:
+                rows = rows_of(msgtype, message)
+        except Exception as err:  # one bad message must not stop the bag
+            self.result.error_count += 1
+            self.result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
+            return
+        for row in rows:
+            row["t_ns"] = t_ns
+        if msgtype in EVENT_TYPES:
+            self.events.extend(asdict(event) for event in events_of(msgtype, rows, t_ns, topic))
+        self._writer(topic).add(rows)
+        self.result.rows[topic] = self.result.rows.get(topic, 0) + len(rows)
+
+    def add_fixed(self, topic: str, layout: FixedLayout, encoding: str, t_ns: list[int], raws: list[bytes]) -> None:
+        """A row group of a fixed-layout topic, read from the bytes; the general way where that fails."""
+        try:
+            table = fixed_table(layout, encoding, t_ns, raws)
+        except (ValueError, UnicodeDecodeError, pa.ArrowException):
+            table = None
+        if table is None:
+            for stamp, raw in zip(t_ns, raws, strict=True):
+                self.add_message(topic, stamp, raw)
+            return
+        self._writer(topic).write(table)
+        self.result.rows[topic] = self.result.rows.get(topic, 0) + table.num_rows
+
+    def _writer(self, topic: str) -> _TableWriter:
+        writer = self.writers.get(topic)
+        if writer is None:
+            directory = f"{self.root}/topics/{topic_slug(topic)}"
+            self.filesystem.create_dir(directory, recursive=True)
+            writer = self.writers[topic] = _TableWriter(self.filesystem, f"{directory}/part-{self.index:05d}.parquet")
+        return writer
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.flush()
+            writer.close()
+        if self.events:
+            self.filesystem.create_dir(f"{self.root}/events", recursive=True)
+            pq.write_table(pa.Table.from_pylist(self.events), f"{self.root}/events/part-{self.index:05d}.parquet",
+                           filesystem=self.filesystem)  # fmt: skip
+        self.result.events = len(self.events)
 
 
 def _media_rows(

@@ -238,24 +238,43 @@ def test_the_watcher_processes_bags_landing_in_the_store_once(ray_session: None,
 
 
 @pytest.mark.parametrize("name", ["plain.bag", "mcap-dir"])
-def test_the_imu_fast_path_gives_the_typed_extractors_rows(generated: Path, name: str) -> None:
+@pytest.mark.parametrize("topic_name", ["/imu/data", "/odom"])
+def test_fixed_layout_tables_are_the_typed_extractors_rows(generated: Path, name: str, topic_name: str) -> None:
+    import dataclasses
+
+    import pyarrow as pa
+
     from pipelines.bags.extract import rows_of
-    from pipelines.bags.fastpath import FAST_ROWS
+    from pipelines.bags.fastpath import FIXED_LAYOUTS, fixed_table
     from pipelines.bags.typesys import MessageDecoder
 
     (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
     with local_copy(bag) as path, BagReader(path, bag.format) as reader:
         contents = reader.contents()
         decoder = MessageDecoder(contents.topics, bag.format == "ros1")
-        topic = contents.topics["/imu/data"]
-        fast = FAST_ROWS[(decoder.msgtypes["/imu/data"], topic.encoding)]
-        assert decoder.standard_layout("/imu/data")
-        checked = 0
-        for name_, _, raw in reader.messages():
-            if name_ == "/imu/data":
-                assert fast(raw) == rows_of("sensor_msgs/msg/Imu", decoder.decode("/imu/data", raw))
-                checked += 1
-    assert checked == 2000
-    assert fast(raw[:-8]) is None  # anything unexpected goes the general way
+        topic = contents.topics[topic_name]
+        msgtype = decoder.msgtypes[topic_name]
+        assert decoder.standard_layout(topic_name)
+        stamps, raws = zip(*((t_ns, raw) for name_, t_ns, raw in reader.messages() if name_ == topic_name), strict=True)
+    serialize = decoder.store.serialize_ros1 if topic.encoding == "ros1" else decoder.store.serialize_cdr
+
+    def expected(stamps: list[int], raws: list[bytes]) -> pa.Table:
+        rows = [{**row, "t_ns": t_ns} for t_ns, raw in zip(stamps, raws, strict=True)
+                for row in rows_of(msgtype, decoder.decode(topic_name, raw))]  # fmt: skip
+        return pa.Table.from_pylist(rows)
+
+    layout = FIXED_LAYOUTS[msgtype]
+    assert fixed_table(layout, topic.encoding, list(stamps), list(raws)).equals(expected(stamps, raws))
+    # Frame ids that differ in content and in length (so in message size) within one row group.
+    renamed = []
+    for i, raw in enumerate(raws[:50]):
+        message = decoder.decode(topic_name, raw)
+        header = dataclasses.replace(message.header, frame_id=["base", "imu_link", "bas2"][i % 3])
+        renamed.append(serialize(dataclasses.replace(message, header=header), msgtype))
+    mixed = fixed_table(layout, topic.encoding, list(stamps[:50]), renamed)
+    assert mixed.equals(expected(stamps[:50], renamed))
+    assert mixed.column("frame_id").to_pylist()[:4] == ["base", "imu_link", "bas2", "base"]
+    # Anything unexpected goes the general way.
+    assert fixed_table(layout, topic.encoding, [stamps[0]], [raws[0][:-8]]) is None
     if topic.encoding == "cdr":
-        assert fast(b"\x00\x00" + raw[2:]) is None  # big-endian CDR
+        assert fixed_table(layout, topic.encoding, [stamps[0]], [b"\x00\x00" + raws[0][2:]]) is None
