@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from math import isnan
 from typing import Any
 
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
@@ -155,22 +156,25 @@ class ShardState:
         state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
         state.ring.append(document)
         signals = telemetry_signals(sample)
-        for bucket, aggregates in state.minute.add(sample.ts, signals):
+        scores = self._scores(state, sample, signals)
+        for bucket, aggregates in state.minute.add(sample.ts, signals, scores):
             result.closed_minutes += [
-                (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last)
+                (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last,
+                 a.std, a.p05, a.p50, a.p95, a.slope_per_s, a.rate_hz, None if isnan(a.anomaly) else a.anomaly)
                 for name, a in aggregates.items()
-            ]
+            ]  # fmt: skip
         result.alerts += state.alerts.on_heard(sample.ts)
-        result.alerts += state.alerts.on_telemetry(sample, self._anomaly(state, sample, signals))
+        worst = max(scores.items(), key=lambda item: item[1]) if scores else None
+        result.alerts += state.alerts.on_telemetry(sample, worst)
 
-    def _anomaly(self, state: RobotState, sample: Telemetry, signals: dict[str, float]) -> tuple[str, float] | None:
-        """The most unusual running signal of the sample and its score (EWMA z-score per signal)."""
+    def _scores(self, state: RobotState, sample: Telemetry, signals: dict[str, float]) -> dict[str, float]:
+        """The anomaly scores (EWMA z-score per signal) of the sample's running signals."""
         if sample.status not in (RobotStatus.CLEANING, RobotStatus.MOVING):
-            return None  # idle readings are a different regime; they would only teach the baseline noise
-        worst: tuple[str, float] | None = None
+            return {}  # idle readings are a different regime; they would only teach the baseline noise
         names = [*ANOMALY_SIGNALS]
         for component in sample.components:
             names += [name for field, name in component_signal_names(component) if field in ANOMALY_COMPONENT_FIELDS]
+        scores = {}
         for name in names:
             value = signals.get(name)
             if value is None:
@@ -178,10 +182,8 @@ class ShardState:
             tracker = state.scores.get(name)
             if tracker is None:
                 tracker = state.scores[name] = EwmaScore()
-            score = tracker.score(value)
-            if worst is None or score > worst[1]:
-                worst = (name, score)
-        return worst
+            scores[name] = tracker.score(value)
+        return scores
 
     def heard(self, tenant_id: str, robot_id: str, at: datetime) -> list[AlertChange]:
         """A heartbeat: the robot is alive."""

@@ -1,81 +1,179 @@
-"""Streaming statistics: per-minute aggregates, windows merged from them, and robust anomaly scores.
+"""Streaming statistics: per-minute windows, merged windows of several minutes, and their aggregates.
 
-Pure Python, constant memory per signal, so a fleet shard can keep them for thousands of robots.
+A shard keeps, per robot, the samples of the current minute (and of the minute before, during its grace
+period) as flat float arrays: 8 bytes a value, no object per sample. When a minute closes, its statistics
+come from :func:`fleetray.features.windows.window_summary`, the code the bag pipeline computes its windows
+with, and only those are kept. Windows of several minutes are merged from the closed minutes' aggregates.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
+from fleetray.features.windows import STATISTICS, window_summary
+
+NAN = math.nan
+
 
 @dataclass(slots=True)
 class Aggregate:
-    """Count, mean, min, max and last value of one signal over a window."""
+    """The statistics of one signal over a window (see :func:`~fleetray.features.windows.window_summary`).
+
+    Count, mean, std, min, max, last and anomaly merge exactly across windows; percentiles, slope and
+    rate do not, and a merged window has them as NaN.
+    """
 
     n: int = 0
     total: float = 0.0
     low: float = math.inf
     high: float = -math.inf
-    last: float = math.nan
+    last: float = NAN
+    squares: float = 0.0  # the sum of squared deviations from the mean
+    p05: float = NAN
+    p50: float = NAN
+    p95: float = NAN
+    slope_per_s: float = NAN
+    rate_hz: float = NAN
+    anomaly: float = NAN
 
     def add(self, value: float) -> None:
         """Fold in one value (values must arrive in time order for ``last``)."""
-        self.n += 1
-        self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
-        self.last = value
+        self.merge(Aggregate(1, value, value, value, value))
 
     def merge(self, later: Aggregate) -> None:
         """Fold in the aggregate of a later stretch of time."""
-        self.n += later.n
-        self.total += later.total
-        self.low = min(self.low, later.low)
-        self.high = max(self.high, later.high)
-        if later.n:
-            self.last = later.last
+        if not later.n:
+            return
+        n = self.n + later.n
+        delta = later.mean - self.mean if self.n else 0.0
+        self.squares += later.squares + delta * delta * self.n * later.n / n
+        self.n, self.total = n, self.total + later.total
+        self.low, self.high, self.last = min(self.low, later.low), max(self.high, later.high), later.last
+        self.anomaly = later.anomaly if math.isnan(self.anomaly) else max(self.anomaly, later.anomaly)
+        self.p05 = self.p50 = self.p95 = self.slope_per_s = self.rate_hz = NAN
 
     @property
     def mean(self) -> float:
         """The mean, NaN when empty."""
-        return self.total / self.n if self.n else math.nan
+        return self.total / self.n if self.n else NAN
+
+    @property
+    def std(self) -> float:
+        """The population standard deviation, NaN when empty."""
+        return math.sqrt(self.squares / self.n) if self.n else NAN
 
     def as_dict(self) -> dict[str, float]:
-        """``{n, mean, min, max, last}``."""
-        return {"n": self.n, "mean": self.mean, "min": self.low, "max": self.high, "last": self.last}
+        """Every statistic by its name in :data:`~fleetray.features.windows.STATISTICS`."""
+        return {
+            "n": self.n, "mean": self.mean, "std": self.std, "min": self.low, "max": self.high, "p05": self.p05,
+            "p50": self.p50, "p95": self.p95, "slope_per_s": self.slope_per_s, "rate_hz": self.rate_hz,
+            "last": self.last, "anomaly": self.anomaly,
+        }  # fmt: skip
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, np.ndarray], column: int) -> Aggregate:
+        """One signal's aggregate out of :func:`~fleetray.features.windows.window_summary`'s columns."""
+        value = {name: summary[name][column].item() for name in STATISTICS}
+        n = int(value["n"])
+        return cls(
+            n, value["mean"] * n, value["min"], value["max"], value["last"], value["std"] ** 2 * n, value["p05"],
+            value["p50"], value["p95"], value["slope_per_s"], value["rate_hz"], value["anomaly"],
+        )  # fmt: skip
+
+
+class MinuteSamples:
+    """The samples of one minute, column by column; a signal missing from a sample is NaN there."""
+
+    __slots__ = ("columns", "scores", "times")
+
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.columns: dict[str, array] = {}
+        self.scores: dict[str, array] = {}
+
+    def add(self, moment: float, signals: dict[str, float], scores: dict[str, float] | None = None) -> None:
+        """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
+        count = len(self.times)
+        self.times.append(moment)
+        for name, value in signals.items():
+            column = self.columns.get(name)
+            if column is None:
+                column = self.columns[name] = array("d", [NAN]) * count
+            elif len(column) < count:
+                column.extend([NAN] * (count - len(column)))
+            column.append(value)
+        for name, score in (scores or {}).items():
+            column = self.scores.get(name)
+            if column is None:
+                column = self.scores[name] = array("d", [NAN]) * count
+            elif len(column) < count:
+                column.extend([NAN] * (count - len(column)))
+            column.append(score)
+
+    def summarise(self) -> dict[str, Aggregate]:
+        """Every signal's statistics over the minute, by :func:`~fleetray.features.windows.window_summary`."""
+        if not self.columns:
+            return {}
+        names = list(self.columns)
+        summary = window_summary(
+            np.frombuffer(self.times), self._matrix(self.columns, names), self._matrix(self.scores, names)
+        )
+        return {name: Aggregate.from_summary(summary, i) for i, name in enumerate(names)}
+
+    def _matrix(self, columns: dict[str, array], names: list[str]) -> np.ndarray:
+        matrix = np.full((len(self.times), len(names)), NAN)
+        for i, name in enumerate(names):
+            column = columns.get(name)
+            if column is not None:
+                matrix[: len(column), i] = np.frombuffer(column)
+        return matrix
 
 
 class MinuteAggregator:
-    """Aggregates signals by UTC minute, closing each minute ``grace_s`` seconds after it ends.
+    """Windows signals by UTC minute, closing each minute ``grace_s`` seconds after it ends.
 
     Until then a late sample still counts in its minute; the minute closes with the first sample
     that arrives at least ``grace_s`` into the minute after it (not on a timer: a silent robot's
     last minute stays open). Staggering ``grace_s`` per robot spreads the closing of ten thousand
     robots' minutes over many seconds instead of the first second of every minute. The last
-    ``keep`` closed minutes are kept, so windows of a few minutes are merged from minute buckets
+    ``keep`` closed minutes' aggregates are kept, so windows of a few minutes are merged from them
     instead of keeping every sample.
     """
 
     def __init__(self, keep: int = 4, grace_s: float = 0.0) -> None:
         self.grace_s = grace_s
         self.bucket: int | None = None
-        self.current: dict[str, Aggregate] = {}
-        self.closing: tuple[int, dict[str, Aggregate]] | None = None  # the minute before, in its grace period
+        self.samples = MinuteSamples()
+        self.closing: tuple[int, MinuteSamples] | None = None  # the minute before, in its grace period
         self.closed: deque[tuple[int, dict[str, Aggregate]]] = deque(maxlen=keep)
 
     @property
+    def current(self) -> dict[str, Aggregate]:
+        """The statistics of the current minute so far."""
+        return self.samples.summarise()
+
+    @property
     def previous(self) -> dict[str, Aggregate]:
-        """The aggregates of the minute just before the current one, empty if it had no samples."""
-        for minute in (self.closing, self.closed[-1] if self.closed else None):
-            if minute is not None and self.bucket is not None and minute[0] == self.bucket - 1:
-                return minute[1]
+        """The statistics of the minute just before the current one, empty if it had no samples."""
+        if self.bucket is None:
+            return {}
+        if self.closing is not None and self.closing[0] == self.bucket - 1:
+            return self.closing[1].summarise()
+        if self.closed and self.closed[-1][0] == self.bucket - 1:
+            return self.closed[-1][1]
         return {}
 
-    def add(self, ts: datetime, signals: dict[str, float]) -> list[tuple[datetime, dict[str, Aggregate]]]:
-        """Fold in one sample; return the minutes it closed (usually none), with their aggregates."""
+    def add(
+        self, ts: datetime, signals: dict[str, float], scores: dict[str, float] | None = None
+    ) -> list[tuple[datetime, dict[str, Aggregate]]]:
+        """Fold in one sample and the anomaly scores its signals got; return the minutes it closed (usually
+        none), with their statistics."""
         moment = ts.timestamp()
         minute = int(moment // 60)
         closed = []
@@ -84,74 +182,35 @@ class MinuteAggregator:
         elif minute > self.bucket:
             if self.closing is not None:
                 closed.append(self._close(self.closing))
-            self.closing = (self.bucket, self.current)
-            self.current, self.bucket = {}, minute
+            self.closing = (self.bucket, self.samples)
+            self.samples, self.bucket = MinuteSamples(), minute
         if self.closing is not None and moment >= (self.closing[0] + 1) * 60 + self.grace_s:
             closed.append(self._close(self.closing))
             self.closing = None
         if minute == self.bucket:
-            target = self.current
+            self.samples.add(moment, signals, scores)
         elif self.closing is not None and minute == self.closing[0]:
-            target = self.closing[1]
-        else:
-            return closed  # later than the grace period: stored raw, not re-aggregated live
-        # Inlined Aggregate.add: this loop runs for every signal of every sample a shard receives.
-        for name, value in signals.items():
-            aggregate = target.get(name)
-            if aggregate is None:
-                target[name] = Aggregate(1, value, value, value, value)
-                continue
-            aggregate.n += 1
-            aggregate.total += value
-            if value < aggregate.low:
-                aggregate.low = value
-            elif value > aggregate.high:
-                aggregate.high = value
-            aggregate.last = value
+            self.closing[1].add(moment, signals, scores)
+        # else: later than the grace period: stored raw, not re-aggregated live
         return closed
 
-    def _close(self, minute: tuple[int, dict[str, Aggregate]]) -> tuple[datetime, dict[str, Aggregate]]:
-        self.closed.append(minute)
-        return datetime.fromtimestamp(minute[0] * 60, UTC), minute[1]
+    def _close(self, minute: tuple[int, MinuteSamples]) -> tuple[datetime, dict[str, Aggregate]]:
+        aggregates = minute[1].summarise()
+        self.closed.append((minute[0], aggregates))
+        return datetime.fromtimestamp(minute[0] * 60, UTC), aggregates
 
     def window(self, minutes: int) -> dict[str, Aggregate]:
-        """Signals aggregated over the current minute and the ``minutes - 1`` before it."""
+        """Signals aggregated over the current minute and the ``minutes - 1`` before it (mergeable
+        statistics only: see :class:`Aggregate`)."""
         merged: dict[str, Aggregate] = {}
         if self.bucket is None:
             return merged
-        parts = [*self.closed, *([self.closing] if self.closing else []), (self.bucket, self.current)]
-        for bucket, aggregates in parts:
+        parts = [*self.closed]
+        if self.closing is not None:
+            parts.append((self.closing[0], self.closing[1].summarise()))
+        parts.append((self.bucket, self.current))
+        for bucket, aggregates in sorted(parts, key=lambda part: part[0]):
             if bucket > self.bucket - minutes:
                 for name, aggregate in aggregates.items():
                     merged.setdefault(name, Aggregate()).merge(aggregate)
         return merged
-
-
-@dataclass
-class EwmaScore:
-    """An exponentially weighted mean and variance; scores a value by its z-score before learning it.
-
-    ``warmup`` samples pass before any score is given, so a new robot does not alert on its first
-    readings; the variance has a floor so a constant signal does not make every change infinite.
-    """
-
-    alpha: float = 0.02
-    warmup: int = 60
-    floor: float = 1e-6
-    n: int = 0
-    mean: float = 0.0
-    var: float = 0.0
-
-    def score(self, value: float) -> float:
-        """The |z| of ``value`` against what came before (0 while warming up); then learn it."""
-        z = 0.0
-        if self.n >= self.warmup:
-            z = abs(value - self.mean) / math.sqrt(max(self.var, self.floor * max(1.0, abs(self.mean))))
-        if self.n == 0:
-            self.mean = value
-        else:
-            delta = value - self.mean
-            self.mean += self.alpha * delta
-            self.var = (1 - self.alpha) * (self.var + self.alpha * delta * delta)
-        self.n += 1
-        return z

@@ -1,24 +1,76 @@
-"""Windowed statistics of a time series, and anomaly scores over them.
+"""Windowed statistics of time series: one implementation for the live shards and the bag pipeline.
 
-The bag pipeline computes these per topic and field; they sit in fleetray so the streaming side can
-compute the same figures the same way. Anomaly scores come from :class:`fleetray.features.online.EwmaScore`
-with the live shards' settings, fed every sample in time order, as a shard would have scored them:
+:func:`window_summary` is the definition: the statistics of one window's samples, per signal. A shard
+calls it when a robot's minute closes (``MinuteAggregator``); the bag pipeline calls it for every window
+of every decoded topic (:func:`window_statistics`). Anomaly scores come from
+:class:`fleetray.features.anomaly.EwmaScore` with the shards' settings, fed every sample in time order:
 a window's ``anomaly`` is its most unusual sample's score.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from fleetray.features.online import EwmaScore
+from fleetray.features.anomaly import EwmaScore
 
-STATISTICS = ("n", "mean", "std", "min", "max", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")
+STATISTICS = ("n", "mean", "std", "min", "max", "p05", "p50", "p95", "slope_per_s", "rate_hz", "last", "anomaly")
+PERCENTILES = (5, 50, 95)
+
+
+def window_summary(t_s: np.ndarray, values: np.ndarray, scores: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The statistics of one window, one entry per signal (column of ``values``).
+
+    ``values`` is (samples, signals), NaN where a sample lacks a signal; ``t_s`` the samples' times in
+    seconds, in any order; ``scores`` (optional, same shape) their anomaly scores, NaN where unscored.
+    Per signal: count, mean, population std, min, max, 5th/50th/95th percentiles (linear interpolation),
+    least-squares slope per second, sample rate ((n - 1) / time spanned), the value at the latest time,
+    and the highest score. Statistics of a signal without samples are NaN (n is 0).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    t_s = np.asarray(t_s, dtype=np.float64)
+    valid = np.isfinite(values)
+    n = valid.sum(axis=0)
+    count = np.maximum(n, 1)
+    filled = np.where(valid, values, 0.0)
+    mean = filled.sum(axis=0) / count
+    centred = np.where(valid, values - mean, 0.0)
+    t = np.where(valid, t_s[:, None], 0.0)
+    t_centred = np.where(valid, t_s[:, None] - t.sum(axis=0) / count, 0.0)
+    spread = (t_centred * t_centred).sum(axis=0)
+    t_first = np.where(valid, t_s[:, None], np.inf).min(axis=0)
+    t_last = np.where(valid, t_s[:, None], -np.inf).max(axis=0)
+    latest = np.where(valid, t_s[:, None], -np.inf).argmax(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # signals without samples come out NaN, as documented
+        percentiles = np.nanpercentile(values, PERCENTILES, axis=0) if len(values) else np.full((3, n.size), np.nan)
+        anomaly = np.nanmax(scores, axis=0) if scores is not None and len(scores) else np.full(n.size, np.nan)
+    empty = n == 0
+    summary = {
+        "n": n,
+        "mean": np.where(empty, np.nan, mean),
+        "std": np.where(empty, np.nan, np.sqrt((centred * centred).sum(axis=0) / count)),
+        "min": np.where(empty, np.nan, np.where(valid, values, np.inf).min(axis=0)),
+        "max": np.where(empty, np.nan, np.where(valid, values, -np.inf).max(axis=0)),
+        "p05": percentiles[0],
+        "p50": percentiles[1],
+        "p95": percentiles[2],
+        "slope_per_s": np.where(spread > 0, (t_centred * centred).sum(axis=0) / np.where(spread > 0, spread, 1), 0.0),
+        "rate_hz": np.where(t_last > t_first, (n - 1) / np.where(t_last > t_first, t_last - t_first, 1), 0.0),
+        "last": np.where(empty, np.nan, values[latest, np.arange(n.size)] if len(values) else np.nan),
+        "anomaly": anomaly,
+    }
+    summary["slope_per_s"] = np.where(empty, np.nan, summary["slope_per_s"])
+    summary["rate_hz"] = np.where(empty, np.nan, summary["rate_hz"])
+    return summary
 
 
 def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> dict[str, np.ndarray]:
-    """Per window of ``window_s`` seconds (aligned to multiples of it): count, mean, std, min, max, 5th, 50th
-    and 95th percentiles, least-squares slope per second, sample rate, and the highest anomaly score of its
-    samples (:func:`sample_scores`). NaN values are left out.
+    """:func:`window_summary` of one signal per window of ``window_s`` seconds (aligned to multiples of it),
+    with every sample scored by :func:`sample_scores`. NaN values are left out.
 
     ``t_s`` must be sorted. Returns ``{"window_start_s": …, statistic: …}``, one entry per non-empty window.
     """
@@ -32,22 +84,9 @@ def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> d
     ends = np.r_[starts[1:], len(window)]
     out: dict[str, list[float]] = {name: [] for name in STATISTICS}
     for first, last in zip(starts, ends, strict=True):
-        v, t = values[first:last], t_s[first:last]
-        out["n"].append(len(v))
-        out["mean"].append(float(v.mean()))
-        out["std"].append(float(v.std()))
-        out["min"].append(float(v.min()))
-        out["max"].append(float(v.max()))
-        p05, p50, p95 = np.percentile(v, [5, 50, 95])
-        out["p05"].append(float(p05))
-        out["p50"].append(float(p50))
-        out["p95"].append(float(p95))
-        spread = t - t.mean()
-        denominator = float((spread * spread).sum())
-        out["slope_per_s"].append(float((spread * (v - v.mean())).sum() / denominator) if denominator > 0 else 0.0)
-        span = float(t[-1] - t[0])
-        out["rate_hz"].append((len(v) - 1) / span if span > 0 else 0.0)
-        out["anomaly"].append(float(scores[first:last].max()))
+        summary = window_summary(t_s[first:last], values[first:last], scores[first:last, None])
+        for name in STATISTICS:
+            out[name].append(summary[name][0].item())
     return {"window_start_s": window[starts] * window_s, **{k: np.asarray(v) for k, v in out.items()}}
 
 

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic_core import to_json
 
+from fleetray.errors import StorageError
 from fleetray.schemas import Telemetry
 from fleetray.storage._copy import copy_idempotent, copy_into_stage
 from fleetray.storage.partitions import ensure_partitions
@@ -162,13 +163,23 @@ WITH samples AS (
     WHERE t.ts >= %(start)s AND t.ts < %(end)s AND s.value IS NOT NULL
       AND (%(tenant)s::text IS NULL OR t.tenant_id = %(tenant)s::text)
 )
-INSERT INTO telemetry_1m (tenant_id, robot_id, bucket, metric, n, mean, min, max, last)
+INSERT INTO telemetry_1m (tenant_id, robot_id, bucket, metric, n, mean, min, max, last,
+                          std, p05, p50, p95, slope_per_s, rate_hz, anomaly)
 SELECT tenant_id, robot_id, date_trunc('minute', ts), metric,
-       count(*), avg(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1]
+       count(*), avg(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1],
+       stddev_pop(value),
+       percentile_cont(0.05) WITHIN GROUP (ORDER BY value),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY value),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY value),
+       coalesce(regr_slope(value, extract(epoch FROM ts)), 0),
+       coalesce((count(*) - 1) / nullif(extract(epoch FROM max(ts) - min(ts)), 0), 0),
+       NULL  -- anomaly scores exist only where samples were scored as they came (the shards)
 FROM samples
 GROUP BY tenant_id, robot_id, date_trunc('minute', ts), metric
 ON CONFLICT (tenant_id, robot_id, bucket, metric) DO UPDATE
-SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last
+SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last,
+    std = EXCLUDED.std, p05 = EXCLUDED.p05, p50 = EXCLUDED.p50, p95 = EXCLUDED.p95,
+    slope_per_s = EXCLUDED.slope_per_s, rate_hz = EXCLUDED.rate_hz, anomaly = EXCLUDED.anomaly
 """
 
 
@@ -181,24 +192,33 @@ def rollup_minutes(conn: psycopg.Connection, *, start: datetime, end: datetime, 
     return conn.execute(_ROLLUP, {"start": start, "end": end, "tenant": tenant_id}).rowcount
 
 
-MINUTE_COLUMNS = ("tenant_id", "robot_id", "bucket", "metric", "n", "mean", "min", "max", "last")
-MINUTE_TYPES = ("text", "text", "timestamptz", "text", "int4", "float8", "float8", "float8", "float8")
+MINUTE_COLUMNS = ("tenant_id", "robot_id", "bucket", "metric", "n", "mean", "min", "max", "last",
+                  "std", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")  # fmt: skip
+MINUTE_TYPES = ("text", "text", "timestamptz", "text", "int4", *["float8"] * 11)
+BASIC_MINUTE_COLUMNS = 9  # up to ``last``: what the simulator's vectorised rollup computes
 
 
 def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> int:
     """Store per-minute aggregates computed elsewhere (shards, the simulator), replacing older figures.
 
-    Rows are in :data:`MINUTE_COLUMNS` order and must cover whole minutes: a minute written twice
-    keeps the second figures.
+    Rows are in :data:`MINUTE_COLUMNS` order, either all of them (the shards' windows) or the first
+    :data:`BASIC_MINUTE_COLUMNS` (the rest stored as NULL). They must cover whole minutes: a minute
+    written twice keeps the second figures.
     """
     if not rows:
         return 0
-    copy_into_stage(conn, "telemetry_1m", MINUTE_COLUMNS, rows, MINUTE_TYPES)
+    width = len(rows[0])
+    if width not in (BASIC_MINUTE_COLUMNS, len(MINUTE_COLUMNS)):
+        raise StorageError(f"minute aggregate rows have {width} values; expected {BASIC_MINUTE_COLUMNS} or "
+                         f"{len(MINUTE_COLUMNS)} ({', '.join(MINUTE_COLUMNS)})")  # fmt: skip
+    columns = MINUTE_COLUMNS[:width]
+    copy_into_stage(conn, "telemetry_1m", columns, rows, MINUTE_TYPES[:width])
+    listed = ", ".join(columns)  # this module's constants, never input
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in MINUTE_COLUMNS[4:])
     return conn.execute(
-        """
-        INSERT INTO telemetry_1m SELECT * FROM telemetry_1m_stage
-        ON CONFLICT (tenant_id, robot_id, bucket, metric) DO UPDATE
-        SET n = EXCLUDED.n, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last
+        f"""
+        INSERT INTO telemetry_1m ({listed}) SELECT {listed} FROM telemetry_1m_stage
+        ON CONFLICT (tenant_id, robot_id, bucket, metric) DO UPDATE SET {updates}
         """
     ).rowcount
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from actors.intake import RawMessage
 from actors.shard_core import ShardCore
 from fleetray.schemas import RobotEvent, validate_message
@@ -142,3 +144,31 @@ def test_a_restarted_shard_rebuilds_its_state_from_postgres(db: Database, tenant
     assert windows["five_minutes"]["battery.soc"]["n"] == 40
     assert [s["seq"] for s in shard.state.recent(tenant_id, "r2", limit=3)] == [38, 39, 40]
     assert rebuilt.state.recent(tenant_id, "r2", limit=3) == shard.state.recent(tenant_id, "r2", limit=3)
+
+
+def test_a_closed_minute_is_stored_with_its_window_statistics(db: Database, tenant_id: str, fleet: list[str]) -> None:
+    shard = core(db)
+    start = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    current = [{"main_brush": {"current_a": 3.0 + (n % 7) / 10, "temp_c": 40.0}} for n in range(90)]
+    shard.ingest([raw([sample(tenant_id, "r1", n + 1, ts=start + timedelta(seconds=n), components=current[n])
+                       for n in range(90)])])  # fmt: skip
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT n, mean, std, p50, rate_hz, anomaly FROM telemetry_1m "
+            "WHERE tenant_id = %s AND robot_id = 'r1' AND bucket = %s AND metric = 'components.main_brush.current_a'",
+            (tenant_id, start),
+        ).fetchone()
+    values = [3.0 + (n % 7) / 10 for n in range(60)]
+    mean = sum(values) / 60
+    assert row[:2] == (60, pytest.approx(mean))
+    assert row[2] == pytest.approx((sum((v - mean) ** 2 for v in values) / 60) ** 0.5)
+    assert row[3] == pytest.approx(sorted(values)[29] / 2 + sorted(values)[30] / 2)
+    assert row[4] == pytest.approx(1.0)
+    assert row[5] == 0.0  # scored as they came (cleaning), all within the scores' warm-up
+    with db.connect() as conn:
+        unscored = conn.execute(
+            "SELECT anomaly, std FROM telemetry_1m WHERE tenant_id = %s AND robot_id = 'r1' AND bucket = %s "
+            "AND metric = 'battery.soc'",
+            (tenant_id, start),
+        ).fetchone()
+    assert unscored[0] is None and unscored[1] == pytest.approx(0.0, abs=1e-12)

@@ -1,5 +1,7 @@
+import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from fleetray.features import Aggregate, MinuteAggregator
@@ -79,3 +81,51 @@ def test_merging_aggregates_matches_adding_every_value() -> None:
         second.add(value)
     first.merge(second)
     assert first.as_dict() == whole.as_dict()
+
+
+def test_a_closed_minute_has_the_statistics_the_bag_pipeline_computes_for_the_same_samples() -> None:
+    """Shards and the bag pipeline share one definition of a window (fleetray.features.windows)."""
+    from fleetray.features import EwmaScore
+    from fleetray.features.windows import STATISTICS, window_statistics
+
+    rng = np.random.default_rng(7)
+    # Times as a datetime holds them (to the microsecond), so both sides see the same samples.
+    t_s = np.array(
+        [datetime.fromtimestamp(t, UTC).timestamp() for t in START.timestamp() + np.sort(rng.uniform(0, 120, 200))]
+    )
+    values = 3.0 + 0.01 * (t_s - t_s[0]) + rng.normal(0, 0.2, len(t_s))
+    values[150] = 9.0  # a spike in the second minute
+    aggregator, scorer, closed = MinuteAggregator(), EwmaScore(), []
+    for t, value in zip(t_s.tolist(), values.tolist(), strict=True):
+        closed += aggregator.add(datetime.fromtimestamp(t, UTC), {"v": value}, {"v": scorer.score(value)})
+    closed += aggregator.add(START + timedelta(minutes=3), {})  # closes the second minute
+    batch = window_statistics(t_s, values, 60.0)
+    assert [bucket.timestamp() for bucket, _ in closed] == batch["window_start_s"].tolist()
+    for i, (_, minute) in enumerate(closed):
+        live = minute["v"].as_dict()
+        for name in STATISTICS:
+            assert live[name] == pytest.approx(batch[name][i], rel=1e-9, abs=1e-12), name
+    second = closed[1][1]["v"]
+    inside = values[(t_s >= START.timestamp() + 60) & (t_s < START.timestamp() + 120)]
+    assert second.n == len(inside) and second.p95 == pytest.approx(np.percentile(inside, 95))
+    assert second.std == pytest.approx(inside.std()) and second.anomaly > 10
+
+
+def test_a_signal_missing_from_some_samples_is_summarised_over_the_samples_that_have_it() -> None:
+    aggregator = MinuteAggregator()
+    for second in range(10):
+        signals = {"a": float(second)} | ({"b": 2.0 * second} if second % 2 else {})
+        aggregator.add(START + timedelta(seconds=second), signals)
+    current = aggregator.current
+    assert (current["a"].n, current["b"].n) == (10, 5)
+    assert (current["b"].mean, current["b"].last, current["b"].rate_hz) == (10.0, 18.0, 0.5)
+    assert current["b"].slope_per_s == pytest.approx(2.0)
+    assert math.isnan(current["a"].anomaly)  # nothing was scored
+
+
+def test_merged_windows_keep_only_the_statistics_that_merge_exactly() -> None:
+    aggregator = MinuteAggregator(keep=4)
+    feed(aggregator, range(0, 150))
+    window = aggregator.window(5)["v"]
+    assert window.std == pytest.approx(float(np.std(np.arange(150.0))))
+    assert math.isnan(window.p50) and math.isnan(window.slope_per_s)

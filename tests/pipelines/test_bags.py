@@ -192,7 +192,7 @@ def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Pa
 
 
 def test_window_statistics_match_numpy_and_score_samples_as_the_shards_do() -> None:
-    from fleetray.features.online import EwmaScore
+    from fleetray.features.anomaly import EwmaScore
     from fleetray.features.windows import sample_scores, window_statistics
 
     t = np.arange(0, 30, 0.01)

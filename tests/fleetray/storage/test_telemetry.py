@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from fleetray.schemas import Telemetry, validate_message
 from fleetray.storage import Database
 from fleetray.storage.partitions import (
@@ -143,3 +145,27 @@ def test_latest_telemetry_gives_each_robots_newest_sample(db: Database, tenant_i
         writer.write_messages(conn, samples("other-tenant", "r1", 50))
         latest = latest_telemetry(conn, tenant_id, since=START - timedelta(minutes=1))
     assert [(row["robot_id"], row["seq"]) for row in latest] == [("r1", 5), ("r2", 9)]
+
+
+def test_the_sql_rollup_computes_the_windows_the_shards_compute(db: Database, tenant_id: str) -> None:
+    """Minutes rebuilt from raw telemetry carry the shared window statistics (anomaly aside: only a shard
+    scores samples as they come)."""
+    from fleetray.features import MinuteAggregator, telemetry_signals
+
+    start = datetime(2026, 4, 2, tzinfo=UTC)
+    batch = samples(tenant_id, "r1", 60, start=start)
+    with db.connect() as conn:
+        TelemetryWriter().write_messages(conn, batch)
+        rollup_minutes(conn, start=start, end=start + timedelta(minutes=1), tenant_id=tenant_id)
+        stored = {row[0]: row[1:] for row in conn.execute(
+            "SELECT metric, std, p05, p50, p95, slope_per_s, rate_hz, anomaly FROM telemetry_1m WHERE bucket = %s",
+            (start,))}  # fmt: skip
+    aggregator = MinuteAggregator()
+    for sample in batch:
+        aggregator.add(sample.ts, telemetry_signals(sample))
+    for metric, live in aggregator.current.items():
+        std, p05, p50, p95, slope, rate, anomaly = stored[metric]
+        assert (std, p05, p50, p95) == pytest.approx((live.std, live.p05, live.p50, live.p95), abs=1e-9)
+        assert (slope, rate) == pytest.approx((live.slope_per_s, live.rate_hz), abs=1e-9)
+        assert anomaly is None
+    assert stored["components.main_brush.current_a"][4] == pytest.approx(0.01)  # 4.0 + n / 100 at 1 Hz
