@@ -122,6 +122,19 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
     return bags
 
 
+def missing_files(directory_uri: str) -> list[str]:
+    """What a rosbag2 directory still lacks: ``metadata.yaml``, or storage files its metadata lists.
+
+    A bag uploaded file by file is complete when this is empty.
+    """
+    filesystem, directory = filesystem_of(directory_uri)
+    if filesystem.get_file_info(f"{directory}/metadata.yaml").type != pafs.FileType.File:
+        return ["metadata.yaml"]
+    _, relative = _storage_format(filesystem, f"{directory}/metadata.yaml")
+    infos = filesystem.get_file_info([posixpath.join(directory, name) for name in relative])
+    return [name for name, info in zip(relative, infos, strict=True) if info.type != pafs.FileType.File]
+
+
 @contextlib.contextmanager
 def local_copy(bag: BagLocation) -> Iterator[Path]:
     """A local path to read ``bag`` from: the bag itself when it is local, else a streamed temporary copy."""

@@ -12,7 +12,7 @@ from fleetray.config import Settings, get_settings
 from serve_apps.api.context import ApiContext
 from serve_apps.api.problems import Problem, install_problem_handlers
 from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
-from serve_apps.api.routes import account, connectors, device, fleet, records, schedules, state, stream, webhooks
+from serve_apps.api.routes import account, bags, connectors, device, fleet, records, schedules, state, stream, webhooks
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """\
@@ -34,7 +34,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
                   docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.context = context
-    for module in (account, fleet, state, records, schedules, webhooks, device, connectors, stream):
+    for module in (account, fleet, state, records, schedules, webhooks, device, bags, connectors, stream):
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()
@@ -44,7 +44,8 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
         max_body_bytes=settings.api_max_body_bytes,
         timeout_s=settings.api_request_timeout_s,
         # A schedule may take as long as its request asks (within the platform's limit), plus a margin.
-        long_requests={"/v1/schedules": settings.schedule_max_time_limit_s + 30},
+        long_requests={"/v1/schedules": settings.schedule_max_time_limit_s + 30, "/v1/uploads/": 600},
+        large_bodies={"/v1/uploads/": bags.PART_BYTES},  # a bag part, PUT to a presigned local URL
         metrics=metrics,
     )
 

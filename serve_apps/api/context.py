@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from actors.router import ShardRouter
 from actors.shard_core import IngestReport
 from fleetray.config import Settings
 from fleetray.errors import DatabaseUnreachableError, ServiceError
+from fleetray.objectstore import ObjectStore
 from fleetray.scheduling import ScheduleRequest, ScheduleResult, solve
 from fleetray.scheduling.repair import ReoptimizeRequest, reoptimize
 from fleetray.storage import Database
@@ -139,6 +141,27 @@ class ApiContext:
             logger.exception("schedule job %s failed", job_id)
             error = f"{type(err).__name__}: {err}"
         await run_in_threadpool(record, lambda conn: finish_job(conn, job_id, result=result, error=error))
+
+    @functools.cached_property
+    def store(self) -> ObjectStore:
+        """The platform's object store (bags land there)."""
+        return ObjectStore.from_settings(self.settings)
+
+    def notify_bag(self, uri: str, tenant_id: str, trigger: str | None) -> bool:
+        """Tell the bag watcher a bag landed, without waiting for it; False where no watcher runs here
+        (the bag then waits for the watcher's next scan of the store)."""
+        import ray
+
+        from pipelines.component import WATCHER
+
+        if not ray.is_initialized():
+            return False
+        try:
+            watcher = ray.get_actor(WATCHER, namespace=self.shard_namespace)
+        except ValueError:
+            return False
+        watcher.notify.remote(uri, tenant_id, trigger)
+        return True
 
     def close(self) -> None:
         """Close the pool."""

@@ -47,11 +47,13 @@ class ProtectionMiddleware:
     """Refuses bodies over ``max_body_bytes`` (413), answers 504 after ``timeout_s``, counts and logs each request."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float, metrics: ApiMetrics,
-                 long_requests: dict[str, float] | None = None) -> None:  # fmt: skip
+                 long_requests: dict[str, float] | None = None,
+                 large_bodies: dict[str, int] | None = None) -> None:  # fmt: skip
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
         self.long_requests = long_requests or {}  # path prefix -> its own timeout
+        self.large_bodies = large_bodies or {}  # path prefix -> its own body limit
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,9 +63,11 @@ class ProtectionMiddleware:
         started = time.perf_counter()
         status = {"code": 500}
         request = Request(scope)
+        path = scope["path"]
+        limit = next((b for prefix, b in self.large_bodies.items() if path.startswith(prefix)), self.max_body_bytes)
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._refuse(scope, receive, send, status)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, status, limit)
             self._observe(scope, started, status["code"])
             return
         received = 0
@@ -73,7 +77,7 @@ class ProtectionMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
@@ -86,13 +90,12 @@ class ProtectionMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        path = scope["path"]
         timeout_s = next((t for prefix, t in self.long_requests.items() if path.startswith(prefix)), self.timeout_s)
         try:
             await asyncio.wait_for(self.app(scope, limited_receive, recording_send), timeout_s)
         except _BodyTooLarge:
             if not response_started:
-                await self._refuse(scope, receive, send, status)
+                await self._refuse(scope, receive, send, status, limit)
         except TimeoutError:
             if not response_started:
                 problem = ApiProblem(504, "Timeout", f"the request took longer than {timeout_s:g} s; "
@@ -101,12 +104,12 @@ class ProtectionMiddleware:
         finally:
             self._observe(scope, started, status["code"])
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: dict[str, int]) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: dict[str, int], limit: int) -> None:
         status["code"] = 413
         problem = ApiProblem(
             413,
             "Request body too large",
-            f"request bodies are limited to {self.max_body_bytes:,} bytes; send less per request",
+            f"request bodies are limited to {limit:,} bytes; send less per request",
         )
         await problem_response(Request(scope), problem)(scope, receive, send)
 
