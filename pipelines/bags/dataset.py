@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _bag_of(row: dict[str, Any]) -> BagLocation:
-    return BagLocation(row["uri"], row["format"], tuple(row["files"]), int(row["size_bytes"]))
+    return BagLocation(row["uri"], row["format"], tuple(row["files"]), int(row["size_bytes"]), row.get("modified_ns"))
 
 
 def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +41,13 @@ def read_bags(uri_or_glob: str) -> ray.data.Dataset:
     import ray.data
 
     bags = [
-        {"uri": b.uri, "format": b.format, "files": list(b.files), "size_bytes": b.size_bytes}
+        {
+            "uri": b.uri,
+            "format": b.format,
+            "files": list(b.files),
+            "size_bytes": b.size_bytes,
+            "modified_ns": b.modified_ns,
+        }
         for b in find_bags(uri_or_glob)
     ]
     return ray.data.from_items(bags, override_num_blocks=len(bags)).map(_summary_row, num_cpus=0.25)

@@ -2,8 +2,8 @@
 
 A bag is one ROS1 ``.bag`` file, one ROS2 bag directory (``metadata.yaml`` and its storage files,
 possibly split over several), or one bare ``.mcap`` or ``.db3`` file. rosbags and mcap read from
-local files, so a bag in S3 is streamed to a temporary directory on the worker that decodes it and
-removed afterwards; it never sits whole in memory.
+local files, so a bag in S3 is streamed to a cache on the machine that decodes it, once per machine
+however many parts of it run there; it never sits whole in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import fnmatch
 import posixpath
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from pyarrow import fs as pafs
 
 from fleetray.errors import FleetrayError
+from pipelines.bags.cache import cached
 
 BAG_SUFFIXES = (".bag", ".mcap", ".db3")
 PATH_PATTERN = re.compile(r"bags/(?P<tenant>[^/]+)/(?P<robot>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/")
@@ -40,6 +40,7 @@ class BagLocation:
     format: str  # ros1 | ros2-sqlite3 | ros2-mcap | mcap | sqlite3
     files: tuple[str, ...]
     size_bytes: int
+    modified_ns: int | None = None  # the newest of its files' modification times, where the store says
 
     @property
     def is_directory(self) -> bool:
@@ -75,8 +76,10 @@ def _uri(scheme_uri: str, path: str) -> str:
 def _storage_format(filesystem: pafs.FileSystem, metadata_path: str) -> tuple[str, tuple[str, ...]]:
     import yaml
 
+    from pipelines.bags.readers import YAML_LOADER
+
     with filesystem.open_input_stream(metadata_path) as stream:
-        info = yaml.safe_load(stream.read())["rosbag2_bagfile_information"]
+        info = yaml.load(stream.read(), Loader=YAML_LOADER)["rosbag2_bagfile_information"]
     storage = info.get("storage_identifier", "sqlite3")
     return f"ros2-{storage}", tuple(info.get("relative_file_paths") or [])
 
@@ -99,6 +102,7 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
     else:
         entries = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
     files = {entry.path: entry.size for entry in entries if entry.type == pafs.FileType.File}
+    modified = {entry.path: entry.mtime_ns for entry in entries if entry.type == pafs.FileType.File}
     bags: list[BagLocation] = []
     in_directories: set[str] = set()
     for path in sorted(p for p in files if p.endswith("/metadata.yaml") or p == "metadata.yaml"):
@@ -108,13 +112,15 @@ def find_bags(uri_or_glob: str) -> list[BagLocation]:
             posixpath.relpath(p, directory) for p in files if p.startswith(directory + "/") and p.endswith(BAG_SUFFIXES)
         )
         in_directories.update(posixpath.join(directory, m) for m in members)
-        size = sum(files.get(posixpath.join(directory, m), 0) for m in members)
-        bags.append(BagLocation(_uri(uri_or_glob, directory), fmt, members, size))
+        paths = [posixpath.join(directory, m) for m in (*members, "metadata.yaml")]
+        size = sum(files.get(p, 0) for p in paths[:-1])
+        newest = max((modified[p] for p in paths if modified.get(p) is not None), default=None)
+        bags.append(BagLocation(_uri(uri_or_glob, directory), fmt, members, size, newest))
     for path, size in sorted(files.items()):
         if path in in_directories or not path.endswith(BAG_SUFFIXES):
             continue
         fmt = {".bag": "ros1", ".mcap": "mcap", ".db3": "sqlite3"}[posixpath.splitext(path)[1]]
-        bags.append(BagLocation(_uri(uri_or_glob, path), fmt, (posixpath.basename(path),), size))
+        bags.append(BagLocation(_uri(uri_or_glob, path), fmt, (posixpath.basename(path),), size, modified.get(path)))
     if pattern is not None:
         bags = [bag for bag in bags if fnmatch.fnmatch(filesystem_of(bag.uri)[1], pattern)]
     if not bags:
@@ -137,20 +143,22 @@ def missing_files(directory_uri: str) -> list[str]:
 
 @contextlib.contextmanager
 def local_copy(bag: BagLocation) -> Iterator[Path]:
-    """A local path to read ``bag`` from: the bag itself when it is local, else a streamed temporary copy."""
+    """A local path to read ``bag`` from: the bag itself when it is local, else a copy in this machine's cache
+    (:func:`pipelines.bags.cache.cached`), fetched once per machine however many parts of it run there."""
     filesystem, path = filesystem_of(bag.uri)
     if isinstance(filesystem, pafs.LocalFileSystem):
         yield Path(path)
         return
-    workdir = Path(tempfile.mkdtemp(prefix="fleetray-bag-"))
-    try:
-        names = [*bag.files, "metadata.yaml"] if bag.is_directory else [bag.files[0]]
-        target_dir = workdir / posixpath.basename(path) if bag.is_directory else workdir
-        target_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            source = posixpath.join(path, name) if bag.is_directory else path
-            with filesystem.open_input_stream(source) as stream, open(target_dir / name, "wb") as out:
-                shutil.copyfileobj(stream, out, COPY_BUFFER)
-        yield target_dir if bag.is_directory else target_dir / bag.files[0]
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    key = f"{bag.uri}|{bag.size_bytes}|{bag.modified_ns}|{bag.files}"
+    with cached(key, bag.size_bytes, lambda entry: _download(filesystem, path, bag, entry)) as entry:
+        yield entry / posixpath.basename(path) if bag.is_directory else entry / bag.files[0]
+
+
+def _download(filesystem: pafs.FileSystem, path: str, bag: BagLocation, entry: Path) -> None:
+    names = [*bag.files, "metadata.yaml"] if bag.is_directory else [bag.files[0]]
+    target_dir = entry / posixpath.basename(path) if bag.is_directory else entry
+    for name in names:
+        source = posixpath.join(path, name) if bag.is_directory else path
+        (target_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        with filesystem.open_input_stream(source) as stream, open(target_dir / name, "wb") as out:
+            shutil.copyfileobj(stream, out, COPY_BUFFER)

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fleetray.errors import FleetrayError
+from pipelines.bags.cache import cached
 
 CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
 MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
@@ -42,6 +45,7 @@ def _lz4(data: bytes, size: int) -> bytes:
 
 
 DECOMPRESSORS = {"": lambda data, size: data, "zstd": _zstd, "lz4": _lz4}
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where built in: many times faster
 # ROS1 bags have no metadata records: robots label a recording with one std_msgs/String of JSON here.
 RECORDING_TOPIC = "/fleetray/recording"
 
@@ -301,24 +305,25 @@ class BagReader:
     def __init__(self, path: Path, fmt: str) -> None:
         self.path, self.format = path, fmt
         self.metadata: dict[str, Any] = {}
+        self._decompressed = contextlib.ExitStack()
+        self.files: list[_Ros1File | _McapFile | _SqliteFile] = []
         compressed_messages = False
         if fmt.startswith("ros2-"):
-            import yaml
-
             try:
-                info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+                info = yaml.load((path / "metadata.yaml").read_text(), Loader=YAML_LOADER)
+                info = info["rosbag2_bagfile_information"]
             except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
                 raise BagReadError(f"{path.name}/metadata.yaml: not rosbag2 metadata ({err})") from err
             self.metadata = info
             files = [path / name for name in info.get("relative_file_paths", [])]
-            compressed_messages = info.get("compression_mode", "").upper() == "MESSAGE"
-            if info.get("compression_mode", "").upper() == "FILE":
-                raise BagReadError(f"{path.name}: whole-file compressed rosbag2 bags are not read yet")
+            mode = str(info.get("compression_mode", "")).upper()
+            compressed_messages = mode == "MESSAGE"
         else:
-            files = [path]
+            files, mode = [path], ""
         storage = fmt.removeprefix("ros2-")
-        self.files: list[_Ros1File | _McapFile | _SqliteFile] = []
         try:
+            if mode == "FILE":
+                files = [self._decompress(file, str(self.metadata.get("compression_format", ""))) for file in files]
             for file in files:
                 if storage == "ros1":
                     self.files.append(_Ros1File(file))
@@ -339,9 +344,34 @@ class BagReader:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def _decompress(self, file: Path, compression: str) -> Path:
+        """A storage file compressed as a whole, decompressed into this machine's cache (once per machine)."""
+        if compression != "zstd":
+            raise BagReadError(f"{file.name}: compressed as a whole file with {compression or 'nothing named'!r}; "
+                               "only zstd is read")  # fmt: skip
+        try:
+            stat = file.stat()
+        except OSError as err:
+            raise BagReadError(f"{file.name}: cannot open ({err})") from err
+        name = file.name.removesuffix(".zstd")
+
+        def fill(entry: Path) -> None:
+            import zstandard
+
+            with open(file, "rb") as source, open(entry / name, "wb") as out:
+                try:
+                    zstandard.ZstdDecompressor().copy_stream(source, out)
+                except zstandard.ZstdError as err:
+                    raise BagReadError(f"{file.name}: not a zstd file ({err})") from err
+
+        key = f"decompressed|{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        # The decompressed size is unknown until done; storage files compress three to four times.
+        return self._decompressed.enter_context(cached(key, 4 * stat.st_size, fill)) / name
+
     def close(self) -> None:
         for file in self.files:
             file.close()
+        self._decompressed.close()
 
     def contents(self, counted: bool = True) -> BagContents:
         """Topics, counts, time span and metadata; ``counted=False`` skips what needs a scan (SQLite counts)."""

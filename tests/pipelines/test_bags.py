@@ -17,7 +17,7 @@ from fleetray.storage.bags import bag_events, bag_topics, search_bags
 from pipelines.bags.decode import topic_slug
 from pipelines.bags.location import find_bags, local_copy
 from pipelines.bags.process import process_bag, scan
-from pipelines.bags.readers import BagReader
+from pipelines.bags.readers import BagReader, BagReadError
 
 REAL_BAGS = Path(__file__).resolve().parents[1] / "data" / "bags"  # copies of shared/data/bags
 FORMATS = [("ros1", "plain.bag", None), ("ros1", "lz4.bag", "lz4"), ("ros1", "bz2.bag", "bz2"),
@@ -172,6 +172,75 @@ def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, 
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="decoded/acme/")["Contents"]]
     assert any(key.endswith(".parquet") and "/topics/imu.data/" in key for key in keys)
     assert any(key.endswith(".png") for key in keys)
+
+
+@pytest.mark.parametrize("name", ["sqlite", "mcap-dir"])
+def test_rosbag2_bags_compressed_file_by_file_are_decompressed_once_and_read(
+    generated: Path, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import tempfile
+
+    import yaml
+    import zstandard
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    original = generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name
+    compressed = shutil.copytree(original, tmp_path / name)
+    metadata = yaml.safe_load((compressed / "metadata.yaml").read_text())
+    info = metadata["rosbag2_bagfile_information"]
+    for relative in info["relative_file_paths"]:
+        plain = compressed / relative
+        (compressed / f"{relative}.zstd").write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+        plain.unlink()
+    info["relative_file_paths"] = [f"{relative}.zstd" for relative in info["relative_file_paths"]]
+    info["compression_format"], info["compression_mode"] = "zstd", "FILE"
+    (compressed / "metadata.yaml").write_text(yaml.safe_dump(metadata))
+    (bag,) = find_bags(str(compressed))
+    with BagReader(original, bag.format) as reader:
+        expected = list(reader.messages())
+    with BagReader(compressed, bag.format) as first, BagReader(compressed, bag.format) as second:
+        assert list(first.messages()) == expected
+        assert list(second.messages()) == expected
+    assert len(list((tmp_path / "tmp" / "fleetray-bag-cache").glob("*/*"))) == 2  # one copy: the file and its mark
+    info["compression_format"] = "lz4"
+    (compressed / "metadata.yaml").write_text(yaml.safe_dump(metadata))
+    with pytest.raises(BagReadError, match="only zstd is read"):
+        BagReader(compressed, bag.format)
+
+
+def test_a_remote_bag_is_copied_once_per_machine_and_evicted_least_recently_used(
+    generated: Path, s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import boto3
+
+    from fleetray.config import get_settings
+    from pipelines.bags import location
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    day = generated / "bags" / "acme" / "robot-7" / "2026-01-01"
+    for name in ("bare.mcap", "plain.bag"):
+        client.upload_file(str(day / name), s3_bucket, f"bags/acme/robot-7/2026-01-01/{name}")
+    monkeypatch.setenv("FLEETRAY_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    downloads = []
+    download = location._download
+    monkeypatch.setattr(location, "_download", lambda *args: downloads.append(args[1]) or download(*args))
+    mcap, ros1 = sorted(find_bags(f"s3://{s3_bucket}/bags"), key=lambda b: b.format)
+    monkeypatch.setenv("FLEETRAY_BAG_CACHE_BYTES", str(mcap.size_bytes + ros1.size_bytes - 1))  # room for one
+    get_settings.cache_clear()
+    with local_copy(mcap) as path:
+        assert path.read_bytes() == (day / "bare.mcap").read_bytes()
+    with local_copy(ros1):  # the MCAP copy is not in use: evicted to make room
+        assert not path.exists()
+    with local_copy(mcap) as first:
+        with local_copy(mcap) as second:  # another part on this machine: the same copy, no second download
+            assert second == first
+        with local_copy(ros1):  # over the budget, but the MCAP copy is in use and stays
+            assert first.exists()
+    assert len(downloads) == 4
 
 
 @pytest.mark.slow
