@@ -32,4 +32,4 @@ def sign(key: bytes, *fields: object) -> str:
 
 def verify(key: bytes, signature: str, *fields: object) -> bool:
     """Whether ``signature`` signs ``fields`` (constant-time)."""
-    return hmac.compare_digest(sign(key, *fields), signature)
+    return hmac.compare_digest(sign(key, *fields).encode(), signature.encode())  # bytes: any text compares

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import secrets
 import time
@@ -179,4 +180,5 @@ class LocalUploads(UploadBackend):
 
     def abort(self, upload: MultipartUpload) -> None:
         self._fs.delete_dir_contents(self._staging(upload.upload_id), missing_dir_ok=True)
-        self._fs.delete_dir(self._staging(upload.upload_id))
+        with contextlib.suppress(FileNotFoundError):  # no part ever arrived, or aborted already
+            self._fs.delete_dir(self._staging(upload.upload_id))

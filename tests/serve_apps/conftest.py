@@ -17,6 +17,7 @@ from fleetray.schemas import RobotEvent, Telemetry
 from fleetray.storage import Database
 from fleetray.storage.alerts import persist_alert_changes
 from fleetray.storage.api_keys import Role, create_key
+from fleetray.storage.bag_uploads import BagUpload, record_upload
 from fleetray.storage.events import write_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
 from fleetray.storage.schedule_jobs import create_job
@@ -36,6 +37,7 @@ class World:
     alert_ids: dict[str, int]
     subscription_ids: dict[str, int]
     job_ids: dict[str, str]
+    upload_ids: dict[str, str]  # a bag upload each tenant's device started
     now: datetime
 
     def key_id(self, tenant: str, role: str) -> str:
@@ -67,6 +69,7 @@ def seed(db: Database) -> World:
     alert_ids: dict[str, int] = {}
     subscription_ids: dict[str, int] = {}
     job_ids: dict[str, str] = {}
+    upload_ids: dict[str, str] = {}
     with db.connect() as conn:
         for tenant in TENANTS:
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
@@ -152,7 +155,11 @@ def seed(db: Database) -> World:
             for role in Role:
                 robot = f"{tenant}-r1" if role is Role.DEVICE else None
                 tokens[(tenant, role.value)] = create_key(conn, tenant, role, robot_id=robot).token
-    return World(tokens, alert_ids, subscription_ids, job_ids, now)
+            upload_ids[tenant] = f"{tenant}-upload-1"
+            record_upload(conn, BagUpload(upload_ids[tenant], tenant, f"{tenant}-r1",
+                                          f"bags/{tenant}/{tenant}-r1/2026-11-27/run.mcap", 1, 1000, None,
+                                          "uploading", now, now + timedelta(hours=1), None))  # fmt: skip
+    return World(tokens, alert_ids, subscription_ids, job_ids, upload_ids, now)
 
 
 @pytest.fixture

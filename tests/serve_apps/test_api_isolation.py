@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 
 from tests.serve_apps.conftest import World
 
-# Routes that carry no API key: manufacturer clouds sign their webhooks instead (tested in test_connectors).
-PUBLIC = {("POST", "/v1/connectors/{connector}/webhooks/{tenant_id}")}
+# Routes that carry no API key: manufacturer clouds sign their webhooks instead (tested in test_connectors),
+# and bag parts go to signed upload URLs (tested in test_bag_uploads).
+PUBLIC = {("POST", "/v1/connectors/{connector}/webhooks/{tenant_id}"),
+          ("PUT", "/v1/uploads/{upload_id}/parts/{number}")}  # fmt: skip
 # A schedule request is self-contained: it names no stored object, so it has no other tenant's objects to reach.
 SCHEDULE = {
     "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "hall", "x": 30, "y": 40}],
@@ -48,13 +50,15 @@ def acme_path_values(world: World) -> dict[str, str]:
     """Path parameters naming acme's objects."""
     return {"robot_id": "acme-r1", "site_id": "acme-hq", "alert_id": str(world.alert_ids["acme"]),
             "task_id": "acme-t1", "key_id": world.key_id("acme", "viewer"),
-            "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"]}  # fmt: skip
+            "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"],
+            "upload_id": world.upload_ids["acme"]}  # fmt: skip
 
 
 def missing_path_values() -> dict[str, str]:
     """Path parameters naming nothing at all."""
     return {"robot_id": "nobody", "site_id": "nowhere", "alert_id": "999999", "task_id": "no-task",
-            "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef"}  # fmt: skip
+            "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef",
+            "upload_id": "no-such-upload"}  # fmt: skip
 
 
 def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | list[Any] | None]:
@@ -80,6 +84,9 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/schedules:validate"): SCHEDULE,
         ("POST", "/v1/schedules:reoptimize"): REOPTIMIZE,
         ("POST", "/v1/schedules/jobs"): SCHEDULE,
+        ("POST", "/v1/device/bags"): {"name": "run.mcap", "size_bytes": 1000},
+        ("POST", "/v1/device/bags/{upload_id}/complete"): None,
+        ("DELETE", "/v1/device/bags/{upload_id}"): None,
     }  # fmt: skip
 
 
