@@ -82,8 +82,14 @@ def decode_parts(
     pending: list[ray.ObjectRef] = []
     done: dict[int, PartResult] = {}
     parts_of = Counter(bag.uri for bag, _ in units)
-    # Largest first, so that the last parts to finish are small ones and no worker idles at the end.
-    order = sorted(range(len(units)), key=lambda i: -units[i][0].size_bytes / parts_of[units[i][0].uri])
+
+    # Costliest first (by messages, else bytes), so that the last parts to finish are small ones and no
+    # worker idles at the end. Bytes alone mislead: a camera's images are many bytes but few, cheap messages.
+    def cost(index: int) -> tuple[int, float]:
+        bag, part = units[index]
+        return part.messages, bag.size_bytes / parts_of[bag.uri]
+
+    order = sorted(range(len(units)), key=cost, reverse=True)
     for index in order:
         (bag, part), out = units[index], outputs[index]
         if len(pending) >= limit:

@@ -76,6 +76,7 @@ class Part:
     end_ns: int | None = None
     first_row: int | None = None
     end_row: int | None = None
+    messages: int = 0  # about how many messages it holds: what it costs to decode, for scheduling
 
 
 @dataclass
@@ -135,8 +136,9 @@ class _Ros1File:
                     into.metadata.update({f"fleetray.{k}": str(v) for k, v in label.items()})
             break
 
-    def chunk_starts(self) -> list[int]:
-        return [chunk.start_time for chunk in self.reader.chunk_infos]
+    def chunk_weights(self) -> list[tuple[int, float]]:
+        """Each chunk's start time and message count."""
+        return [(chunk.start_time, sum(chunk.connection_counts.values())) for chunk in self.reader.chunk_infos]
 
     def messages(self, start_ns: int | None, end_ns: int | None) -> Iterator[tuple[str, int, bytes]]:
         try:
@@ -189,8 +191,12 @@ class _McapFile:
         for name, values in self.header_metadata.items():
             into.metadata.update({f"{name}.{key}": value for key, value in values.items()})
 
-    def chunk_starts(self) -> list[int]:
-        return [chunk.message_start_time for chunk in self.summary.chunk_indexes]
+    def chunk_weights(self) -> list[tuple[int, float]]:
+        """Each chunk's start time and (the file's messages shared out by uncompressed size) message count."""
+        chunks = self.summary.chunk_indexes
+        total = self.summary.statistics.message_count if self.summary.statistics else 0
+        size = sum(chunk.uncompressed_size for chunk in chunks) or 1
+        return [(chunk.message_start_time, total * chunk.uncompressed_size / size) for chunk in chunks]
 
     def messages(self, start_ns: int | None, end_ns: int | None) -> Iterator[tuple[str, int, bytes]]:
         try:
@@ -392,14 +398,17 @@ class BagReader:
                 first, end = file.row_range()
                 size = max(1, -(-(end - first) // per_file))
                 for row in range(first, end, size):
-                    parts.append(Part(len(parts), file_index, first_row=row, end_row=min(end, row + size)))
+                    last = min(end, row + size)
+                    parts.append(Part(len(parts), file_index, first_row=row, end_row=last, messages=last - row))
                 if first >= end:
                     parts.append(Part(len(parts), file_index, first_row=first, end_row=end))
                 continue
-            points = _split(file.chunk_starts(), per_file)
+            weights = file.chunk_weights()
+            points = _split([start for start, _ in weights], per_file)
             edges = [None, *points, None]
             for start, end in itertools.pairwise(edges):
-                parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end))
+                messages = sum(w for t, w in weights if (start is None or t >= start) and (end is None or t < end))
+                parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end, messages=round(messages)))
         return parts
 
     def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes]]:
