@@ -31,41 +31,44 @@ def window_summary(t_s: np.ndarray, values: np.ndarray, scores: np.ndarray | Non
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    t_s = np.asarray(t_s, dtype=np.float64)
+    signals = values.shape[1]
+    if not len(values):
+        return {name: np.full(signals, 0 if name == "n" else np.nan) for name in STATISTICS}
     valid = np.isfinite(values)
     n = valid.sum(axis=0)
     count = np.maximum(n, 1)
-    filled = np.where(valid, values, 0.0)
-    mean = filled.sum(axis=0) / count
+    mean = np.where(valid, values, 0.0).sum(axis=0) / count
     centred = np.where(valid, values - mean, 0.0)
-    t = np.where(valid, t_s[:, None], 0.0)
-    t_centred = np.where(valid, t_s[:, None] - t.sum(axis=0) / count, 0.0)
+    times = np.broadcast_to(np.asarray(t_s, dtype=np.float64)[:, None], values.shape)
+    t_centred = np.where(valid, times - np.where(valid, times, 0.0).sum(axis=0) / count, 0.0)
     spread = (t_centred * t_centred).sum(axis=0)
-    t_first = np.where(valid, t_s[:, None], np.inf).min(axis=0)
-    t_last = np.where(valid, t_s[:, None], -np.inf).max(axis=0)
-    latest = np.where(valid, t_s[:, None], -np.inf).argmax(axis=0)
-    with warnings.catch_warnings():
+    span = np.where(valid, times, -np.inf).max(axis=0) - np.where(valid, times, np.inf).min(axis=0)
+    latest = np.where(valid, times, -np.inf).argmax(axis=0)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # signals without samples come out NaN, as documented
-        percentiles = np.nanpercentile(values, PERCENTILES, axis=0) if len(values) else np.full((3, n.size), np.nan)
-        anomaly = np.nanmax(scores, axis=0) if scores is not None and len(scores) else np.full(n.size, np.nan)
+        percentiles = np.nanpercentile(values, PERCENTILES, axis=0)
+        anomaly = np.nanmax(scores, axis=0) if scores is not None else np.full(signals, np.nan)
+        slope = np.where(spread > 0, (t_centred * centred).sum(axis=0) / spread, 0.0)
+        rate = np.where(span > 0, (n - 1) / span, 0.0)
     empty = n == 0
-    summary = {
+
+    def unless_empty(statistic: np.ndarray) -> np.ndarray:
+        return np.where(empty, np.nan, statistic)
+
+    return {
         "n": n,
-        "mean": np.where(empty, np.nan, mean),
-        "std": np.where(empty, np.nan, np.sqrt((centred * centred).sum(axis=0) / count)),
-        "min": np.where(empty, np.nan, np.where(valid, values, np.inf).min(axis=0)),
-        "max": np.where(empty, np.nan, np.where(valid, values, -np.inf).max(axis=0)),
+        "mean": unless_empty(mean),
+        "std": unless_empty(np.sqrt((centred * centred).sum(axis=0) / count)),
+        "min": unless_empty(np.where(valid, values, np.inf).min(axis=0)),
+        "max": unless_empty(np.where(valid, values, -np.inf).max(axis=0)),
         "p05": percentiles[0],
         "p50": percentiles[1],
         "p95": percentiles[2],
-        "slope_per_s": np.where(spread > 0, (t_centred * centred).sum(axis=0) / np.where(spread > 0, spread, 1), 0.0),
-        "rate_hz": np.where(t_last > t_first, (n - 1) / np.where(t_last > t_first, t_last - t_first, 1), 0.0),
-        "last": np.where(empty, np.nan, values[latest, np.arange(n.size)] if len(values) else np.nan),
+        "slope_per_s": unless_empty(slope),
+        "rate_hz": unless_empty(rate),
+        "last": unless_empty(values[latest, np.arange(signals)]),
         "anomaly": anomaly,
     }
-    summary["slope_per_s"] = np.where(empty, np.nan, summary["slope_per_s"])
-    summary["rate_hz"] = np.where(empty, np.nan, summary["rate_hz"])
-    return summary
 
 
 def window_statistics(t_s: np.ndarray, values: np.ndarray, window_s: float) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ location (a streamed temporary copy for s3://), so nothing but the part's addres
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,15 @@ def _decode_unit(bag: BagLocation, part: Part, output: str, options: DecodeOptio
         return decode_part(path, bag.format, part, output, options, known)
 
 
+@functools.cache
+def _remote_decode_unit() -> Any:
+    """The decode task, made once per process: each new remote function is exported to the cluster again,
+    and every worker fetches it again before its first part."""
+    import ray
+
+    return ray.remote(num_cpus=1)(_decode_unit)
+
+
 def decode_parts(
     units: list[tuple[BagLocation, Part]],
     output: str | list[str],
@@ -75,7 +85,7 @@ def decode_parts(
     import ray
 
     outputs = output if isinstance(output, list) else [output] * len(units)
-    decode = ray.remote(num_cpus=1)(_decode_unit)
+    decode = _remote_decode_unit()
     limit = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
     known_ref = ray.put(known or {})
     results: dict[ray.ObjectRef, int] = {}
