@@ -1,7 +1,8 @@
 """A robot's telemetry history at three resolutions: raw samples, minutes and hours, paged by cursor.
 
-Minutes are the shards' stored rollups (``telemetry_1m``); hours are merged from them on the fly,
-so an hour's mean weighs each minute by its sample count and its ``last`` is the last minute's.
+Minutes are the shards' stored windows (``telemetry_1m``, with the statistics of
+``fleetray.features.windows``; NULL where a rollup could not compute them); hours are merged from them on
+the fly, so an hour's mean weighs each minute by its sample count and its ``last`` is the last minute's.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ RAW = Listing(
 
 MINUTES = Listing(
     table="telemetry_1m",
-    columns=("bucket", "metric", "n", "mean", "min", "max", "last"),
+    columns=("bucket", "metric", "n", "mean", "min", "max", "last", "std", "p05", "p50", "p95", "slope_per_s",
+             "rate_hz", "anomaly"),
     key=("robot_id", "metric"),
     sortable=("bucket",),
     default_sort="bucket",

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines.bags.extract import EVENT_TYPES, MEDIA_TYPES, events_of, rows_of
-from pipelines.bags.fastpath import FIXED_LAYOUTS, FixedLayout, fixed_table
+from pipelines.bags.fastpath import FIXED_LAYOUTS, FixedLayout, fixed_table, header_row
 from pipelines.bags.location import filesystem_of
 from pipelines.bags.media import MEDIA_WRITERS
 from pipelines.bags.readers import BagReader, Part
@@ -129,7 +129,8 @@ def decode_part(
         contents = reader.contents(counted=False)
         decoder = decoder_for(contents.topics, fmt == "ros1", known_definitions)
         result.undecodable = dict(decoder.undecodable)
-        tables = _PartTables(filesystem, root, part.index, decoder, options, result)
+        encodings = {name: topic.encoding for name, topic in contents.topics.items()}
+        tables = _PartTables(filesystem, root, part.index, decoder, encodings, options, result)
         fixed = {
             name: (FIXED_LAYOUTS[decoder.msgtypes[name]], topic.encoding)
             for name, topic in contents.topics.items()
@@ -167,6 +168,7 @@ class _PartTables:
         root: str,
         index: int,
         decoder: MessageDecoder,
+        encodings: dict[str, str],
         options: DecodeOptions,
         result: PartResult,
     ) -> None:
@@ -175,6 +177,7 @@ class _PartTables:
         self.writers: dict[str, _TableWriter] = {}
         self.events: list[dict[str, Any]] = []
         self.media_seen: dict[str, int] = {}
+        self.encodings = encodings
 
     def add_message(self, topic: str, t_ns: int, raw: bytes) -> None:
         """Decode one message into its rows (and events); a message that does not decode is counted."""
@@ -182,12 +185,10 @@ class _PartTables:
         if msgtype is None:
             return
         try:
-            message = self.decoder.decode(topic, raw)
             if msgtype in MEDIA_TYPES:
-                rows = _media_rows(self.filesystem, self.root, topic, msgtype, message, t_ns, self.media_seen,
-                                   self.options, self.result)  # fmt: skip
+                rows = self._media_rows(topic, msgtype, t_ns, raw)
             else:
-                rows = rows_of(msgtype, message)
+                rows = rows_of(msgtype, self.decoder.decode(topic, raw))
         except Exception as err:  # one bad message must not stop the bag
             self.result.error_count += 1
             self.result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
@@ -198,6 +199,31 @@ class _PartTables:
             self.events.extend(asdict(event) for event in events_of(msgtype, rows, t_ns, topic))
         self._writer(topic).add(rows)
         self.result.rows[topic] = self.result.rows.get(topic, 0) + len(rows)
+
+    def _media_rows(self, topic: str, msgtype: str, t_ns: int, raw: bytes) -> list[dict[str, Any]]:
+        """A camera image or point cloud: written as a file when it is the n-th, else only its header.
+
+        A header is read straight from the bytes where the type is the standard one: deserialising a
+        whole image or cloud only to skip it would copy every pixel.
+        """
+        every = self.options.cloud_every if msgtype.endswith("PointCloud2") else self.options.image_every
+        count = self.media_seen.get(topic, 0)
+        self.media_seen[topic] = count + 1
+        if every <= 0 or count % every:
+            header = header_row(raw, self.encodings[topic]) if self.decoder.standard_layout(topic) else None
+            if header is None:
+                header = _header_row(self.decoder.decode(topic, raw))
+            return [{**header, "file": None}]
+        message = self.decoder.decode(topic, raw)
+        data, extension, fields = MEDIA_WRITERS[msgtype](message)
+        directory = f"{self.root}/media/{topic_slug(topic)}"
+        if count == 0:
+            self.filesystem.create_dir(directory, recursive=True)
+        name = f"{directory}/{t_ns}.{extension}"
+        with self.filesystem.open_output_stream(name) as out:
+            out.write(data)
+        self.result.media_files += 1
+        return [{**_header_row(message), **fields, "file": name.removeprefix(self.root + "/")}]
 
     def add_fixed(self, topic: str, layout: FixedLayout, encoding: str, t_ns: list[int], raws: list[bytes]) -> None:
         """A row group of a fixed-layout topic, read from the bytes; the general way where that fails."""
@@ -231,37 +257,9 @@ class _PartTables:
         self.result.events = len(self.events)
 
 
-def _media_rows(
-    filesystem: pafs.FileSystem,
-    root: str,
-    topic: str,
-    msgtype: str,
-    message: Any,
-    t_ns: int,
-    seen: dict[str, int],
-    options: DecodeOptions,
-    result: PartResult,
-) -> list[dict[str, Any]]:
-    every = options.cloud_every if msgtype.endswith("PointCloud2") else options.image_every
-    count = seen.get(topic, 0)
-    seen[topic] = count + 1
+def _header_row(message: Any) -> dict[str, Any]:
     header = getattr(message, "header", None)
-    row: dict[str, Any] = (
-        {
-            "stamp_ns": int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec),
-            "frame_id": str(header.frame_id),
-        }
-        if header is not None
-        else {}
-    )
-    if every <= 0 or count % every:
-        return [{**row, "file": None}]
-    data, extension, fields = MEDIA_WRITERS[msgtype](message)
-    directory = f"{root}/media/{topic_slug(topic)}"
-    if count == 0:
-        filesystem.create_dir(directory, recursive=True)
-    name = f"{directory}/{t_ns}.{extension}"
-    with filesystem.open_output_stream(name) as out:
-        out.write(data)
-    result.media_files += 1
-    return [{**row, **fields, "file": name.removeprefix(root + "/")}]
+    if header is None:
+        return {}
+    return {"stamp_ns": int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec),
+            "frame_id": str(header.frame_id)}  # fmt: skip

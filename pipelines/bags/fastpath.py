@@ -12,12 +12,17 @@ up) gives None, and the caller decodes those messages the general way.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 CDR_LITTLE_ENDIAN = (0, 1)
+CDR_PREFIX = bytes(CDR_LITTLE_ENDIAN)
+CDR_HEADER = struct.Struct("<iII")  # sec (signed), nanosec, frame id length (with its NUL)
+ROS1_HEADER = struct.Struct("<III")  # after the sequence number: secs, nsecs, frame id length
 STRINGS_START = 12  # CDR: 4 bytes of encapsulation, then sec, nanosec; ROS1: seq, sec, nsec
 
 
@@ -125,3 +130,20 @@ def _strings(text: np.ndarray) -> pa.Array:
     if (text == text[0]).all():
         return pa.repeat(pa.scalar(text[0].tobytes().decode()), len(text))
     return pa.array([row.tobytes().decode() for row in text], type=pa.string())
+
+
+def header_row(raw: bytes, encoding: str) -> dict[str, Any] | None:
+    """``stamp_ns`` and ``frame_id`` of a message that starts with a std_msgs/Header (images, point clouds),
+    read from its first bytes; None where they are not as expected."""
+    cdr = encoding == "cdr"
+    if encoding not in ("cdr", "ros1") or len(raw) < STRINGS_START + 4 or (cdr and raw[:2] != CDR_PREFIX):
+        return None
+    sec, nanosec, length = (CDR_HEADER if cdr else ROS1_HEADER).unpack_from(raw, 4)
+    end = STRINGS_START + 4 + length - (1 if cdr else 0)
+    if end > len(raw) or (cdr and length == 0):
+        return None
+    try:
+        frame_id = raw[STRINGS_START + 4 : end].decode()
+    except UnicodeDecodeError:
+        return None
+    return {"stamp_ns": sec * 1_000_000_000 + nanosec, "frame_id": frame_id}

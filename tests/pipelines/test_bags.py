@@ -174,6 +174,29 @@ def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, 
     assert any(key.endswith(".png") for key in keys)
 
 
+@pytest.mark.parametrize("name", ["plain.bag", "mcap-dir"])
+def test_media_headers_read_from_the_bytes_are_the_deserialised_ones(generated: Path, name: str) -> None:
+    from pipelines.bags.decode import _header_row
+    from pipelines.bags.fastpath import header_row
+    from pipelines.bags.typesys import MessageDecoder
+
+    (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
+    media = ("/camera/image_raw", "/camera/image_raw/compressed", "/points")
+    with BagReader(Path(bag.uri), bag.format) as reader:
+        contents = reader.contents()
+        decoder = MessageDecoder(contents.topics, bag.format == "ros1")
+        checked = 0
+        for topic, _, raw in reader.messages():
+            if topic in media:
+                encoding = contents.topics[topic].encoding
+                assert header_row(raw, encoding) == _header_row(decoder.decode(topic, raw)), topic
+                checked += 1
+    assert checked == 20 * (5 + 1 + 2)
+    assert header_row(raw[:14], encoding) is None
+    if encoding == "cdr":
+        assert header_row(b"\x00\x00" + raw[2:], encoding) is None  # big-endian CDR
+
+
 @pytest.mark.parametrize("name", ["sqlite", "mcap-dir"])
 def test_rosbag2_bags_compressed_file_by_file_are_decompressed_once_and_read(
     generated: Path, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

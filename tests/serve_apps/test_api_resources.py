@@ -39,6 +39,7 @@ def test_history_pages_by_cursor_and_downloads(client: TestClient, world: World)
     minutes = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1m", "metric": "battery.soc"},
                          headers=headers).json()  # fmt: skip
     assert len(minutes["items"]) == 3 and minutes["items"][0]["metric"] == "battery.soc"
+    assert {"std", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly"} <= set(minutes["items"][0])
     hours = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1h"}, headers=headers).json()
     assert sum(row["n"] for row in hours["items"]) == 180
     as_csv = client.get("/v1/robots/acme-r1/telemetry", params={"format": "csv"}, headers=headers)
