@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import sqlite3
 import struct
 from collections.abc import Iterator
@@ -108,16 +109,29 @@ def _split(boundaries: list[int], parts: int) -> list[int]:
     return points[step - 1 :: step][: parts - 1]
 
 
+# Opening a ROS1 bag reads the index of every chunk; a worker decoding several parts of one bag keeps it
+# open between them (one at a time: parts run one after another in a worker).
+_ROS1_READERS: dict[tuple[str, int, int], Any] = {}
+
+
 class _Ros1File:
     def __init__(self, path: Path) -> None:
         from rosbags.rosbag1 import Reader, ReaderError
 
         self._error = ReaderError
-        self.reader = Reader(path)
         try:
-            self.reader.open()
-        except ReaderError as err:
-            raise BagReadError(f"{path.name}: not a readable ROS1 bag ({err})") from err
+            stat = path.stat()
+        except OSError as err:
+            raise BagReadError(f"{path.name}: cannot open ({err})") from err
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        self.reader = _ROS1_READERS.pop(key, None)
+        if self.reader is None:
+            self.reader = Reader(path)
+            try:
+                self.reader.open()
+            except ReaderError as err:
+                raise BagReadError(f"{path.name}: not a readable ROS1 bag ({err})") from err
+        self.key = key
 
     def contents(self, into: BagContents, counted: bool = True) -> None:
         for connection in self.reader.connections:
@@ -148,7 +162,15 @@ class _Ros1File:
             raise BagReadError(f"ROS1 bag unreadable past this point ({err})") from err
 
     def close(self) -> None:
-        self.reader.close()
+        """Keep the reader open for this worker's next part of the same bag; close the least recent beyond a few."""
+        _ROS1_READERS[self.key] = self.reader
+        while len(_ROS1_READERS) > CACHED_SUMMARIES:
+            _ROS1_READERS.pop(next(iter(_ROS1_READERS))).close()
+
+
+# A worker often decodes several parts of one large file: its summary (every chunk's index) is parsed once.
+_MCAP_SUMMARIES: dict[tuple[str, int, int], tuple[Any, dict[str, dict[str, str]]]] = {}
+CACHED_SUMMARIES = 8
 
 
 class _McapFile:
@@ -158,10 +180,16 @@ class _McapFile:
 
         self._error = McapError
         self.stream = open(path, "rb")  # noqa: SIM115 (closed by close())
+        stat = os.fstat(self.stream.fileno())
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         try:
             self.reader = make_reader(self.stream)
-            self.summary = self.reader.get_summary()
-            self.header_metadata = {m.name: dict(m.metadata) for m in self.reader.iter_metadata()}
+            if key not in _MCAP_SUMMARIES:
+                if len(_MCAP_SUMMARIES) >= CACHED_SUMMARIES:
+                    _MCAP_SUMMARIES.pop(next(iter(_MCAP_SUMMARIES)))
+                metadata = {m.name: dict(m.metadata) for m in self.reader.iter_metadata()}
+                _MCAP_SUMMARIES[key] = (self.reader.get_summary(), metadata)
+            self.summary, self.header_metadata = _MCAP_SUMMARIES[key]
         except (McapError, ValueError, EOFError, OSError) as err:
             self.stream.close()
             raise BagReadError(f"{path.name}: not a readable MCAP file ({err})") from err
