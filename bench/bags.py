@@ -118,13 +118,14 @@ def machine_ceiling(root: Path, out: Path, options: object) -> float:
     On a shared two-core machine two busy processes each run slower than one alone (caches, memory
     bandwidth, clock boost, the machine's other services); no scheduler can beat this figure.
     """
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from pipelines.bags.dataset import split_bags
 
     units = split_bags(str(root), MANY_PART)
     halves = [units[0::2], units[1::2]]
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # not a fork of Ray
         # Both processes see every bag first, so neither pays for building a type store while measured.
         list(pool.map(_decode_in_process, [units, units], [str(out / "warm-a"), str(out / "warm-b")], [options] * 2))
         one = pool.submit(_decode_in_process, units, str(out / "one"), options).result()

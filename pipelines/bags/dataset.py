@@ -2,7 +2,7 @@
 
 Decoding runs one Ray task per part, so many bags run in parallel and one large bag (split by
 chunk or row range) keeps every worker busy too. Each task reads its part straight from the bag's
-location (a streamed temporary copy for s3://), so nothing but the part's address travels.
+location (for s3://, the machine's cached copy), so nothing but the part's address travels.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def _split(boundaries: list[int], parts: int) -> list[int]:
 
 # Opening a ROS1 bag reads the index of every chunk; a worker decoding several parts of one bag keeps it
 # open between them (one at a time: parts run one after another in a worker).
-_ROS1_READERS: dict[tuple[str, int, int], Any] = {}
+_ROS1_READERS: dict[tuple[int, str, int, int], Any] = {}
 
 
 class _Ros1File:
@@ -123,7 +123,8 @@ class _Ros1File:
             stat = path.stat()
         except OSError as err:
             raise BagReadError(f"{path.name}: cannot open ({err})") from err
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        # The process id too: a forked child must not share its parent's open file (and its file offset).
+        key = (os.getpid(), str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         self.reader = _ROS1_READERS.pop(key, None)
         if self.reader is None:
             self.reader = Reader(path)
