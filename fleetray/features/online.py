@@ -50,8 +50,12 @@ class Aggregate:
         """Fold in the aggregate of a later stretch of time."""
         if not later.n:
             return
+        if not self.n:  # nothing to merge with: the later window's statistics, all of them
+            for name in self.__slots__:
+                setattr(self, name, getattr(later, name))
+            return
         n = self.n + later.n
-        delta = later.mean - self.mean if self.n else 0.0
+        delta = later.mean - self.mean
         self.squares += later.squares + delta * delta * self.n * later.n / n
         self.n, self.total = n, self.total + later.total
         self.low, self.high, self.last = min(self.low, later.low), max(self.high, later.high), later.last

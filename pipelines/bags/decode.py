@@ -146,7 +146,7 @@ def decode_part(
                 tables.add_message(topic, t_ns, raw)
                 continue
             batch[0].append(t_ns)
-            batch[1].append(raw)
+            batch[1].append(bytes(raw))  # kept for a row group: a view would keep its whole chunk
             if len(batch[1]) >= ROW_GROUP:
                 tables.add_fixed(topic, *fixed[topic], *batch)
                 batches[topic] = ([], [])
@@ -179,7 +179,7 @@ class _PartTables:
         self.media_seen: dict[str, int] = {}
         self.encodings = encodings
 
-    def add_message(self, topic: str, t_ns: int, raw: bytes) -> None:
+    def add_message(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
         """Decode one message into its rows (and events); a message that does not decode is counted."""
         msgtype = self.decoder.msgtypes.get(topic)
         if msgtype is None:
@@ -188,7 +188,7 @@ class _PartTables:
             if msgtype in MEDIA_TYPES:
                 rows = self._media_rows(topic, msgtype, t_ns, raw)
             else:
-                rows = rows_of(msgtype, self.decoder.decode(topic, raw))
+                rows = rows_of(msgtype, self.decoder.decode(topic, bytes(raw)))
         except Exception as err:  # one bad message must not stop the bag
             self.result.error_count += 1
             self.result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])
@@ -200,7 +200,7 @@ class _PartTables:
         self._writer(topic).add(rows)
         self.result.rows[topic] = self.result.rows.get(topic, 0) + len(rows)
 
-    def _media_rows(self, topic: str, msgtype: str, t_ns: int, raw: bytes) -> list[dict[str, Any]]:
+    def _media_rows(self, topic: str, msgtype: str, t_ns: int, raw: bytes | memoryview) -> list[dict[str, Any]]:
         """A camera image or point cloud: written as a file when it is the n-th, else only its header.
 
         A header is read straight from the bytes where the type is the standard one: deserialising a
@@ -212,9 +212,9 @@ class _PartTables:
         if every <= 0 or count % every:
             header = header_row(raw, self.encodings[topic]) if self.decoder.standard_layout(topic) else None
             if header is None:
-                header = _header_row(self.decoder.decode(topic, raw))
+                header = _header_row(self.decoder.decode(topic, bytes(raw)))
             return [{**header, "file": None}]
-        message = self.decoder.decode(topic, raw)
+        message = self.decoder.decode(topic, bytes(raw))
         data, extension, fields = MEDIA_WRITERS[msgtype](message)
         directory = f"{self.root}/media/{topic_slug(topic)}"
         if count == 0:

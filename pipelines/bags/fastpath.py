@@ -132,7 +132,7 @@ def _strings(text: np.ndarray) -> pa.Array:
     return pa.array([row.tobytes().decode() for row in text], type=pa.string())
 
 
-def header_row(raw: bytes, encoding: str) -> dict[str, Any] | None:
+def header_row(raw: bytes | memoryview, encoding: str) -> dict[str, Any] | None:
     """``stamp_ns`` and ``frame_id`` of a message that starts with a std_msgs/Header (images, point clouds),
     read from its first bytes; None where they are not as expected."""
     cdr = encoding == "cdr"
@@ -143,7 +143,7 @@ def header_row(raw: bytes, encoding: str) -> dict[str, Any] | None:
     if end > len(raw) or (cdr and length == 0):
         return None
     try:
-        frame_id = raw[STRINGS_START + 4 : end].decode()
+        frame_id = bytes(raw[STRINGS_START + 4 : end]).decode()
     except UnicodeDecodeError:
         return None
     return {"stamp_ns": sec * 1_000_000_000 + nanosec, "frame_id": frame_id}

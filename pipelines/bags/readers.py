@@ -2,7 +2,8 @@
 
 One interface over three storages: ROS1 bags (rosbags' reader: uncompressed, bz2 and lz4 chunks),
 MCAP files (the ``mcap`` library for the summary; chunks, uncompressed, zstd or lz4, parsed here) and
-rosbag2 SQLite files (``sqlite3``), a ROS2 bag directory being one or more of the latter two.
+rosbag2 SQLite files (``sqlite3``), a ROS2 bag directory being one or more of the latter two (files
+rosbag2 compressed whole, with zstd, are decompressed into the machine's cache first).
 Messages come out raw, with their topic and log time; :mod:`pipelines.bags.typesys` deserialises them.
 
 A bag splits into parts so that one large bag keeps several workers busy: ROS1 and MCAP bags by
@@ -109,6 +110,7 @@ def _split(boundaries: list[int], parts: int) -> list[int]:
     return points[step - 1 :: step][: parts - 1]
 
 
+CACHED_FILES = 8
 # Opening a ROS1 bag reads the index of every chunk; a worker decoding several parts of one bag keeps it
 # open between them (one at a time: parts run one after another in a worker).
 _ROS1_READERS: dict[tuple[int, str, int, int], Any] = {}
@@ -165,13 +167,12 @@ class _Ros1File:
     def close(self) -> None:
         """Keep the reader open for this worker's next part of the same bag; close the least recent beyond a few."""
         _ROS1_READERS[self.key] = self.reader
-        while len(_ROS1_READERS) > CACHED_SUMMARIES:
+        while len(_ROS1_READERS) > CACHED_FILES:
             _ROS1_READERS.pop(next(iter(_ROS1_READERS))).close()
 
 
 # A worker often decodes several parts of one large file: its summary (every chunk's index) is parsed once.
 _MCAP_SUMMARIES: dict[tuple[str, int, int], tuple[Any, dict[str, dict[str, str]]]] = {}
-CACHED_SUMMARIES = 8
 
 
 class _McapFile:
@@ -186,7 +187,7 @@ class _McapFile:
         try:
             self.reader = make_reader(self.stream)
             if key not in _MCAP_SUMMARIES:
-                if len(_MCAP_SUMMARIES) >= CACHED_SUMMARIES:
+                if len(_MCAP_SUMMARIES) >= CACHED_FILES:
                     _MCAP_SUMMARIES.pop(next(iter(_MCAP_SUMMARIES)))
                 metadata = {m.name: dict(m.metadata) for m in self.reader.iter_metadata()}
                 _MCAP_SUMMARIES[key] = (self.reader.get_summary(), metadata)
@@ -266,8 +267,8 @@ class _McapFile:
                 opcode, length = data[position], int.from_bytes(data[position + 1 : position + 9], "little")
                 if opcode == MESSAGE_OPCODE:
                     channel_id, _, log_time = MESSAGE_HEADER.unpack_from(data, position + 9)
-                    if low <= log_time < high:
-                        yield topics[channel_id], log_time, bytes(view[position + 9 + 22 : position + 9 + length])
+                    if low <= log_time < high:  # a view, not a copy: an image is often skipped unread
+                        yield topics[channel_id], log_time, view[position + 9 + 22 : position + 9 + length]
                 position += 9 + length
 
     def close(self) -> None:
@@ -440,8 +441,11 @@ class BagReader:
                 parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end, messages=round(messages)))
         return parts
 
-    def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes]]:
-        """``(topic, log time in ns, raw bytes)`` of every message, or of one part's."""
+    def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes | memoryview]]:
+        """``(topic, log time in ns, raw bytes)`` of every message, or of one part's.
+
+        MCAP messages come as views into their decompressed chunk: copy (``bytes(raw)``) what is kept
+        beyond the next few messages, or it keeps the whole chunk alive."""
         if part is None:
             for index in range(len(self.files)):
                 yield from self.messages(Part(0, index))
