@@ -105,20 +105,14 @@ class MinuteSamples:
         """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
         count = len(self.times)
         self.times.append(moment)
-        for name, value in signals.items():
-            column = self.columns.get(name)
-            if column is None:
-                column = self.columns[name] = array("d", [NAN]) * count
-            elif len(column) < count:
-                column.extend([NAN] * (count - len(column)))
-            column.append(value)
-        for name, score in (scores or {}).items():
-            column = self.scores.get(name)
-            if column is None:
-                column = self.scores[name] = array("d", [NAN]) * count
-            elif len(column) < count:
-                column.extend([NAN] * (count - len(column)))
-            column.append(score)
+        for columns, values in ((self.columns, signals), (self.scores, scores or {})):
+            for name, value in values.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = array("d", [NAN]) * count
+                elif len(column) < count:  # the signal was missing from the samples since its last value
+                    column.extend([NAN] * (count - len(column)))
+                column.append(value)
 
     def summarise(self) -> dict[str, Aggregate]:
         """Every signal's statistics over the minute, by :func:`~fleetray.features.windows.window_summary`."""

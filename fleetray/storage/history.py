@@ -47,7 +47,7 @@ MINUTES = Listing(
     filters={"robot_id": "robot_id", "metric": "metric"},
     time_column="bucket",
     casts={"bucket": "timestamptz"},
-)
+)  # fmt: skip
 
 
 def history_page(

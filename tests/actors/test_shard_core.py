@@ -152,12 +152,16 @@ def test_a_closed_minute_is_stored_with_its_window_statistics(db: Database, tena
     current = [{"main_brush": {"current_a": 3.0 + (n % 7) / 10, "temp_c": 40.0}} for n in range(90)]
     shard.ingest([raw([sample(tenant_id, "r1", n + 1, ts=start + timedelta(seconds=n), components=current[n])
                        for n in range(90)])])  # fmt: skip
-    with db.connect() as conn:
-        row = conn.execute(
-            "SELECT n, mean, std, p50, rate_hz, anomaly FROM telemetry_1m "
-            "WHERE tenant_id = %s AND robot_id = 'r1' AND bucket = %s AND metric = 'components.main_brush.current_a'",
-            (tenant_id, start),
-        ).fetchone()
+
+    def stored(metric: str) -> tuple:
+        with db.connect() as conn:
+            return conn.execute(
+                "SELECT n, mean, std, p50, rate_hz, anomaly FROM telemetry_1m "
+                "WHERE tenant_id = %s AND robot_id = 'r1' AND bucket = %s AND metric = %s",
+                (tenant_id, start, metric),
+            ).fetchone()
+
+    row = stored("components.main_brush.current_a")
     values = [3.0 + (n % 7) / 10 for n in range(60)]
     mean = sum(values) / 60
     assert row[:2] == (60, pytest.approx(mean))
@@ -165,10 +169,5 @@ def test_a_closed_minute_is_stored_with_its_window_statistics(db: Database, tena
     assert row[3] == pytest.approx(sorted(values)[29] / 2 + sorted(values)[30] / 2)
     assert row[4] == pytest.approx(1.0)
     assert row[5] == 0.0  # scored as they came (cleaning), all within the scores' warm-up
-    with db.connect() as conn:
-        unscored = conn.execute(
-            "SELECT anomaly, std FROM telemetry_1m WHERE tenant_id = %s AND robot_id = 'r1' AND bucket = %s "
-            "AND metric = 'battery.soc'",
-            (tenant_id, start),
-        ).fetchone()
-    assert unscored[0] is None and unscored[1] == pytest.approx(0.0, abs=1e-12)
+    unscored = stored("battery.soc")
+    assert unscored[5] is None and unscored[2] == pytest.approx(0.0, abs=1e-12)
