@@ -88,9 +88,6 @@ def decode_parts(
     decode = _remote_decode_unit()
     limit = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
     known_ref = ray.put(known or {})
-    results: dict[ray.ObjectRef, int] = {}
-    pending: list[ray.ObjectRef] = []
-    done: dict[int, PartResult] = {}
     parts_of = Counter(bag.uri for bag, _ in units)
 
     # Costliest first (by messages, else bytes), so that the last parts to finish are small ones and no
@@ -99,17 +96,16 @@ def decode_parts(
         bag, part = units[index]
         return part.messages, bag.size_bytes / parts_of[bag.uri]
 
-    order = sorted(range(len(units)), key=cost, reverse=True)
-    for index in order:
-        (bag, part), out = units[index], outputs[index]
-        if len(pending) >= limit:
-            ready, pending = ray.wait(pending, num_returns=1)
-            done.update({results[ref]: ray.get(ref) for ref in ready})
-        ref = decode.remote(bag, part, out, options, known_ref)
-        results[ref] = index
-        pending.append(ref)
-    done.update({results[ref]: result for ref, result in zip(pending, ray.get(pending), strict=True)})
-    return [done[index] for index in range(len(units))]
+    refs: dict[int, ray.ObjectRef] = {}
+    running: list[ray.ObjectRef] = []
+    for index in sorted(range(len(units)), key=cost, reverse=True):
+        ended: list[ray.ObjectRef] = []
+        if len(running) >= limit:
+            ended, running = ray.wait(running, num_returns=1)
+        refs[index] = decode.remote(*units[index], outputs[index], options, known_ref)
+        running.append(refs[index])
+        ray.get(ended)  # a part that failed stops the rest; read after the next part is on its way
+    return ray.get([refs[index] for index in range(len(units))])
 
 
 def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES) -> list[tuple[BagLocation, Part]]:
