@@ -112,6 +112,13 @@ def _decode_in_process(units: list, out: str, options: object) -> float:
     return time.perf_counter() - started
 
 
+def _one_thread() -> None:
+    """Arrow's thread pool as in a Ray worker with one CPU (Ray sets OMP_NUM_THREADS=1, which Arrow follows)."""
+    import pyarrow
+
+    pyarrow.set_cpu_count(1)
+
+
 def machine_ceiling(root: Path, out: Path, options: object) -> float:
     """How much faster two plain processes (no Ray) decode the bags than one: what two cores give this work.
 
@@ -127,7 +134,8 @@ def machine_ceiling(root: Path, out: Path, options: object) -> float:
     # Formats decode at different speeds: each half gets every other bag of each format.
     by_format = sorted(units, key=lambda unit: unit[0].format)
     halves = [by_format[0::2], by_format[1::2]]
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # not a fork of Ray
+    spawn = multiprocessing.get_context("spawn")  # not a fork of a process running Ray
+    with ProcessPoolExecutor(2, mp_context=spawn, initializer=_one_thread) as pool:
         # Both processes see every bag first, so neither pays for building a type store while measured.
         list(pool.map(_decode_in_process, [units, units], [str(out / "warm-a"), str(out / "warm-b")], [options] * 2))
         one = pool.submit(_decode_in_process, units, str(out / "one"), options).result()
