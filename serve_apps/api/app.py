@@ -44,7 +44,12 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
         max_body_bytes=settings.api_max_body_bytes,
         timeout_s=settings.api_request_timeout_s,
         # A schedule may take as long as its request asks (within the platform's limit), plus a margin.
-        long_requests={"/v1/schedules": settings.schedule_max_time_limit_s + 30, "/v1/uploads/": 600},
+        # Bag parts and their assembly on the local store move up to gigabytes.
+        long_requests={
+            "/v1/schedules": settings.schedule_max_time_limit_s + 30,
+            "/v1/uploads/": 600,
+            "/v1/device/bags": 600,
+        },
         large_bodies={"/v1/uploads/": bags.PART_BYTES},  # a bag part, PUT to a presigned local URL
         metrics=metrics,
     )

@@ -107,12 +107,13 @@ def complete_bag_upload(key: auth.Device, context: Context, upload_id: UploadId)
     assert key.robot_id is not None
     with context.connection() as conn:
         upload = read_upload(conn, key.tenant_id, key.robot_id, upload_id)
-        if upload.status != "uploading":
-            raise ApiProblem(409, "Conflict", f"upload {upload_id!r} is {upload.status} already")
-        try:
-            info = context.store.complete_multipart_upload(_multipart(upload))
-        except ObjectStoreError as err:
-            raise ApiProblem(409, "Conflict", str(err)) from err
+    if upload.status != "uploading":
+        raise ApiProblem(409, "Conflict", f"upload {upload_id!r} is {upload.status} already")
+    try:  # no database connection held meanwhile: assembling a local upload copies the whole bag
+        info = context.store.complete_multipart_upload(_multipart(upload))
+    except ObjectStoreError as err:
+        raise ApiProblem(409, "Conflict", str(err)) from err
+    with context.connection() as conn:
         finish_upload(conn, upload, "completed")
     return BagUploadCompleted(upload_id=upload_id, key=upload.object_key, uri=context.store.uri(upload.object_key),
                               size_bytes=info.size, processing=_hand_over(context, upload))  # fmt: skip
