@@ -26,7 +26,6 @@ from serve_apps.api.problems import ApiProblem, problem_responses
 router = APIRouter(tags=["bags"], responses=problem_responses(401, 403, 404, 409, 422, 429, 503))
 PART_BYTES = 16 * 1024 * 1024  # S3 takes 5 MiB to 5 GiB; local parts pass through the API, so keep them modest
 MAX_BAG_BYTES = 10_000 * PART_BYTES
-UPLOAD_EXPIRES_S = 6 * 3600
 BAG_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,119}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,119})?$"  # no ".", "..", hidden
 UploadId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,200}$", description="The id POST /v1/device/bags returned.")]
 
@@ -78,15 +77,16 @@ def start_bag_upload(key: auth.Device, context: Context, body: BagUploadRequest)
     assert key.robot_id is not None
     object_key = _object_key(key.tenant_id, key.robot_id, body)
     parts = max(1, math.ceil(body.size_bytes / PART_BYTES))
+    expires_s = context.settings.upload_url_ttl_s
     try:
-        started = context.store.start_multipart_upload(object_key, parts=parts, expires_s=UPLOAD_EXPIRES_S)
+        started = context.store.start_multipart_upload(object_key, parts=parts, expires_s=expires_s)
     except ObjectStoreError as err:
         raise ApiProblem(503, "Service unavailable", f"the object store refused the upload: {err}") from err
     now = datetime.now(UTC)
     with context.connection() as conn:
         record_upload(conn, BagUpload(started.upload_id, key.tenant_id, key.robot_id, object_key, parts,
                                       body.size_bytes, body.trigger, "uploading", now,
-                                      now + timedelta(seconds=UPLOAD_EXPIRES_S), None))  # fmt: skip
+                                      now + timedelta(seconds=expires_s), None))  # fmt: skip
     return BagUploadStarted(
         upload_id=started.upload_id,
         key=object_key,
