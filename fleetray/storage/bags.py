@@ -155,24 +155,15 @@ def search_bags(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The tenant's bags matching every filter given, newest first. A time range matches bags overlapping it."""
-    clauses, args = ["b.tenant_id = %s"], [tenant_id]
-    for column, value in (("b.robot_id", robot_id), ("b.trigger", trigger), ("b.status", status)):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            args.append(value)
-    if since is not None:
-        clauses.append("b.end_time >= %s")
-        args.append(since)
-    if until is not None:
-        clauses.append("b.start_time <= %s")
-        args.append(until)
-    for column, value in (("topic", topic), ("msgtype", msgtype)):
-        if value is not None:
-            clauses.append(f"EXISTS (SELECT 1 FROM bag_topics t WHERE t.bag_id = b.bag_id AND t.{column} = %s)")
-            args.append(value)
-    if error_code is not None:
-        clauses.append("EXISTS (SELECT 1 FROM bag_events e WHERE e.bag_id = b.bag_id AND e.code = %s)")
-        args.append(error_code)
+    filters = (
+        ("b.robot_id = %s", robot_id), ("b.trigger = %s", trigger), ("b.status = %s", status),
+        ("b.end_time >= %s", since), ("b.start_time <= %s", until),
+        ("EXISTS (SELECT 1 FROM bag_topics t WHERE t.bag_id = b.bag_id AND t.topic = %s)", topic),
+        ("EXISTS (SELECT 1 FROM bag_topics t WHERE t.bag_id = b.bag_id AND t.msgtype = %s)", msgtype),
+        ("EXISTS (SELECT 1 FROM bag_events e WHERE e.bag_id = b.bag_id AND e.code = %s)", error_code),
+    )  # fmt: skip
+    clauses = ["b.tenant_id = %s", *(clause for clause, value in filters if value is not None)]
+    args = [tenant_id, *(value for _, value in filters if value is not None)]
     query = (
         "SELECT b.*, (SELECT count(*) FROM bag_events e WHERE e.bag_id = b.bag_id) AS events,"
         " (SELECT coalesce(array_agg(t.topic ORDER BY t.topic), '{}') FROM bag_topics t WHERE t.bag_id = b.bag_id)"
