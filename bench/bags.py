@@ -92,7 +92,7 @@ def pipeline(root: Path, out: Path, workers: int, part_bytes: int, options: obje
     """Decode every bag under ``root`` with ``workers`` Ray workers."""
     from pipelines.bags.dataset import decode_parts, split_bags
 
-    units = split_bags(str(root), part_bytes)
+    units = split_bags(str(root), part_bytes, workers)
     shutil.rmtree(out, ignore_errors=True)
     outputs = [str(out / f"{i:04d}") for i in range(len(units))]
     started = time.perf_counter()

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
-from pipelines.bags.process import PART_BYTES
-from pipelines.bags.readers import BagReader, Part
+from pipelines.bags.readers import PART_BYTES, BagReader, Part, part_count
 
 if TYPE_CHECKING:
     import ray.data
@@ -69,6 +68,13 @@ def _remote_decode_unit() -> Any:
     return ray.remote(num_cpus=1)(_decode_unit)
 
 
+def cluster_cpus() -> int:
+    """How many parts can decode at once: the Ray cluster's CPUs, or 1 where Ray is not started."""
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else 1
+
+
 def decode_parts(
     units: list[tuple[BagLocation, Part]],
     output: str | list[str],
@@ -86,7 +92,7 @@ def decode_parts(
 
     outputs = output if isinstance(output, list) else [output] * len(units)
     decode = _remote_decode_unit()
-    limit = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    limit = concurrency or cluster_cpus()
     known_ref = ray.put(known or {})
     parts_of = Counter(bag.uri for bag, _ in units)
 
@@ -108,12 +114,13 @@ def decode_parts(
     return ray.get([refs[index] for index in range(len(units))])
 
 
-def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES) -> list[tuple[BagLocation, Part]]:
-    """Every bag under ``uri_or_glob`` cut into parts of about ``part_bytes``."""
+def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1) -> list[tuple[BagLocation, Part]]:
+    """Every bag under ``uri_or_glob`` cut into parts of about ``part_bytes``, for ``workers`` at once
+    (a large bag's last parts are cut finer, so that the workers finish together)."""
     units = []
     for bag in find_bags(uri_or_glob):
         with local_copy(bag) as path, BagReader(path, bag.format) as reader:
-            units += [(bag, part) for part in reader.parts(max(1, -(-bag.size_bytes // part_bytes)))]
+            units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes), workers)]
     return units
 
 
@@ -128,6 +135,6 @@ def decode_bags(
 
     This is the notebook's entry: no index, no exactly-once bookkeeping (``process_bag`` does that).
     """
-    units = split_bags(uri_or_glob, part_bytes)
+    units = split_bags(uri_or_glob, part_bytes, concurrency or cluster_cpus())
     outputs = [f"{output_root.rstrip('/')}/{bag.uri.rstrip('/').rsplit('/', 1)[-1]}" for bag, _ in units]
     return decode_parts(units, outputs, options or DecodeOptions(), None, concurrency)

@@ -23,16 +23,16 @@ import pyarrow.dataset as pads
 from fleetray.errors import FleetrayError
 from fleetray.storage import Database
 from fleetray.storage import bags as index
+from pipelines.bags.dataset import cluster_cpus, decode_parts
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output_filesystem
 from pipelines.bags.features import json_safe, topic_features
 from pipelines.bags.location import BagLocation, filesystem_of, find_bags, local_copy
-from pipelines.bags.readers import BagContents, BagReader, Part
+from pipelines.bags.readers import BagContents, BagReader, Part, part_count
 from pipelines.bags.typesys import normalise
 
 logger = logging.getLogger(__name__)
 
 HASH_BUFFER = 8 * 1024 * 1024
-PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
 
 
 class BagProcessingError(FleetrayError):
@@ -124,8 +124,6 @@ def run_on_ray(
     known: dict[str, tuple[str, str]],
 ) -> list[PartResult]:
     """Decode the parts as Ray tasks (each reads its own part from the bag's location)."""
-    from pipelines.bags.dataset import decode_parts
-
     return decode_parts([(bag, part) for part in parts], output, options, known)
 
 
@@ -203,13 +201,13 @@ def process_bag(
 def _decode(
     bag: BagLocation, output: str, options: DecodeOptions, known: dict[str, tuple[str, str]], runner: Runner | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str, str]]]:
+    import ray
+
     with local_copy(bag) as path:
         with BagReader(path, bag.format) as reader:
             contents = reader.contents()
-            parts = reader.parts(max(1, -(-bag.size_bytes // PART_BYTES)))
+            parts = reader.parts(part_count(bag.size_bytes), 1 if runner is run_locally else cluster_cpus())
         if runner is None:
-            import ray
-
             runner = run_on_ray if ray.is_initialized() and len(parts) > 1 else run_locally
         results = runner(path, bag, parts, output, options, known)
     summary = summarise(bag, contents)

@@ -14,6 +14,7 @@ exactly one part.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import json
@@ -30,6 +31,7 @@ import yaml
 from fleetray.errors import FleetrayError
 from pipelines.bags.cache import cached
 
+PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
 CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
 MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
 
@@ -101,13 +103,36 @@ class BagContents:
             self.end_ns = end_ns if self.end_ns is None else max(self.end_ns, end_ns)
 
 
-def _split(boundaries: list[int], parts: int) -> list[int]:
-    """At most ``parts`` split points out of sorted chunk start times (the first chunk's start excluded)."""
-    points = sorted(set(boundaries))[1:]
-    if parts <= 1 or not points:
+def part_shares(count: int, workers: int = 1) -> list[float]:
+    """What share of a file each of its parts holds: ``count`` equal parts, and when several workers
+    share the file, its last round (a part per worker) cut into halves, quarters and eighths.
+
+    Parts run costliest first, so the small ones come last and the workers finish within about an eighth
+    of a part of one another, instead of one worker decoding the last whole part while the others wait.
+    """
+    if workers <= 1 or count <= workers:
+        return [1 / count] * count
+    return [1 / count] * (count - workers) + [share / count for share in (1 / 2, 1 / 4, 1 / 8, 1 / 8)
+                                              for _ in range(workers)]  # fmt: skip
+
+
+def part_count(size_bytes: int, part_bytes: int = PART_BYTES) -> int:
+    """How many parts of about ``part_bytes`` a bag of ``size_bytes`` makes."""
+    return max(1, -(-size_bytes // part_bytes))
+
+
+def _cut_points(weights: list[tuple[int, float]], shares: list[float]) -> list[int]:
+    """Chunk start times that cut the chunks, in time order, into runs holding about ``shares`` of the weight."""
+    chunks = sorted(weights)
+    if not chunks:
         return []
-    step = max(1, round(len(points) / parts))
-    return points[step - 1 :: step][: parts - 1]
+    if not any(weight for _, weight in chunks):
+        chunks = [(start, 1.0) for start, _ in chunks]
+    total = sum(weight for _, weight in chunks)
+    before = list(itertools.accumulate((weight for _, weight in chunks), initial=0.0))[:-1]
+    points = {chunks[min(len(chunks) - 1, bisect.bisect_left(before, share * total))][0]
+              for share in itertools.accumulate(shares[:-1])}  # fmt: skip
+    return sorted(points - {chunks[0][0]})
 
 
 CACHED_FILES = 8
@@ -419,23 +444,25 @@ class BagReader:
             contents.metadata.update({str(k): str(v) for k, v in custom.items()})
         return contents
 
-    def parts(self, max_parts: int) -> list[Part]:
-        """The bag cut into at most about ``max_parts`` parts, each a whole number of chunks or rows."""
-        per_file = max(1, round(max_parts / max(1, len(self.files))))
+    def parts(self, count: int, workers: int = 1) -> list[Part]:
+        """The bag cut into about ``count`` parts, each a whole number of chunks or rows; for ``workers``
+        sharing the bag, the last round of parts is cut finer (:func:`part_shares`)."""
+        per_file = max(1, round(count / max(1, len(self.files))))
         parts: list[Part] = []
         for file_index, file in enumerate(self.files):
+            # Parts of earlier files run before the last file's small ones, so only its tail is cut finer.
+            shares = part_shares(per_file, workers if file_index == len(self.files) - 1 else 1)
             if isinstance(file, _SqliteFile):
                 first, end = file.row_range()
-                size = max(1, -(-(end - first) // per_file))
-                for row in range(first, end, size):
-                    last = min(end, row + size)
+                rows = [first + round(done * (end - first)) for done in itertools.accumulate(shares[:-1])]
+                edges = sorted({first, *rows, end})
+                for row, last in itertools.pairwise(edges):
                     parts.append(Part(len(parts), file_index, first_row=row, end_row=last, messages=last - row))
                 if first >= end:
                     parts.append(Part(len(parts), file_index, first_row=first, end_row=end))
                 continue
             weights = file.chunk_weights()
-            points = _split([start for start, _ in weights], per_file)
-            edges = [None, *points, None]
+            edges = [None, *_cut_points(weights, shares), None]
             for start, end in itertools.pairwise(edges):
                 messages = sum(w for t, w in weights if (start is None or t >= start) and (end is None or t < end))
                 parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end, messages=round(messages)))

@@ -17,7 +17,7 @@ from fleetray.storage.bags import bag_events, bag_topics, search_bags
 from pipelines.bags.decode import topic_slug
 from pipelines.bags.location import find_bags, local_copy
 from pipelines.bags.process import process_bag, scan
-from pipelines.bags.readers import BagReader, BagReadError
+from pipelines.bags.readers import BagReader, BagReadError, _cut_points, part_shares
 
 REAL_BAGS = Path(__file__).resolve().parents[1] / "data" / "bags"  # copies of shared/data/bags
 FORMATS = [("ros1", "plain.bag", None), ("ros1", "lz4.bag", "lz4"), ("ros1", "bz2.bag", "bz2"),
@@ -135,16 +135,32 @@ def test_the_same_content_is_processed_once_and_a_corrupt_bag_never_stops_the_sc
     assert retried.status == "failed" and retried.bag_id == outcomes["truncated.bag"].bag_id
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("name", ["plain.bag", "sqlite", "mcap-dir", "bare.mcap"])
-def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, name: str) -> None:
+def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, name: str, workers: int) -> None:
     (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
     with local_copy(bag) as path, BagReader(path, bag.format) as reader:
         whole = sorted((topic, t) for topic, t, _ in reader.messages())
-        parts = reader.parts(4)
+        parts = reader.parts(4, workers)
         assert len(parts) >= 2, "a 3 MB bag has several chunks (or many rows) to split"
         split = sorted((topic, t) for part in parts for topic, t, _ in reader.messages(part))
         count = reader.contents().message_count
     assert split == whole and len(whole) == count == 3404 + (bag.format == "ros1")  # ROS1 bags carry a label
+    if workers > 1 and bag.format == "ros2-sqlite3":  # rows cut anywhere: the last round is cut finer
+        assert [part.messages for part in parts] == [851, 851, 426, 425, 213, 212, 107, 106, 107, 106]
+
+
+def test_the_last_round_of_parts_shrinks_so_that_workers_finish_together() -> None:
+    assert part_shares(4) == [0.25] * 4
+    assert part_shares(2, workers=2) == [0.5, 0.5]  # a round or less: nothing to even out
+    shares = part_shares(13, workers=2)
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[:11] == [1 / 13] * 11 and shares[11:] == sorted(shares[11:], reverse=True)
+    assert shares[-1] == pytest.approx(1 / 13 / 8) and len(shares) == 11 + 4 * 2
+    # Chunks are cut where the running weight reaches each share; an unsorted chunk order changes nothing.
+    chunks = [(start, 10.0) for start in range(1000, 0, -10)]
+    assert _cut_points(chunks, [0.5, 0.25, 0.25]) == [510, 760]
+    assert _cut_points(chunks, [1.0]) == [] and _cut_points([], [0.5, 0.5]) == []
 
 
 def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, s3_endpoint: str, s3_bucket: str,
