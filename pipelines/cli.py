@@ -66,6 +66,9 @@ def scan(
     uri: Annotated[str | None, typer.Argument(help="Where to look; default: the object store's bags/ prefix.")] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Default: from each bag's path.")] = None,
     every: Annotated[float, typer.Option(min=0, help="Scan again every this many seconds (0: once).")] = 0.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Ray workers: bags processed at once, and their parts (1: this process).")
+    ] = 1,
 ) -> None:
     """Process every bag not seen before under a prefix; bad bags are marked failed and the scan goes on."""
     from fleetray.storage import open_database
@@ -73,11 +76,12 @@ def scan(
     from pipelines.bags.process import scan as scan_bags
 
     settings = get_settings()
-    root = uri or f"{_store_url(settings)}/bags"
+    _ray_if_wanted(workers)
+    root, output = uri or f"{_store_url(settings)}/bags", f"{_store_url(settings)}/decoded"
     with open_database(settings) as db:
         while True:
             try:
-                outcomes = scan_bags(db, root, f"{_store_url(settings)}/decoded", tenant_id=tenant)
+                outcomes = scan_bags(db, root, output, tenant_id=tenant, bags_at_once=workers)
             except BagNotFoundError:
                 outcomes = []
             for o in outcomes:

@@ -8,6 +8,7 @@ the caller goes on with the next one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import posixpath
@@ -240,16 +241,47 @@ def _events(output: str) -> list[dict[str, Any]]:
     return [{**row, "ts": datetime.fromtimestamp(row["t_ns"] / 1e9, UTC)} for row in table.to_pylist()]
 
 
+def _offer(db: Database, uri: str, output_root: str, tenant_id: str | None, runner: Runner | None) -> Outcome:
+    try:
+        return process_bag(db, uri, output_root, tenant_id=tenant_id, received_via="scan", runner=runner)
+    except BagProcessingError as err:
+        return Outcome(uri, None, "failed", str(err))
+
+
+@functools.cache
+def _remote_offer() -> Any:
+    import ray
+
+    # No CPU of its own: it hashes, claims and indexes; its parts are tasks that take a CPU each.
+    return ray.remote(num_cpus=0)(_offer)
+
+
 def scan(
-    db: Database, uri_or_glob: str, output_root: str, *, tenant_id: str | None = None, runner: Runner | None = None
+    db: Database,
+    uri_or_glob: str,
+    output_root: str,
+    *,
+    tenant_id: str | None = None,
+    runner: Runner | None = None,
+    bags_at_once: int = 1,
 ) -> list[Outcome]:
-    """Offer every bag under ``uri_or_glob``: new content is processed, known content skipped, bad bags failed."""
-    outcomes = []
-    for bag in find_bags(uri_or_glob):
-        try:
-            outcomes.append(
-                process_bag(db, bag.uri, output_root, tenant_id=tenant_id, received_via="scan", runner=runner)
-            )
-        except BagProcessingError as err:
-            outcomes.append(Outcome(bag.uri, None, "failed", str(err)))
-    return outcomes
+    """Offer every bag under ``uri_or_glob``: new content is processed, known content skipped, bad bags failed.
+
+    With ``bags_at_once`` over 1 (Ray started), that many bags are processed at once, each as a Ray task
+    whose parts run as tasks on the cluster; a recording found twice in one scan is still processed once.
+    Outcomes come in the bags' order.
+    """
+    bags = find_bags(uri_or_glob)
+    if bags_at_once <= 1:
+        return [_offer(db, bag.uri, output_root, tenant_id, runner) for bag in bags]
+    import ray
+
+    offer = _remote_offer()
+    refs: list[ray.ObjectRef] = []
+    running: list[ray.ObjectRef] = []
+    for bag in bags:
+        if len(running) >= bags_at_once:
+            _, running = ray.wait(running, num_returns=1)
+        refs.append(offer.remote(db, bag.uri, output_root, tenant_id, run_on_ray))
+        running.append(refs[-1])
+    return ray.get(refs)

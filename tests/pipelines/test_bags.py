@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -133,6 +134,29 @@ def test_the_same_content_is_processed_once_and_a_corrupt_bag_never_stops_the_sc
     assert {o.status for o in again} == {"skipped"}  # nothing is processed twice, failures included
     retried = process_bag(db, str(inbox / "truncated.bag"), str(tmp_path / "out"), retry_failed=True)
     assert retried.status == "failed" and retried.bag_id == outcomes["truncated.bag"].bag_id
+
+
+@pytest.mark.slow
+def test_a_scan_on_ray_processes_several_bags_at_once_and_each_recording_once(
+    ray_session: None, db: Database, generated: Path, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "bags" / "acme" / "robot-8" / "2026-01-03"
+    inbox.mkdir(parents=True)
+    day = generated / "bags" / "acme" / "robot-7" / "2026-01-01"
+    for name in ("plain.bag", "bare.mcap", "lz4.bag"):
+        shutil.copy(day / name, inbox / name)
+    shutil.copy(day / "lz4.bag", inbox / "copy.bag")  # found twice in one scan, raced for by two tasks
+    (inbox / "garbage.mcap").write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 100)
+    outcomes = scan(db, str(tmp_path / "bags"), str(tmp_path / "out"), bags_at_once=2)
+    assert [Path(o.uri).name for o in outcomes] == ["bare.mcap", "copy.bag", "garbage.mcap", "lz4.bag", "plain.bag"]
+    by_name = {Path(o.uri).name: o for o in outcomes}
+    assert {by_name["copy.bag"].status, by_name["lz4.bag"].status} == {"done", "skipped"}
+    assert by_name["copy.bag"].bag_id == by_name["lz4.bag"].bag_id
+    assert by_name["garbage.mcap"].status == "failed" and by_name["plain.bag"].status == "done"
+    with db.connect() as conn:
+        rows = sorted(search_bags(conn, "acme", robot_id="robot-8"), key=lambda row: row["started_at"])
+    assert len(rows) == 4 and sum(row["status"] == "done" for row in rows) == 3
+    assert any(later["started_at"] < earlier["finished_at"] for earlier, later in itertools.pairwise(rows))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
