@@ -7,6 +7,7 @@ location (for s3://, the machine's cached copy), so nothing but the part's addre
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections import Counter
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
-from pipelines.bags.readers import PART_BYTES, BagReader, Part, part_count
+from pipelines.bags.readers import PART_BYTES, TAIL_SHARES, BagReader, Part, part_count
 
 if TYPE_CHECKING:
     import ray.data
@@ -94,17 +95,9 @@ def decode_parts(
     decode = _remote_decode_unit()
     limit = concurrency or cluster_cpus()
     known_ref = ray.put(known or {})
-    parts_of = Counter(bag.uri for bag, _ in units)
-
-    # Costliest first (by messages, else bytes), so that the last parts to finish are small ones and no
-    # worker idles at the end. Bytes alone mislead: a camera's images are many bytes but few, cheap messages.
-    def cost(index: int) -> tuple[int, float]:
-        bag, part = units[index]
-        return part.messages, bag.size_bytes / parts_of[bag.uri]
-
     refs: dict[int, ray.ObjectRef] = {}
     running: list[ray.ObjectRef] = []
-    for index in sorted(range(len(units)), key=cost, reverse=True):
+    for index in _costliest_first(units):
         ended: list[ray.ObjectRef] = []
         if len(running) >= limit:
             ended, running = ray.wait(running, num_returns=1)
@@ -114,14 +107,53 @@ def decode_parts(
     return ray.get([refs[index] for index in range(len(units))])
 
 
-def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1) -> list[tuple[BagLocation, Part]]:
-    """Every bag under ``uri_or_glob`` cut into parts of about ``part_bytes``, for ``workers`` at once
-    (a large bag's last parts are cut finer, so that the workers finish together)."""
-    units = []
-    for bag in find_bags(uri_or_glob):
+def _costliest_first(units: list[tuple[BagLocation, Part]]) -> list[int]:
+    """The units' indexes in the order they run: costliest first (by messages, else bytes), so that the
+    last to finish are small ones. Bytes alone mislead: a camera's images are many bytes but few, cheap messages."""
+    parts_of = Counter(bag.uri for bag, _ in units)
+
+    def cost(index: int) -> tuple[int, float]:
+        bag, part = units[index]
+        return part.messages, bag.size_bytes / parts_of[bag.uri]
+
+    return sorted(range(len(units)), key=cost, reverse=True)
+
+
+def plan_parts(
+    bags: list[BagLocation], part_bytes: int = PART_BYTES, workers: int = 1
+) -> list[tuple[BagLocation, Part]]:
+    """The bags cut into parts of about ``part_bytes``, for ``workers`` decoding them at once.
+
+    With several workers, the last round of parts to run (one per worker: a large bag's last parts, or
+    the smallest bags) is cut into halves, quarters and eighths (``TAIL_SHARES``), so that the workers
+    finish together rather than one decoding a last whole part while the others wait. Each bag's parts
+    are numbered from 0 in their order in the bag.
+    """
+    units: list[tuple[BagLocation, Part]] = []
+    for bag in bags:
         with local_copy(bag) as path, BagReader(path, bag.format) as reader:
-            units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes), workers)]
-    return units
+            units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes))]
+    if workers > 1 and len(units) > workers:  # within one round there is nothing to even out
+        ordered = [units[index] for index in _costliest_first(units)]
+        units = ordered[:-workers]
+        for bag, part in ordered[-workers:]:
+            with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+                units += [(bag, piece) for piece in reader.split(part, TAIL_SHARES)]
+    numbers: dict[tuple[str, Part], int] = {}
+    numbered: Counter[str] = Counter()
+    for bag, part in sorted(units, key=lambda unit: (unit[0].uri, unit[1].file_index, _position(unit[1]))):
+        numbers[bag.uri, part] = numbered[bag.uri]
+        numbered[bag.uri] += 1
+    return [(bag, dataclasses.replace(part, index=numbers[bag.uri, part])) for bag, part in units]
+
+
+def _position(part: Part) -> int:
+    return part.first_row if part.first_row is not None else part.start_ns if part.start_ns is not None else -1
+
+
+def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1) -> list[tuple[BagLocation, Part]]:
+    """Every bag under ``uri_or_glob`` cut into parts for ``workers`` (:func:`plan_parts`)."""
+    return plan_parts(find_bags(uri_or_glob), part_bytes, workers)
 
 
 def decode_bags(

@@ -24,11 +24,11 @@ import pyarrow.dataset as pads
 from fleetray.errors import FleetrayError
 from fleetray.storage import Database
 from fleetray.storage import bags as index
-from pipelines.bags.dataset import cluster_cpus, decode_parts
+from pipelines.bags.dataset import cluster_cpus, decode_parts, plan_parts
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output_filesystem
 from pipelines.bags.features import json_safe, topic_features
 from pipelines.bags.location import BagLocation, filesystem_of, find_bags, local_copy
-from pipelines.bags.readers import BagContents, BagReader, Part, part_count
+from pipelines.bags.readers import BagContents, BagReader, Part
 from pipelines.bags.typesys import normalise
 
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _decode(
     with local_copy(bag) as path:
         with BagReader(path, bag.format) as reader:
             contents = reader.contents()
-            parts = reader.parts(part_count(bag.size_bytes), 1 if runner is run_locally else cluster_cpus())
+        parts = [part for _, part in plan_parts([bag], workers=1 if runner is run_locally else cluster_cpus())]
         if runner is None:
             runner = run_on_ray if ray.is_initialized() and len(parts) > 1 else run_locally
         results = runner(path, bag, parts, output, options, known)

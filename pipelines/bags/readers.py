@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,17 +104,10 @@ class BagContents:
             self.end_ns = end_ns if self.end_ns is None else max(self.end_ns, end_ns)
 
 
-def part_shares(count: int, workers: int = 1) -> list[float]:
-    """What share of a file each of its parts holds: ``count`` equal parts, and when several workers
-    share the file, its last round (a part per worker) cut into halves, quarters and eighths.
-
-    Parts run costliest first, so the small ones come last and the workers finish within about an eighth
-    of a part of one another, instead of one worker decoding the last whole part while the others wait.
-    """
-    if workers <= 1 or count <= workers:
-        return [1 / count] * count
-    return [1 / count] * (count - workers) + [share / count for share in (1 / 2, 1 / 4, 1 / 8, 1 / 8)
-                                              for _ in range(workers)]  # fmt: skip
+# The last round of parts (one per worker) is cut into these shares: parts run costliest first, so the
+# small ones come last and the workers finish within about an eighth of a part of one another, instead
+# of one worker decoding a last whole part while the others wait.
+TAIL_SHARES = (1 / 2, 1 / 4, 1 / 8, 1 / 8)
 
 
 def part_count(size_bytes: int, part_bytes: int = PART_BYTES) -> int:
@@ -444,29 +438,36 @@ class BagReader:
             contents.metadata.update({str(k): str(v) for k, v in custom.items()})
         return contents
 
-    def parts(self, count: int, workers: int = 1) -> list[Part]:
-        """The bag cut into about ``count`` parts, each a whole number of chunks or rows; for ``workers``
-        sharing the bag, the last round of parts is cut finer (:func:`part_shares`)."""
+    def parts(self, count: int) -> list[Part]:
+        """The bag cut into about ``count`` equal parts, each a whole number of chunks or rows."""
         per_file = max(1, round(count / max(1, len(self.files))))
-        parts: list[Part] = []
-        for file_index, file in enumerate(self.files):
-            # Parts of earlier files run before the last file's small ones, so only its tail is cut finer.
-            shares = part_shares(per_file, workers if file_index == len(self.files) - 1 else 1)
-            if isinstance(file, _SqliteFile):
-                first, end = file.row_range()
-                rows = [first + round(done * (end - first)) for done in itertools.accumulate(shares[:-1])]
-                edges = sorted({first, *rows, end})
-                for row, last in itertools.pairwise(edges):
-                    parts.append(Part(len(parts), file_index, first_row=row, end_row=last, messages=last - row))
-                if first >= end:
-                    parts.append(Part(len(parts), file_index, first_row=first, end_row=end))
-                continue
-            weights = file.chunk_weights()
-            edges = [None, *_cut_points(weights, shares), None]
-            for start, end in itertools.pairwise(edges):
-                messages = sum(w for t, w in weights if (start is None or t >= start) and (end is None or t < end))
-                parts.append(Part(len(parts), file_index, start_ns=start, end_ns=end, messages=round(messages)))
-        return parts
+        pieces = [
+            piece for index in range(len(self.files)) for piece in self.split(Part(0, index), [1 / per_file] * per_file)
+        ]
+        return [dataclasses.replace(piece, index=index) for index, piece in enumerate(pieces)]
+
+    def split(self, part: Part, shares: Sequence[float]) -> list[Part]:
+        """``part`` cut into parts holding about ``shares`` of its messages, fewer where it has fewer chunks
+        (or rows); all numbered as ``part`` is, so number them before they are decoded."""
+        file = self.files[part.file_index]
+        if isinstance(file, _SqliteFile):
+            first, end = file.row_range()
+            first, end = max(first, part.first_row or first), min(end, end if part.end_row is None else part.end_row)
+            rows = [first + round(done * (end - first)) for done in itertools.accumulate(shares[:-1])]
+            edges = sorted({first, *rows, end})
+            if len(edges) < 2:
+                return [dataclasses.replace(part, first_row=first, end_row=end, messages=0)]
+            return [dataclasses.replace(part, first_row=row, end_row=last, messages=last - row)
+                    for row, last in itertools.pairwise(edges)]  # fmt: skip
+
+        def within(start: int | None, end: int | None, t: int) -> bool:
+            return (start is None or t >= start) and (end is None or t < end)
+
+        weights = [(t, w) for t, w in file.chunk_weights() if within(part.start_ns, part.end_ns, t)]
+        edges = [part.start_ns, *_cut_points(weights, list(shares)), part.end_ns]
+        return [dataclasses.replace(part, start_ns=start, end_ns=end,
+                                    messages=round(sum(w for t, w in weights if within(start, end, t))))
+                for start, end in itertools.pairwise(edges)]  # fmt: skip
 
     def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes | memoryview]]:
         """``(topic, log time in ns, raw bytes)`` of every message, or of one part's.

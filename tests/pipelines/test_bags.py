@@ -15,10 +15,11 @@ from PIL import Image
 from fleetray.sim.bags import BagSpec, write_bag
 from fleetray.storage import Database
 from fleetray.storage.bags import bag_events, bag_topics, search_bags
+from pipelines.bags.dataset import plan_parts
 from pipelines.bags.decode import topic_slug
 from pipelines.bags.location import find_bags, local_copy
 from pipelines.bags.process import process_bag, scan
-from pipelines.bags.readers import BagReader, BagReadError, _cut_points, part_shares
+from pipelines.bags.readers import TAIL_SHARES, BagReader, BagReadError, _cut_points
 
 REAL_BAGS = Path(__file__).resolve().parents[1] / "data" / "bags"  # copies of shared/data/bags
 FORMATS = [("ros1", "plain.bag", None), ("ros1", "lz4.bag", "lz4"), ("ros1", "bz2.bag", "bz2"),
@@ -159,30 +160,40 @@ def test_a_scan_on_ray_processes_several_bags_at_once_and_each_recording_once(
     assert any(later["started_at"] < earlier["finished_at"] for earlier, later in itertools.pairwise(rows))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("name", ["plain.bag", "sqlite", "mcap-dir", "bare.mcap"])
-def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, name: str, workers: int) -> None:
+def test_a_bag_splits_into_parts_that_hold_every_message_once(generated: Path, name: str) -> None:
     (bag,) = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01" / name))
     with local_copy(bag) as path, BagReader(path, bag.format) as reader:
         whole = sorted((topic, t) for topic, t, _ in reader.messages())
-        parts = reader.parts(4, workers)
+        parts = reader.parts(4)
         assert len(parts) >= 2, "a 3 MB bag has several chunks (or many rows) to split"
         split = sorted((topic, t) for part in parts for topic, t, _ in reader.messages(part))
+        pieces = [piece for part in parts for piece in reader.split(part, TAIL_SHARES)]
+        cut_again = sorted((topic, t) for piece in pieces for topic, t, _ in reader.messages(piece))
         count = reader.contents().message_count
-    assert split == whole and len(whole) == count == 3404 + (bag.format == "ros1")  # ROS1 bags carry a label
-    if workers > 1 and bag.format == "ros2-sqlite3":  # rows cut anywhere: the last round is cut finer
-        assert [part.messages for part in parts] == [851, 851, 426, 425, 213, 212, 107, 106, 107, 106]
+    assert split == whole == cut_again and len(whole) == count == 3404 + (bag.format == "ros1")  # ROS1: a label
+    assert [part.index for part in parts] == list(range(len(parts)))
 
 
-def test_the_last_round_of_parts_shrinks_so_that_workers_finish_together() -> None:
-    assert part_shares(4) == [0.25] * 4
-    assert part_shares(2, workers=2) == [0.5, 0.5]  # a round or less: nothing to even out
-    shares = part_shares(13, workers=2)
-    assert sum(shares) == pytest.approx(1.0)
-    assert shares[:11] == [1 / 13] * 11 and shares[11:] == sorted(shares[11:], reverse=True)
-    assert shares[-1] == pytest.approx(1 / 13 / 8) and len(shares) == 11 + 4 * 2
-    # Chunks are cut where the running weight reaches each share; an unsorted chunk order changes nothing.
-    chunks = [(start, 10.0) for start in range(1000, 0, -10)]
+def test_the_last_round_of_parts_is_cut_finer_so_that_workers_finish_together(generated: Path) -> None:
+    bags = find_bags(str(generated / "bags" / "acme" / "robot-7" / "2026-01-01"))
+    one = plan_parts(bags, part_bytes=1 << 20, workers=1)
+    two = plan_parts(bags, part_bytes=1 << 20, workers=2)
+    assert len(two) > len(one)
+    for plan in (one, two):  # each bag's parts are numbered from 0, as they come in the bag
+        for bag in bags:
+            parts = [part for b, part in plan if b.uri == bag.uri]
+            assert sorted(part.index for part in parts) == list(range(len(parts)))
+    # The two cheapest parts (of 851 messages, in the SQLite bag, whose rows split anywhere) run last, each
+    # cut into halves, quarters and eighths; the other bags keep their parts.
+    sqlite = sorted((part.index, part.messages) for bag, part in two if bag.uri.endswith("/sqlite"))
+    assert [messages for _, messages in sqlite] == [851, 851, 426, 212, 107, 106, 426, 212, 107, 106]
+    assert {unit for unit in two if not unit[0].uri.endswith("/sqlite")} == {
+        unit for unit in one if not unit[0].uri.endswith("/sqlite")}  # fmt: skip
+
+
+def test_chunks_are_cut_where_the_running_weight_reaches_each_share() -> None:
+    chunks = [(start, 10.0) for start in range(1000, 0, -10)]  # their order in the file does not matter
     assert _cut_points(chunks, [0.5, 0.25, 0.25]) == [510, 760]
     assert _cut_points(chunks, [1.0]) == [] and _cut_points([], [0.5, 0.5]) == []
 
