@@ -14,8 +14,10 @@ Measured, on the same files:
   process decoding all of them (speedup_2_processes_without_ray);
 - the peak RSS of a worker (the large bag's size is --large-mb).
 
-Per-worker rates come from the workers' own decoding time, speedups from wall time. Each of three
-rounds measures everything back to back, and the figures are the rounds' medians.
+Per-worker rates come from the workers' own decoding time, speedups from wall time. Each of five
+rounds (--rounds) measures everything back to back, each comparison in the order one, two, two, one
+(so that a drift in the machine's speed weighs on both sides alike), and the figures are the rounds'
+medians.
 
 The last line is JSON: plain_msgs_per_s, one_worker_msgs_per_s, per_worker_ratio_to_plain,
 speedup_2_workers, speedup_2_workers_single_bag, peak_rss_mb_per_worker, mb_per_s,
@@ -37,7 +39,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPEATS = 3
 MANY_PART = 64 * 1024 * 1024  # each of the many bags in one part: a part has fixed costs (opening, files)
 FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
            ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
@@ -138,10 +139,15 @@ def machine_ceiling(root: Path, out: Path, options: object) -> float:
     with ProcessPoolExecutor(2, mp_context=spawn, initializer=_one_thread) as pool:
         # Both processes see every bag first, so neither pays for building a type store while measured.
         list(pool.map(_decode_in_process, [units, units], [str(out / "warm-a"), str(out / "warm-b")], [options] * 2))
-        one = pool.submit(_decode_in_process, units, str(out / "one"), options).result()
-        started = time.perf_counter()
-        list(pool.map(_decode_in_process, halves, [str(out / "a"), str(out / "b")], [options] * 2))
-        two = time.perf_counter() - started
+        one, two = 0.0, 0.0
+        for processes in (1, 2, 2, 1):  # as the pipeline's comparisons run
+            started = time.perf_counter()
+            if processes == 1:
+                pool.submit(_decode_in_process, units, str(out / "one"), options).result()
+                one += time.perf_counter() - started
+            else:
+                list(pool.map(_decode_in_process, halves, [str(out / "a"), str(out / "b")], [options] * 2))
+                two += time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
     return one / two
 
@@ -162,9 +168,10 @@ def main() -> None:
     parser.add_argument("--bags", type=int, default=16, help="how many bags (default 16)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="length of each of them")
     parser.add_argument("--large-mb", type=int, default=1024, help="size of the single large bag")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of measurements (default 5)")
     args = parser.parse_args()
     if args.quick:
-        args.bags, args.duration_s, args.large_mb = 4, 15.0, 40
+        args.bags, args.duration_s, args.large_mb, args.rounds = 4, 15.0, 40, 2
     import ray
 
     workdir = Path(tempfile.mkdtemp(prefix="fleetray-bench-bags-"))
@@ -178,16 +185,20 @@ def main() -> None:
         large_part = max(4 * 1024 * 1024, args.large_mb * 1024 * 1024 // 16)
         rounds = []
         ceilings = []
-        # Each round measures everything back to back, and the figures are the rounds' medians: on two
-        # shared cores the machine's speed drifts between runs, and ratios of neighbours drift least.
-        for _ in range(REPEATS):
+        # The figures are the rounds' medians, and within a round each comparison runs one, two, two, one:
+        # on two shared cores the machine's speed drifts, and a drift then weighs on both sides alike.
+        for _ in range(args.rounds):
             plain_messages, plain_s = plain_loop(many)
             ceilings.append(machine_ceiling(many, workdir / "ceiling", tables))
-            rounds.append({"plain": plain_messages / plain_s, **{
-                (name, workers): pipeline(root, workdir / "out", workers, part, tables)
-                for workers in (1, 2)
-                for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part))
-            }})  # fmt: skip
+            measured: dict = {"plain": plain_messages / plain_s}
+            for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part)):
+                one_a, two_a, two_b, one_b = (pipeline(root, workdir / "out", workers, part, tables)
+                                              for workers in (1, 2, 2, 1))  # fmt: skip
+                measured[name, 1], measured[name, 2] = [one_a, one_b], [two_a, two_b]
+            rounds.append(measured)
+            print(json.dumps({"round": len(rounds), "speedup_2_processes_without_ray": round(ceilings[-1], 2), **{
+                f"{name}_{workers}_worker_s": [round(run.wall_s, 2) for run in measured[name, workers]]
+                for name in ("many", "large") for workers in (1, 2)}}), flush=True)  # fmt: skip
         media = pipeline(many, workdir / "out", 1, MANY_PART, DecodeOptions())
         peer_messages, peer_s = read_mcap_peer(many)
     finally:
@@ -197,23 +208,29 @@ def main() -> None:
     def median(figure: Callable[[dict], float]) -> float:
         return statistics.median(figure(r) for r in rounds)
 
-    runs = [run for r in rounds for key, run in r.items() if key != "plain"]
+    def wall(runs: list[Run]) -> float:
+        return sum(run.wall_s for run in runs)
+
+    def per_worker(runs: list[Run], of: str = "messages") -> float:
+        return sum(getattr(run, of) for run in runs) / sum(run.worker_s for run in runs)
+
+    runs = [run for r in rounds for key, pair in r.items() if key != "plain" for run in pair]
     print(json.dumps({
         "plain_msgs_per_s": round(median(lambda r: r["plain"])),
-        "one_worker_msgs_per_s": round(median(lambda r: r[("many", 1)].per_worker_msgs_per_s)),
-        "per_worker_ratio_to_plain": round(median(lambda r: r[("many", 1)].per_worker_msgs_per_s / r["plain"]), 3),
-        "two_workers_msgs_per_s": round(median(lambda r: r[("many", 2)].messages / r[("many", 2)].wall_s)),
-        "speedup_2_workers": round(median(lambda r: r[("many", 1)].wall_s / r[("many", 2)].wall_s), 2),
-        "speedup_2_workers_single_bag": round(median(lambda r: r[("large", 1)].wall_s / r[("large", 2)].wall_s), 2),
+        "one_worker_msgs_per_s": round(median(lambda r: per_worker(r["many", 1]))),
+        "per_worker_ratio_to_plain": round(median(lambda r: per_worker(r["many", 1]) / r["plain"]), 3),
+        "two_workers_msgs_per_s": round(median(lambda r: r["many", 2][0].messages * 2 / wall(r["many", 2]))),
+        "speedup_2_workers": round(median(lambda r: wall(r["many", 1]) / wall(r["many", 2])), 2),
+        "speedup_2_workers_single_bag": round(median(lambda r: wall(r["large", 1]) / wall(r["large", 2])), 2),
         "speedup_2_processes_without_ray": round(statistics.median(ceilings), 2),
         "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs)),
-        "mb_per_s": round(median(lambda r: r[("many", 1)].raw_bytes / 1e6 / r[("many", 1)].worker_s), 1),
+        "mb_per_s": round(median(lambda r: per_worker(r["many", 1], "raw_bytes") / 1e6), 1),
         "with_media_msgs_per_s": round(media.per_worker_msgs_per_s),
-        "large_bag_mb": round(rounds[0][("large", 1)].raw_bytes / 1e6),
-        "large_one_worker_s": round(median(lambda r: r[("large", 1)].wall_s), 1),
-        "large_two_workers_s": round(median(lambda r: r[("large", 2)].wall_s), 1),
-        "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s), "rounds": REPEATS, "bags": args.bags,
-        "messages": rounds[0][("many", 1)].messages,
+        "large_bag_mb": round(rounds[0]["large", 1][0].raw_bytes / 1e6),
+        "large_one_worker_s": round(median(lambda r: wall(r["large", 1]) / 2), 1),
+        "large_two_workers_s": round(median(lambda r: wall(r["large", 2]) / 2), 1),
+        "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s), "rounds": args.rounds, "bags": args.bags,
+        "messages": rounds[0]["many", 1][0].messages,
     }))  # fmt: skip
 
 

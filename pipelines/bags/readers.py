@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +38,19 @@ CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
 MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
 
 
-def _zstd(data: bytes, size: int) -> bytes:
-    import zstandard
-
-    return zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
+_ZSTD = threading.local()  # a decompressor per thread: one is reused chunk after chunk, never shared
 
 
-def _lz4(data: bytes, size: int) -> bytes:
+def _zstd(data: bytes | memoryview, size: int) -> bytes:
+    decompressor = getattr(_ZSTD, "decompressor", None)
+    if decompressor is None:
+        import zstandard
+
+        decompressor = _ZSTD.decompressor = zstandard.ZstdDecompressor()
+    return decompressor.decompress(data, max_output_size=size)
+
+
+def _lz4(data: bytes | memoryview, size: int) -> bytes:
     import lz4.frame
 
     return lz4.frame.decompress(data)
@@ -271,7 +278,7 @@ class _McapFile:
             if chunk.message_end_time < low or chunk.message_start_time >= high:
                 continue
             self.stream.seek(chunk.chunk_start_offset)
-            record = self.stream.read(chunk.chunk_length)
+            record = memoryview(self.stream.read(chunk.chunk_length))  # slices of a view copy nothing
             if len(record) < chunk.chunk_length or record[0] != CHUNK_OPCODE:
                 raise BagReadError(f"MCAP chunk at byte {chunk.chunk_start_offset} is cut short or not a chunk")
             # opcode, length, start, end, uncompressed size, crc, compression (string), records (bytes)
