@@ -368,16 +368,19 @@ def test_the_watcher_processes_bags_landing_in_the_store_once(ray_session: None,
     try:
         assert ray.get(watcher.scan.remote())["done"] == 1
         write_bag(day / "uploaded.bag", "ros1", BagSpec(duration_s=5, seed=2))
-        outcome = ray.get(watcher.notify.remote((day / "uploaded.bag").as_uri()))
-        assert outcome["status"] == "done"
-        assert ray.get(watcher.scan.remote()) == {"done": 2, "failed": 0, "skipped": 2, "scans": 2}
+        write_bag(day / "uploaded-too.bag", "ros1", BagSpec(duration_s=5, seed=3))
+        notified = [watcher.notify.remote((day / name).as_uri()) for name in ("uploaded.bag", "uploaded-too.bag")]
+        assert [outcome["status"] for outcome in ray.get(notified)] == ["done", "done"]
+        assert ray.get(watcher.scan.remote()) == {"done": 3, "failed": 0, "skipped": 3, "scans": 2}
     finally:
         ray.kill(watcher)
     with db.connect() as conn:
         rows = search_bags(conn, "acme", robot_id="robot-3")
-    assert {(Path(r["uri"]).name, r["received_via"]) for r in rows} == {("scanned.mcap", "scan"),
-                                                                        ("uploaded.bag", "upload")}  # fmt: skip
+    assert {(Path(r["uri"]).name, r["received_via"]) for r in rows} == {
+        ("scanned.mcap", "scan"), ("uploaded.bag", "upload"), ("uploaded-too.bag", "upload")}  # fmt: skip
     assert all(r["output_uri"].startswith(store.as_uri() + "/decoded/acme/") for r in rows)
+    uploads = sorted((r for r in rows if r["received_via"] == "upload"), key=lambda row: row["started_at"])
+    assert uploads[1]["started_at"] < uploads[0]["finished_at"]  # the uploads were processed at once
 
 
 @pytest.mark.parametrize("name", ["plain.bag", "mcap-dir"])
