@@ -18,7 +18,12 @@ catch one type and show its message, which always says what was wrong and what t
     │   └── UploadError                 a multipart upload is unknown, expired or incomplete
     ├── ServiceError                an embedded service (broker, database) did not start
     ├── ConnectorError              a manufacturer's cloud refused or failed a request
-    └── SimulationError             the simulator was given an impossible configuration
+    ├── SimulationError             the simulator was given an impossible configuration
+    └── LearningError
+        ├── DataSpecError               a training data spec names a missing column or a bad value
+        ├── TrainingDataError           the data cannot train a model (no failures, no usable column)
+        ├── FeatureVersionError         a model's features cannot be computed by this code
+        └── RegistryError               a model version is unknown or its stage forbids the change
 """
 
 from __future__ import annotations
@@ -105,3 +110,23 @@ class ConnectorError(FleetrayError):
 
 class SimulationError(FleetrayError, ValueError):
     """The simulator was given an impossible configuration."""
+
+
+class LearningError(FleetrayError):
+    """Training, registering or scoring a model failed."""
+
+
+class DataSpecError(LearningError, ValueError):
+    """A training data spec names a missing column, an unknown option or a value of the wrong kind."""
+
+
+class TrainingDataError(LearningError, ValueError):
+    """The data cannot train a model: no failures to learn from, no usable signal, too few units."""
+
+
+class FeatureVersionError(LearningError):
+    """A model was trained on features this code cannot compute (another feature set or code version)."""
+
+
+class RegistryError(LearningError):
+    """A model version is unknown, or its stage does not allow the change asked for."""

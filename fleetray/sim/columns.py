@@ -230,36 +230,72 @@ def _minute_series(columns: TelemetryColumns) -> list[tuple[str, np.ndarray]]:
     return series
 
 
+@dataclass(frozen=True)
+class MinuteStatistics:
+    """Each robot's per-minute statistics of every signal, as arrays (one entry per robot and minute).
+
+    ``robot`` indexes the columns' ``robot_ids``; ``minute`` is minutes since the epoch (the bucket's
+    start); ``signals`` maps a signal's name to its ``n``, ``mean``, ``min``, ``max`` and ``last``,
+    NaN (n 0) where the robot lacks it.
+    """
+
+    robot: np.ndarray
+    minute: np.ndarray
+    signals: dict[str, dict[str, np.ndarray]]
+
+
+def minute_statistics(columns: TelemetryColumns) -> MinuteStatistics:
+    """The figures of :func:`minute_aggregates`, as arrays: the same numbers the SQL rollup computes."""
+    minute = columns.ts // 60
+    if len(columns) == 0:
+        return MinuteStatistics(np.zeros(0, np.int32), np.zeros(0, np.int64), {})
+    key = columns.robot.astype(np.int64) * (int(minute.max() - minute.min()) + 1) + (minute - minute.min())
+    order = np.lexsort((columns.ts, key))
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    ends = np.r_[starts[1:], len(sorted_key)] - 1
+    signals: dict[str, dict[str, np.ndarray]] = {}
+    for name, values in _minute_series(columns):
+        ordered = values[order]
+        valid = ~np.isnan(ordered)
+        count = np.add.reduceat(valid.astype(np.int64), starts)
+        with np.errstate(invalid="ignore"):
+            mean = np.add.reduceat(np.where(valid, ordered, 0.0), starts) / count
+        none = count == 0
+        signals[name] = {
+            "n": count,
+            "mean": mean,
+            "min": np.where(none, np.nan, np.minimum.reduceat(np.where(valid, ordered, np.inf), starts)),
+            "max": np.where(none, np.nan, np.maximum.reduceat(np.where(valid, ordered, -np.inf), starts)),
+            "last": ordered[ends],
+        }
+    return MinuteStatistics(columns.robot[order][starts], minute[order][starts], signals)
+
+
 def minute_aggregates(columns: TelemetryColumns) -> list[tuple]:
     """Per robot, minute and metric: ``(tenant, robot, bucket, metric, n, mean, min, max, last)``.
 
     Rows for ``fleetray.storage.telemetry.write_minute_aggregates``; the same figures the SQL
     rollup computes from raw telemetry. Give it whole minutes, or partial minutes are stored.
     """
-    if len(columns) == 0:
-        return []
-    minute = columns.ts // 60
-    key = columns.robot.astype(np.int64) * (int(minute.max() - minute.min()) + 1) + (minute - minute.min())
-    order = np.lexsort((columns.ts, key))
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    ends = np.r_[starts[1:], len(sorted_key)] - 1
-    robots = np.asarray(columns.robot_ids, dtype=object)[columns.robot[order][starts]].tolist()
-    buckets = [datetime.fromtimestamp(int(m) * 60, UTC) for m in minute[order][starts]]
+    statistics = minute_statistics(columns)
+    robots = np.asarray(columns.robot_ids, dtype=object)[statistics.robot].tolist()
+    buckets = [datetime.fromtimestamp(int(m) * 60, UTC) for m in statistics.minute]
     rows: list[tuple] = []
-    for name, values in _minute_series(columns):
-        ordered = values[order]
-        valid = ~np.isnan(ordered)
-        count = np.add.reduceat(valid.astype(np.int64), starts)
-        keep = np.flatnonzero(count > 0)
-        if len(keep) == 0:
-            continue
-        total = np.add.reduceat(np.where(valid, ordered, 0.0), starts)
-        low = np.minimum.reduceat(np.where(valid, ordered, np.inf), starts)
-        high = np.maximum.reduceat(np.where(valid, ordered, -np.inf), starts)
-        mean = total / np.maximum(count, 1)
-        last = ordered[ends]
-        for g in keep.tolist():
-            rows.append((columns.tenant_id, robots[g], buckets[g], name, int(count[g]), float(mean[g]),
-                         float(low[g]), float(high[g]), float(last[g])))  # fmt: skip
+    for name, figures in statistics.signals.items():
+        count, mean, low, high, last = (figures[k] for k in ("n", "mean", "min", "max", "last"))
+        for g in np.flatnonzero(count > 0).tolist():
+            rows.append(
+                (
+                    columns.tenant_id,
+                    robots[g],
+                    buckets[g],
+                    name,
+                    int(count[g]),
+                    float(mean[g]),
+                    float(low[g]),
+                    float(high[g]),
+                    float(last[g]),
+                )
+            )
     return rows

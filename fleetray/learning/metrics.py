@@ -1,0 +1,71 @@
+"""How good a model is: RUL errors and failure-prediction rates, on held-back units."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
+
+
+def rul_score(predicted: np.ndarray, actual: np.ndarray, *, early: float = 13.0, late: float = 10.0) -> float:
+    """The asymmetric RUL score of the PHM08 challenge (lower is better; late predictions cost more).
+
+    ``sum(exp(-d / early) - 1)`` over early predictions and ``sum(exp(d / late) - 1)`` over late ones,
+    with ``d = predicted - actual`` in the data's time unit (cycles in C-MAPSS).
+    """
+    d = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    return float(np.sum(np.where(d < 0, np.expm1(-d / early), np.expm1(d / late))))
+
+
+def classification_report(probability: np.ndarray, actual: np.ndarray, threshold: float) -> dict[str, float]:
+    """Precision, recall, F1, false-positive rate at ``threshold``, PR-AUC (average precision) and counts."""
+    actual = np.asarray(actual).astype(bool)
+    predicted = np.asarray(probability) >= threshold
+    tp = int((predicted & actual).sum())
+    fp = int((predicted & ~actual).sum())
+    fn = int((~predicted & actual).sum())
+    tn = int((~predicted & ~actual).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+        "pr_auc": average_precision(probability, actual),
+        "positives": tp + fn,
+        "negatives": fp + tn,
+        "threshold": float(threshold),
+    }
+
+
+def average_precision(probability: np.ndarray, actual: np.ndarray) -> float:
+    """The area under the precision-recall curve, as average precision (scikit-learn's definition)."""
+    actual = np.asarray(actual).astype(bool)
+    if not actual.any():
+        return 0.0
+    order = np.argsort(-np.asarray(probability), kind="stable")
+    scores, hits = np.asarray(probability)[order], actual[order]
+    last_of_score = np.r_[scores[1:] != scores[:-1], True]
+    tp = np.cumsum(hits)[last_of_score]
+    seen = (np.flatnonzero(last_of_score) + 1).astype(np.float64)
+    precision, recall = tp / seen, tp / actual.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def best_threshold(probability: np.ndarray, actual: np.ndarray) -> float:
+    """The threshold with the highest F1 on these rows (ties: the higher threshold, fewer false alarms)."""
+    actual = np.asarray(actual).astype(bool)
+    if not actual.any():
+        return 0.5
+    order = np.argsort(-np.asarray(probability), kind="stable")
+    scores, hits = np.asarray(probability)[order], actual[order]
+    tp = np.cumsum(hits)
+    predicted = np.arange(1, len(scores) + 1)
+    f1 = 2 * tp / (predicted + actual.sum())
+    last_of_score = np.r_[scores[1:] != scores[:-1], True]
+    f1 = np.where(last_of_score, f1, -1.0)
+    return float(scores[int(np.argmax(f1))])

@@ -1,0 +1,241 @@
+"""XGBoost per component: failure within the horizon (classifier) or remaining useful life (regressor).
+
+One booster per component, all trained with the same hyper-parameters in blocks of rounds; after each
+block the validation units are scored, so Ray Tune's ASHA can stop a poor trial early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from fleetray.errors import TrainingDataError
+from fleetray.learning.metrics import best_threshold, classification_report, rmse, rul_score
+from fleetray.learning.splits import UnitSplit
+from fleetray.learning.table import TrainingTable
+from pipelines.training.bundle import ModelBundle
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "max_depth": 6,
+    "eta": 0.1,
+    "min_child_weight": 1.0,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "lambda": 1.0,
+}
+
+
+@dataclass
+class XGBoostResult:
+    """Boosters per component, their validation figures and predictions."""
+
+    boosters: dict[str, xgb.Booster]
+    rounds: int
+    validation: dict[str, Any]
+
+
+def _labels(table: TrainingTable, task: str) -> np.ndarray:
+    if task == "failure":
+        return table.failure_within
+    if task == "rul":
+        return table.rul
+    raise TrainingDataError(f"task {task!r} is not one of failure, rul")
+
+
+def _objective(task: str, params: dict[str, Any], seed: int, threads: int) -> dict[str, Any]:
+    objective = {"objective": "binary:logistic", "eval_metric": "aucpr"}
+    if task == "rul":
+        objective = {"objective": "reg:squarederror", "eval_metric": "rmse"}
+    return {**DEFAULT_PARAMS, **params, **objective, "seed": seed, "nthread": threads, "tree_method": "hist"}
+
+
+def train_xgboost(
+    table: TrainingTable,
+    split: UnitSplit,
+    *,
+    task: str,
+    params: dict[str, Any] | None = None,
+    rounds: int = 300,
+    block: int = 25,
+    seed: int = 0,
+    threads: int = 1,
+    on_block: Callable[[int, dict[str, Any], dict[str, xgb.Booster]], None] | None = None,
+    fit_rows: np.ndarray | None = None,
+) -> XGBoostResult:
+    """Train a booster per component on the training units, scoring the validation units every ``block`` rounds.
+
+    Args:
+        on_block: called after each block with the rounds so far, the validation figures and the boosters.
+        fit_rows: train on these rows instead of the training split (a final fit on training and
+            validation units together).
+
+    Raises:
+        TrainingDataError: a component has no labelled training rows (or, for failures, no positive one).
+    """
+    labels = _labels(table, task)
+    settings = _objective(task, params or {}, seed, threads)
+    train_rows = split.train if fit_rows is None else fit_rows
+    matrices: dict[str, tuple[xgb.DMatrix, np.ndarray, np.ndarray]] = {}
+    for j, component in enumerate(table.components):
+        known = np.isfinite(labels[:, j])
+        fit = train_rows & known
+        if not fit.any() or (task == "failure" and not labels[fit, j].any()):
+            raise TrainingDataError(
+                f"no {'positive ' if task == 'failure' else ''}labelled training rows for {component!r}: "
+                "the training units never saw it fail within the horizon"
+            )
+        dtrain = xgb.DMatrix(table.features[fit], label=labels[fit, j], feature_names=_safe(table.feature_names))
+        check = split.validation & known
+        matrices[component] = (dtrain, table.features[check], labels[check, j])
+    boosters: dict[str, xgb.Booster] = {}
+    validation: dict[str, Any] = {}
+    done = 0
+    while done < rounds:
+        step = min(block, rounds - done)
+        for component, (dtrain, _, _) in matrices.items():
+            boosters[component] = xgb.train(
+                settings, dtrain, num_boost_round=step, xgb_model=boosters.get(component), verbose_eval=False
+            )
+        done += step
+        validation = evaluate(boosters, matrices, task, table.feature_names, score_scale=score_scale(table))
+        if on_block is not None:
+            on_block(done, validation, boosters)
+    return XGBoostResult(boosters=boosters, rounds=done, validation=validation)
+
+
+def evaluate(
+    boosters: dict[str, xgb.Booster],
+    matrices: dict[str, tuple[Any, np.ndarray, np.ndarray]],
+    task: str,
+    feature_names: list[str],
+    *,
+    score_scale: float = 1.0,
+) -> dict[str, Any]:
+    """Validation figures per component and their mean.
+
+    ``score_scale`` converts RUL to the unit the asymmetric score is taken in (60: minutes to hours).
+    """
+    per_component: dict[str, dict[str, float]] = {}
+    for component, (_, features, actual) in matrices.items():
+        if not len(actual) or (task == "failure" and not actual.any()):
+            continue  # nothing to measure: no validation unit saw this part fail
+        predicted = boosters[component].predict(xgb.DMatrix(features, feature_names=_safe(feature_names)))
+        if task == "failure":
+            threshold = best_threshold(predicted, actual)
+            per_component[component] = classification_report(predicted, actual, threshold)
+        else:
+            per_component[component] = {
+                "rmse": rmse(predicted, actual),
+                "score": rul_score(predicted / score_scale, actual / score_scale),
+            }
+    key = "pr_auc" if task == "failure" else "rmse"
+    mean = float(np.mean([figures[key] for figures in per_component.values()])) if per_component else float("nan")
+    return {"components": per_component, f"mean_{key}": mean}
+
+
+def score_scale(table: TrainingTable) -> float:
+    """The asymmetric RUL score is taken in hours for tables in minutes, else in the table's own unit."""
+    return 60.0 if table.time_unit == "min" else 1.0
+
+
+def _safe(names: list[str]) -> list[str]:
+    """XGBoost refuses ``[``, ``]`` and ``<`` in feature names."""
+    return [name.replace("[", "(").replace("]", ")").replace("<", "lt") for name in names]
+
+
+def bundle_of(table: TrainingTable, result: XGBoostResult, *, task: str, params: dict[str, Any]) -> ModelBundle:
+    """The trained boosters as a registry-ready bundle (thresholds from the validation units)."""
+    thresholds = {
+        component: float(figures["threshold"])
+        for component, figures in result.validation.get("components", {}).items()
+        if "threshold" in figures
+    }
+    return ModelBundle(
+        kind="xgboost",
+        task=task,
+        feature_set=table.feature_set,
+        feature_version=table.feature_set.version,
+        feature_names=table.feature_names,
+        condition_levels=table.condition_levels,
+        components=list(result.boosters),
+        horizon=table.policy.horizon,
+        rul_cap=table.policy.rul_cap,
+        time_unit=table.time_unit,
+        params={**DEFAULT_PARAMS, **params, "rounds": result.rounds},
+        thresholds=thresholds,
+        blobs={f"{component}.json": bytes(booster.save_raw("json")) for component, booster in result.boosters.items()},
+    )
+
+
+class XGBoostPredictor:
+    """A loaded XGBoost bundle: per component predictions and each feature's contribution to them."""
+
+    def __init__(self, bundle: ModelBundle, threads: int = 1) -> None:
+        bundle.check_features()
+        self.bundle = bundle
+        self.boosters: dict[str, xgb.Booster] = {}
+        for component in bundle.components:
+            booster = xgb.Booster(params={"nthread": threads})
+            booster.load_model(bytearray(bundle.blobs[f"{component}.json"]))
+            self.boosters[component] = booster
+        self._names = _safe(bundle.feature_names)
+
+    def predict(self, features: np.ndarray, *, contributions: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` the
+        (rows, features + 1) SHAP contributions (last column: the bias) from ``pred_contribs``."""
+        matrix = xgb.DMatrix(features, feature_names=self._names)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for component, booster in self.boosters.items():
+            figures = {"value": booster.predict(matrix)}
+            if contributions:
+                figures["contributions"] = booster.predict(matrix, pred_contribs=True)
+            out[component] = figures
+        return out
+
+
+def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) -> dict[str, Any]:
+    """The bundle's figures on the test units: per component, and pooled over components."""
+    predictor = XGBoostPredictor(bundle)
+    rows = split.test
+    predictions = predictor.predict(table.features[rows])
+    labels = _labels(table, bundle.task)[rows]
+    per_component: dict[str, dict[str, float]] = {}
+    pooled_predicted, pooled_actual, pooled_probability = [], [], []
+    for j, component in enumerate(table.components):
+        if component not in predictions:
+            continue
+        known = np.isfinite(labels[:, j])
+        value, actual = predictions[component]["value"][known], labels[known, j]
+        if not len(actual):
+            continue
+        if bundle.task == "failure":
+            threshold = bundle.thresholds.get(component, 0.5)
+            per_component[component] = classification_report(value, actual, threshold)
+            pooled_predicted.append(value >= threshold)
+            pooled_probability.append(value)
+            pooled_actual.append(actual)
+        else:
+            scale = score_scale(table)
+            per_component[component] = {"rmse": rmse(value, actual), "score": rul_score(value / scale, actual / scale)}
+            pooled_predicted.append(value)
+            pooled_actual.append(actual)
+    metrics: dict[str, Any] = {"split": "test", "components": per_component}
+    if not pooled_actual:
+        return metrics
+    actual = np.concatenate(pooled_actual)
+    if bundle.task == "failure":
+        # Pooled at each component's own threshold: rank the rows by whether they cross it.
+        crossed = np.concatenate(pooled_predicted).astype(np.float64)
+        pooled = classification_report(crossed, actual, 0.5)
+        pooled["pr_auc"] = float(np.mean([c["pr_auc"] for c in per_component.values() if c["positives"]]))
+        pooled.pop("threshold")
+        metrics.update(pooled)
+    else:
+        predicted = np.concatenate(pooled_predicted)
+        metrics["rmse"] = rmse(predicted, actual)
+        metrics["score"] = rul_score(predicted / score_scale(table), actual / score_scale(table))
+    return metrics
