@@ -28,6 +28,19 @@ def shard_name(index: int, prefix: str = "fleetray") -> str:
     return f"{prefix}-shard-{index}"
 
 
+def running_shards(conn: Any, prefix: str = "fleetray", namespace: str | None = None) -> list[Any]:
+    """Handles on every shard of the recorded layout, or none when Ray or any shard is not running."""
+    if not ray.is_initialized():
+        return []
+    row = conn.execute("SELECT shard_count FROM shard_layout WHERE layout_id = 1").fetchone()
+    if row is None:
+        return []
+    try:
+        return [ray.get_actor(shard_name(i, prefix), namespace=namespace) for i in range(row[0])]
+    except ValueError:  # a shard is not running (yet)
+        return []
+
+
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class FleetShard:
     """Owns the live state of the robots ``shard_of`` assigns to ``index``.
@@ -100,6 +113,11 @@ class FleetShard:
         """A robot's 1- and 5-minute aggregates."""
         with self._lock:
             return self._core.state.windows(tenant_id, robot_id)
+
+    def features(self, tenant_id: str, robot_ids: list[str] | None = None) -> dict[str, Any]:
+        """Model features of the tenant's robots on this shard (see ``ShardState.feature_rows``)."""
+        with self._lock:
+            return self._core.state.feature_rows(tenant_id, robot_ids)
 
     def stats(self) -> dict[str, Any]:
         """Counters and size."""

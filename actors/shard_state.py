@@ -12,9 +12,10 @@ from typing import Any
 
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
+from actors.live_features import LiveFeatures
 from fleetray.features import EwmaScore, MinuteAggregator, telemetry_signals
 from fleetray.features.signals import component_signal_names
-from fleetray.schemas import RobotStatus, Telemetry
+from fleetray.schemas import EventLevel, RobotStatus, Telemetry
 
 RING_SIZE = 300  # five minutes at 1 Hz
 MINUTE_GRACE_S = (5.0, 30.0)
@@ -112,6 +113,7 @@ class ShardState:
     def __init__(self, policy_for: Any = None) -> None:
         self._policy_for = policy_for or (lambda tenant_id, model: AlertPolicy())
         self.robots: dict[tuple[str, str], RobotState] = {}
+        self.features = LiveFeatures()
 
     def register(self, robots: Iterable[RobotInfo]) -> None:
         """Add (or refresh the metadata of) robots this shard owns."""
@@ -146,6 +148,8 @@ class ShardState:
             state = self.robots[(event.tenant_id, event.robot_id)]
             result.alerts += state.alerts.on_heard(event.ts)
             result.alerts += state.alerts.on_event(event)
+            if event.level == EventLevel.WARNING:
+                self.features.on_warning((event.tenant_id, event.robot_id), event.component)
         for task in intake.task_events:
             state = self.robots[(task.tenant_id, task.robot_id)]
             state.task_id, state.task_status = task.task_id, task.type.value
@@ -158,6 +162,7 @@ class ShardState:
         signals = telemetry_signals(sample)
         scores = self._scores(state, sample, signals)
         for bucket, aggregates in state.minute.add(sample.ts, signals, scores):
+            self.features.on_minute((state.info.tenant_id, state.info.robot_id), bucket, aggregates)
             result.closed_minutes += [
                 (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last,
                  a.std, a.p05, a.p50, a.p95, a.slope_per_s, a.rate_hz, None if isnan(a.anomaly) else a.anomaly)
@@ -244,3 +249,19 @@ class ShardState:
             "five_minutes": {name: a.as_dict() for name, a in state.minute.window(5).items()},
             "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scores.items()},
         }  # fmt: skip
+
+    def feature_rows(self, tenant_id: str, robot_ids: Iterable[str] | None = None) -> dict[str, Any]:
+        """Model features of the tenant's robots on this shard (all, or those of ``robot_ids`` it holds).
+
+        Returns ``robot_ids``, their ``models`` (``manufacturer/model``), the ``features`` matrix and the
+        ``feature_version`` it was computed with.
+        """
+        wanted = set(robot_ids) if robot_ids is not None else None
+        keys = sorted(key for key in self.robots if key[0] == tenant_id and (wanted is None or key[1] in wanted))
+        infos = [self.robots[key].info for key in keys]
+        return {
+            "robot_ids": [key[1] for key in keys],
+            "models": [f"{info.manufacturer}/{info.model}" for info in infos],
+            "features": self.features.matrix(keys),
+            "feature_version": self.features.feature_set.version,
+        }

@@ -95,7 +95,7 @@ class PlatformHistory:
         feature_set = feature_set or platform_feature_set()
         if not len(self.units):
             raise TrainingDataError("the history holds no per-minute windows (is telemetry_1m empty for it?)")
-        statistics = np.column_stack([self._signal(s) for s in feature_set.signals])
+        statistics = np.column_stack([self.signal_values(s) for s in feature_set.signals])
         failed = sorted(set(self.failures.component.tolist()))
         if not failed and components is None:
             raise TrainingDataError(
@@ -121,7 +121,8 @@ class PlatformHistory:
         table.meta.update(self.meta)
         return table
 
-    def _signal(self, feature: SignalFeature) -> np.ndarray:
+    def signal_values(self, feature: SignalFeature) -> np.ndarray:
+        """The followed statistic of ``feature`` in every window (warnings counted; NaN where absent)."""
         if feature.signal.startswith("events.warnings."):
             return self._warning_counts(feature.signal.removeprefix("events.warnings."))
         values = self.statistics.get(feature.key)

@@ -182,12 +182,12 @@ class XGBoostPredictor:
             booster = xgb.Booster(params={"nthread": threads})
             booster.load_model(bytearray(bundle.blobs[f"{component}.json"]))
             self.boosters[component] = booster
-        self._names = _safe(bundle.feature_names)
+        self.feature_names = _safe(bundle.feature_names)
 
     def predict(self, features: np.ndarray, *, contributions: bool = False) -> dict[str, dict[str, np.ndarray]]:
         """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` the
         (rows, features + 1) SHAP contributions (last column: the bias) from ``pred_contribs``."""
-        matrix = xgb.DMatrix(features, feature_names=self._names)
+        matrix = xgb.DMatrix(features, feature_names=self.feature_names)
         out: dict[str, dict[str, np.ndarray]] = {}
         for component, booster in self.boosters.items():
             figures = {"value": booster.predict(matrix)}

@@ -12,7 +12,19 @@ from fleetray.config import Settings, get_settings
 from serve_apps.api.context import ApiContext
 from serve_apps.api.problems import Problem, install_problem_handlers
 from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
-from serve_apps.api.routes import account, bags, connectors, device, fleet, records, schedules, state, stream, webhooks
+from serve_apps.api.routes import (
+    account,
+    bags,
+    connectors,
+    device,
+    fleet,
+    models,
+    records,
+    schedules,
+    state,
+    stream,
+    webhooks,
+)
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """\
@@ -34,7 +46,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
                   docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.context = context
-    for module in (account, fleet, state, records, schedules, webhooks, device, bags, connectors, stream):
+    for module in (account, fleet, state, records, schedules, webhooks, device, bags, connectors, stream, models):
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()

@@ -29,6 +29,7 @@ from fleetray.storage.schedule_jobs import finish_job, mark_running
 from serve_apps.api.keycache import KeyCache
 from serve_apps.api.live import LiveStateReader
 from serve_apps.api.ratelimit import KeyRateLimiter
+from serve_apps.scoring.service import PredictionService
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class ApiContext:
     shard_prefix: str = "fleetray"
     shard_namespace: str | None = None  # the Ray namespace the shards run in; None: this process's own
     optimizer: Any = None  # a handle on the ScheduleOptimizer deployment; None: solve in this process
+    scorer: Any = None  # a handle on the Scorer deployment; None: score in this process
     pool: ConnectionPool = field(init=False)
     keys: KeyCache = field(init=False)
     limiter: KeyRateLimiter = field(init=False)
@@ -141,6 +143,26 @@ class ApiContext:
             logger.exception("schedule job %s failed", job_id)
             error = f"{type(err).__name__}: {err}"
         await run_in_threadpool(record, lambda conn: finish_job(conn, job_id, result=result, error=error))
+
+    @functools.cached_property
+    def predictions(self) -> PredictionService:
+        """Scoring in this process, where no Scorer deployment runs."""
+        return PredictionService(self.db, self.store, self.live.shards)
+
+    async def robot_predictions(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
+        """One robot's predictions, with every component's reasons."""
+        if self.scorer is not None:
+            return await self.scorer.options(multiplexed_model_id=tenant_id).robot.remote(tenant_id, robot_id)
+        service = self.predictions
+        answers = await service.score(await service.models(tenant_id), tenant_id, [robot_id], explain="all")
+        return answers[0] if answers else None
+
+    async def fleet_predictions(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every robot's predictions, with reasons for the components predicted to fail."""
+        if self.scorer is not None:
+            return await self.scorer.options(multiplexed_model_id=tenant_id).fleet.remote(tenant_id)
+        service = self.predictions
+        return await service.score(await service.models(tenant_id), tenant_id, None, explain="risky")
 
     @functools.cached_property
     def store(self) -> ObjectStore:

@@ -21,6 +21,7 @@ from fleetray.storage import Database
 from serve_apps.api.app import create_app
 from serve_apps.api.context import ApiContext
 from serve_apps.schedules.deployment import ScheduleOptimizer
+from serve_apps.scoring.deployment import Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
         """One replica: its own connection pool, key cache and rate limiter, and the app built around them."""
 
         def __init__(self, settings_values: dict[str, Any], prefix: str, namespace: str | None,
-                     optimizer: Any) -> None:  # fmt: skip
+                     optimizer: Any, scorer: Any) -> None:  # fmt: skip
             replica_settings = load_settings(**settings_values)
             assert replica_settings.database_url is not None
             database = Database(replica_settings.database_url, schema=replica_settings.database_schema)
             self._context = ApiContext(replica_settings, database, shard_prefix=prefix, shard_namespace=namespace,
-                                       optimizer=optimizer)  # fmt: skip
+                                       optimizer=optimizer, scorer=scorer)  # fmt: skip
 
         def __serve_build_asgi_app__(self) -> Any:
             return create_app(self._context)
@@ -81,7 +82,8 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
         options["num_replicas"] = settings.api_replicas
     deployment = serve.deployment(name="FleetApi", **options)(FleetApi)
     optimizer = ScheduleOptimizer.options(num_replicas=settings.schedule_replicas).bind()
-    return deployment.bind(values, shard_prefix, shard_namespace, optimizer)
+    scorer = Scorer.bind(values, shard_prefix, shard_namespace)
+    return deployment.bind(values, shard_prefix, shard_namespace, optimizer, scorer)
 
 
 def app_builder(args: dict[str, Any]) -> Application:

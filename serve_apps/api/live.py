@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 
 from actors.registry import shard_of
-from actors.shard import shard_name
+from actors.shard import running_shards
 from actors.shard_state import sample_view
 from fleetray.errors import NotFoundError
 from fleetray.storage.alerts import open_alerts
@@ -49,7 +49,7 @@ class LiveStateReader:
         self._shards: list[Any] = []
         self._looked_up_at = -SHARD_LOOKUP_TTL_S
 
-    async def _shard_handles(self) -> list[Any]:
+    async def shards(self) -> list[Any]:
         """Handles on the running shards (none when Ray or the shards are not running), refreshed now and then."""
         ttl = SHARD_LOOKUP_TTL_S if self._shards else NO_SHARDS_RECHECK_S
         if time.monotonic() - self._looked_up_at >= ttl:
@@ -58,20 +58,10 @@ class LiveStateReader:
         return self._shards
 
     def _look_up_shards(self) -> list[Any]:
-        import ray
-
-        if not ray.is_initialized():
-            return []
         with self._connection() as conn:
-            row = conn.execute("SELECT shard_count FROM shard_layout WHERE layout_id = 1").fetchone()
-        if row is None:
-            return []
-        try:
-            return [ray.get_actor(shard_name(i, self._prefix), namespace=self._namespace) for i in range(row[0])]
-        except ValueError:  # a shard is not running (yet)
-            return []
+            return running_shards(conn, self._prefix, self._namespace)
 
-    def _forget_shards(self) -> None:
+    def forget_shards(self) -> None:
         self._looked_up_at = -SHARD_LOOKUP_TTL_S
 
     async def robot(self, tenant_id: str, robot_id: str) -> dict[str, Any]:
@@ -80,14 +70,14 @@ class LiveStateReader:
         Raises:
             NotFoundError: the tenant has no such robot.
         """
-        shards = await self._shard_handles()
+        shards = await self.shards()
         if shards:
             shard = shards[shard_of(tenant_id, robot_id, len(shards))]
             try:
                 state = await asyncio.wait_for(shard.robot.remote(tenant_id, robot_id), SHARD_CALL_TIMEOUT_S)
             except Exception as err:  # a shard restarting or gone: the stored state still answers
                 logger.warning("shard for %s/%s did not answer (%s); serving stored state", tenant_id, robot_id, err)
-                self._forget_shards()
+                self.forget_shards()
             else:
                 if state is not None:
                     return _live(state)
@@ -98,7 +88,7 @@ class LiveStateReader:
 
     async def fleet(self, tenant_id: str, *, site_id: str | None = None, status: str | None = None) -> list[dict]:
         """Every robot of the tenant (optionally of one site or status), by robot id."""
-        shards = await self._shard_handles()
+        shards = await self.shards()
         states: dict[str, dict[str, Any]] = {}
         if shards:
             try:
@@ -108,7 +98,7 @@ class LiveStateReader:
                 )
             except Exception as err:
                 logger.warning("shards did not answer a fleet query (%s); serving stored state", err)
-                self._forget_shards()
+                self.forget_shards()
             else:
                 states = {s["robot_id"]: _live(s) for answer in answers for s in answer}
         missing = await run_in_threadpool(self._registered_ids, tenant_id, site_id, set(states))

@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fleetray.errors import ConfigError, ConflictError, DatabaseUnreachableError, NotFoundError, ServiceError
+from fleetray.errors import (
+    ConfigError,
+    ConflictError,
+    DatabaseUnreachableError,
+    FeatureVersionError,
+    NotFoundError,
+    RegistryError,
+    ServiceError,
+)
 from fleetray.storage.paging import PagingError
 
 logger = logging.getLogger(__name__)
@@ -98,6 +106,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return problem_response(request, ApiProblem(409, "Conflict", str(exc)))
+
+    @app.exception_handler(RegistryError)
+    @app.exception_handler(FeatureVersionError)
+    async def _model_state(request: Request, exc: RegistryError | FeatureVersionError) -> JSONResponse:
         return problem_response(request, ApiProblem(409, "Conflict", str(exc)))
 
     @app.exception_handler(PagingError)
