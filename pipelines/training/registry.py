@@ -53,7 +53,7 @@ def register(
     *,
     db: Database,
     store: ObjectStore,
-    data_hash: str,
+    data_hash: str | None = None,
     name: str | None = None,
     tenant_id: str | None = None,
     created_by: str | None = None,
@@ -66,6 +66,9 @@ def register(
         RegistryError: an unknown task.
     """
     bundle.check_features()
+    data_hash = data_hash or bundle.info.get("data_hash")
+    if not data_hash:
+        raise RegistryError("the model does not say what data trained it: pass data_hash (TrainingTable.data_hash)")
     if bundle.task not in ("failure", "rul", "anomaly"):
         raise RegistryError(f"task {bundle.task!r} is not one of failure, rul, anomaly")
     name = name or default_name(bundle)

@@ -1,0 +1,176 @@
+"""``fleetray train ...`` and ``fleetray models ...``: tune and register models, move them between stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleetray.config import get_settings
+from fleetray.errors import FleetrayError
+
+train_app = typer.Typer(help="Train models on Ray Tune and register the best.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: versions, stages, promotion and rollback.", no_args_is_help=True)
+console = Console()
+
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="A data spec (YAML) naming a run-to-failure file's columns, or `platform` for the tenant's history.",
+    ),
+]
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", "-t", help="Whose history (with --data platform), and who owns the model.")
+]
+TrialsOption = Annotated[int, typer.Option(min=1, max=1000, help="Tune trials (ASHA stops poor ones early).")]
+
+
+def _table(data: str, tenant: str | None, days: float, horizon_h: float, rul_cap_h: float) -> Any:
+    from fleetray.learning import load_training_table
+    from pipelines.training import platform_table
+
+    if data == "platform":
+        if tenant is None:
+            raise typer.BadParameter("--data platform trains on a tenant's history: name it with --tenant")
+        return platform_table(tenant, days=days, horizon_h=horizon_h, rul_cap_h=rul_cap_h)
+    if not Path(data).is_file():
+        raise typer.BadParameter(f"{data!r} is neither `platform` nor a data spec file")
+    return load_training_table(data)
+
+
+def _finish(outcome: Any, *, register: bool, tenant: str | None, stage: str | None, name: str | None) -> None:
+    metrics = {k: v for k, v in outcome.bundle.metrics.items() if k != "components"}
+    console.print(f"best of {len(outcome.trials)} trials in {outcome.seconds:.0f} s: {outcome.best_config}")
+    table = Table("component", *[k for k in next(iter(outcome.bundle.metrics["components"].values()), {})])
+    for component, figures in outcome.bundle.metrics["components"].items():
+        table.add_row(component, *[f"{v:.4g}" if isinstance(v, float) else str(v) for v in figures.values()])
+    console.print(table)
+    console.print("test units:", json.dumps(metrics, default=float))
+    if not register:
+        return
+    from pipelines.training import register as register_model
+
+    row = register_model(outcome, tenant_id=tenant, stage=stage, name=name)
+    scope = tenant or "fleet-wide"
+    console.print(f"registered [bold]{row['name']}[/] version {row['version']} ({scope}, stage {row['stage']}): "
+                  f"model id {row['model_id']}")  # fmt: skip
+
+
+@train_app.command("xgboost")
+def train_xgboost(
+    data: DataOption = "platform",
+    tenant: TenantOption = None,
+    task: Annotated[str, typer.Option(help="failure (within the horizon, per component) or rul.")] = "failure",
+    trials: TrialsOption = 8,
+    rounds: Annotated[int, typer.Option(min=10, help="Boosting rounds at most.")] = 300,
+    days: Annotated[float, typer.Option(help="History to train on (--data platform).")] = 30.0,
+    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours (--data platform).")] = 24.0,
+    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours (--data platform).")] = 720.0,
+    seed: int = 0,
+    register: Annotated[bool, typer.Option(help="Register the best model.")] = True,
+    stage: Annotated[str | None, typer.Option(help="Stage to register it in (staging, production).")] = None,
+    name: Annotated[str | None, typer.Option(help="Registry name (default: {task}-xgboost).")] = None,
+) -> None:
+    """Tune XGBoost (one booster per component) on Ray Tune, fit the best, measure it on held-back units."""
+    from pipelines.training.tuning import tune_xgboost
+
+    try:
+        table = _table(data, tenant, days, horizon_h, rul_cap_h)
+        console.print(f"training table: {json.dumps(table.describe())}")
+        outcome = tune_xgboost(table, task=task, trials=trials, max_rounds=rounds, seed=seed, verbose=1)
+        _finish(outcome, register=register, tenant=tenant, stage=stage, name=name)
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+
+
+@train_app.command("lstm")
+def train_lstm(
+    data: DataOption = "platform",
+    tenant: TenantOption = None,
+    trials: TrialsOption = 4,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs at most per trial.")] = 30,
+    days: Annotated[float, typer.Option(help="History to train on (--data platform).")] = 30.0,
+    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours (--data platform).")] = 24.0,
+    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours (--data platform).")] = 720.0,
+    seed: int = 0,
+    register: Annotated[bool, typer.Option(help="Register the best model.")] = True,
+    stage: Annotated[str | None, typer.Option(help="Stage to register it in (staging, production).")] = None,
+    name: Annotated[str | None, typer.Option(help="Registry name (default: rul-lstm).")] = None,
+) -> None:
+    """Tune an LSTM on sequences of feature windows for remaining useful life (GPU when the cluster has one)."""
+    from pipelines.training.lstm import tune_lstm
+
+    try:
+        table = _table(data, tenant, days, horizon_h, rul_cap_h)
+        console.print(f"training table: {json.dumps(table.describe())}")
+        outcome = tune_lstm(table, trials=trials, max_epochs=epochs, seed=seed, verbose=1)
+        _finish(outcome, register=register, tenant=tenant, stage=stage, name=name)
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+
+
+@models_app.command("list")
+def list_models(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only what this tenant sees.")] = None,
+    name: str | None = None,
+    stage: str | None = None,
+) -> None:
+    """Model versions with their stage, scope and test metrics."""
+    from fleetray.storage import models as model_rows
+    from fleetray.storage import open_database
+
+    with open_database(get_settings()) as db, db.connect() as conn:
+        rows = model_rows.list_models(conn, tenant_id=tenant, name=name, stage=stage)
+    table = Table("id", "name", "version", "scope", "stage", "features", "created", "metrics")
+    for row in rows:
+        figures = {k: round(v, 4) for k, v in row["metrics"].items() if isinstance(v, float)}
+        table.add_row(str(row["model_id"]), row["name"], str(row["version"]), row["tenant_id"] or "fleet",
+                      row["stage"], row["feature_version"], f"{row['created_at']:%Y-%m-%d %H:%M}",
+                      json.dumps(figures))  # fmt: skip
+    console.print(table)
+
+
+@models_app.command("promote")
+def promote(
+    model_id: Annotated[int, typer.Argument(help="The version's model id (fleetray models list).")],
+    stage: Annotated[str, typer.Option(help="staging, production or archived.")] = "production",
+    reason: str = "",
+) -> None:
+    """Move a version to a stage; promoting to production archives the version it replaces in its scope."""
+    from fleetray.storage import models as model_rows
+    from fleetray.storage import open_database
+
+    try:
+        with open_database(get_settings()) as db, db.connect() as conn:
+            row = model_rows.set_stage(conn, model_id, stage, changed_by="cli", reason=reason)
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+    console.print(f"{row['name']} version {row['version']} ({row['tenant_id'] or 'fleet'}) is now {row['stage']}")
+
+
+@models_app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model's name, e.g. failure-xgboost.")],
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="The tenant's own model; default fleet-wide.")
+    ] = None,
+) -> None:
+    """Put back in production the version that was there before the current one."""
+    from fleetray.storage import models as model_rows
+    from fleetray.storage import open_database
+
+    try:
+        with open_database(get_settings()) as db, db.connect() as conn:
+            row = model_rows.rollback(conn, name, tenant, changed_by="cli")
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+    console.print(f"{row['name']} version {row['version']} ({row['tenant_id'] or 'fleet'}) is back in production")
