@@ -31,36 +31,44 @@ class LiveFeatures:
             for k, s in enumerate(signals)
             if s.signal.startswith(WARNING_SIGNAL.format(component=""))
         }
-        self._pending = np.zeros((0, len(signals)))  # warnings seen in each robot's open minute
+        # Warnings not folded yet, per robot and window end (minutes since the epoch), as the batch counts them.
+        self._pending: dict[int, dict[float, np.ndarray]] = {}
 
     def _row(self, key: RobotKey) -> int:
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = len(self.rows)
-            if row >= len(self._pending):
-                capacity = max(64, 2 * len(self._pending))
-                self.state.grow(capacity)
-                extra = np.zeros((capacity - len(self._pending), len(self.feature_set.signals)))
-                self._pending = np.vstack([self._pending, extra])
+            if row >= len(self.state.last):
+                self.state.grow(max(64, 2 * len(self.state.last)))
         return row
 
-    def on_warning(self, key: RobotKey, component: str | None) -> None:
-        """Count a WARNING event of ``component`` in the robot's open minute."""
+    def on_warning(self, key: RobotKey, component: str | None, ts: datetime) -> None:
+        """Count a WARNING event of ``component`` in the minute it happened (folded when that minute closes;
+        in the next one to close if it arrives after its minute did)."""
         column = self._warning_column.get(component or "")
-        if column is not None:
-            self._pending[self._row(key), column] += 1
+        if column is None:
+            return
+        window_end = ts.timestamp() // 60 + 1
+        pending = self._pending.setdefault(self._row(key), {})
+        counts = pending.get(window_end)
+        if counts is None:
+            counts = pending[window_end] = np.zeros(len(self.feature_set.signals))
+        counts[column] += 1
 
     def on_minute(self, key: RobotKey, bucket: datetime, aggregates: dict[str, Aggregate]) -> None:
-        """Fold a closed minute (its statistics, and the warnings counted since the last one)."""
+        """Fold a closed minute: its statistics, and the warnings of that minute (or earlier, arrived late)."""
         row = self._row(key)
-        statistics = self._pending[row].copy()
-        self._pending[row] = 0.0
+        minute_end = bucket.timestamp() / 60 + 1
+        statistics = np.zeros(len(self.feature_set.signals))
+        pending = self._pending.get(row)
+        if pending:
+            for window_end in [end for end in pending if end <= minute_end]:
+                statistics += pending.pop(window_end)
         for k, signal in enumerate(self.feature_set.signals):
             if signal.signal.startswith("events."):
                 continue
             aggregate = aggregates.get(signal.signal)
             statistics[k] = aggregate.as_dict()[signal.statistic] if aggregate is not None else np.nan
-        minute_end = bucket.timestamp() / 60 + 1
         self.state.fold(np.array([row]), minute_end, statistics[None, :])
 
     def matrix(self, keys: list[RobotKey]) -> np.ndarray:

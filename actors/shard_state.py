@@ -136,6 +136,9 @@ class ShardState:
     def apply(self, intake: Intake) -> ApplyResult:
         """Fold a validated batch into the state; return alert changes and closed minutes."""
         result = ApplyResult()
+        for event in intake.events:  # counted before the samples close the minutes they belong to
+            if event.level == EventLevel.WARNING:
+                self.features.on_warning((event.tenant_id, event.robot_id), event.component, event.ts)
         arrivals = sorted(zip(intake.telemetry, intake.documents, strict=True),
                           key=lambda pair: (pair[0].robot_id, pair[0].seq))  # fmt: skip
         for sample, document in arrivals:
@@ -148,8 +151,6 @@ class ShardState:
             state = self.robots[(event.tenant_id, event.robot_id)]
             result.alerts += state.alerts.on_heard(event.ts)
             result.alerts += state.alerts.on_event(event)
-            if event.level == EventLevel.WARNING:
-                self.features.on_warning((event.tenant_id, event.robot_id), event.component)
         for task in intake.task_events:
             state = self.robots[(task.tenant_id, task.robot_id)]
             state.task_id, state.task_status = task.task_id, task.type.value

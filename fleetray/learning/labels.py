@@ -31,6 +31,7 @@ def component_labels(
     *,
     horizon: float,
     rul_cap: float,
+    repairs_recorded: bool = True,
 ) -> ComponentLabels:
     """Labels of one unit's component at the moments ``t``.
 
@@ -41,6 +42,8 @@ def component_labels(
         end: the last moment the unit was observed.
         horizon: a failure in (t, t + horizon] labels the moment 1.
         rul_cap: RUL above this is given as the cap (the usual piecewise-linear target).
+        repairs_recorded: whether a failed part's repair shows among ``renewals`` (the platform's
+            maintenance records); without them a failure renews the part at once (run-to-failure data).
     """
     t = np.asarray(t, dtype=np.float64)
     failures = np.sort(np.asarray(failures, dtype=np.float64))
@@ -53,8 +56,8 @@ def component_labels(
     awaiting_repair = np.isfinite(previous_failure) & (
         ~np.isfinite(previous_renewal) | (previous_renewal < previous_failure)
     )
-    if len(renewals) == 0:
-        awaiting_repair[:] = False  # failures renew the part at once where no repairs are recorded
+    if not repairs_recorded:
+        awaiting_repair[:] = False
     fails_first = np.isfinite(next_failure) & (next_failure <= next_renewal)
     observed_until = np.minimum(next_renewal, end)
 

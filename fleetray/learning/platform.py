@@ -115,6 +115,7 @@ class PlatformHistory:
                 horizon=horizon_h * MINUTES_PER_HOUR,
                 rul_cap=rul_cap_h * MINUTES_PER_HOUR,
                 sample_every=sample_every_min,
+                repairs_recorded=True,
             ),
             time_unit="min",
         )

@@ -206,7 +206,12 @@ def load_training_table(spec: DataSpec | str | Path) -> TrainingTable:
         components=component_names,
         failures=failures,
         renewals=renewals,
-        policy=LabelPolicy(horizon=spec.horizon, rul_cap=spec.rul_cap, sample_every=spec.sample_every),
+        policy=LabelPolicy(
+            horizon=spec.horizon,
+            rul_cap=spec.rul_cap,
+            sample_every=spec.sample_every,
+            repairs_recorded=spec.labels.renewals is not None,
+        ),
         time_unit=spec.time_unit,
     )
     table.meta["source"] = spec.source

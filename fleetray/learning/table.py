@@ -28,11 +28,14 @@ class LabelPolicy:
         horizon: a failure within this long after a moment labels it positive.
         rul_cap: remaining useful life above this is given as the cap.
         sample_every: keep one row per unit every this long (features still fold every window).
+        repairs_recorded: a failed part stays failed until a renewal says it was repaired (the platform
+            records repairs); otherwise a failure renews the part at once.
     """
 
     horizon: float
     rul_cap: float
     sample_every: float | None = None
+    repairs_recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,7 @@ def assemble_table(
                 ends[name],
                 horizon=policy.horizon,
                 rul_cap=policy.rul_cap,
+                repairs_recorded=policy.repairs_recorded,
             )
             rul[rows, j], within[rows, j] = labels.rul, labels.failure_within
     encoded, condition_names, levels = encode_conditions(conditions)

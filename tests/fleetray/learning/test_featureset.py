@@ -23,7 +23,12 @@ def _features(**changes: object) -> FeatureSet:
 def test_the_version_changes_with_the_definition_not_the_label() -> None:
     assert _features().version == _features(name="renamed").version
     assert _features().version != _features(half_lives=(4.0, 32.0)).version
-    assert _features().feature_names[:4] == ["current:max:last", "current:max:ewm4", "current:max:ewm16", "current:max:trend"]
+    assert _features().feature_names[:4] == [
+        "current:max:last",
+        "current:max:ewm4",
+        "current:max:ewm16",
+        "current:max:trend",
+    ]
 
 
 def test_bad_definitions_are_refused_by_name() -> None:

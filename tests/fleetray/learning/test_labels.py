@@ -36,6 +36,8 @@ def test_the_end_of_the_data_censors_and_a_failed_part_awaiting_repair_is_unlabe
 
 def test_failures_without_recorded_repairs_renew_the_part_at_once() -> None:
     t = np.array([10.0, 11, 19])
-    labels = component_labels(t, failures=[10.0, 20.0], renewals=[], end=30, horizon=5, rul_cap=100)
+    labels = component_labels(
+        t, failures=[10.0, 20.0], renewals=[], end=30, horizon=5, rul_cap=100, repairs_recorded=False
+    )
     assert labels.rul.tolist() == [0, 9, 1]
     assert labels.failure_within.tolist() == [1, 0, 1]

@@ -104,7 +104,9 @@ def test_a_table_without_failures_and_an_empty_sensor_are_refused(tmp_path: Path
 def test_failures_from_a_file_of_their_own(tmp_path: Path) -> None:
     frame = pd.DataFrame({"unit": ["a"] * 5 + ["b"] * 5, "t": list(range(5)) * 2, "x": np.arange(10.0)})
     frame.to_csv(tmp_path / "data.csv", index=False)
-    pd.DataFrame({"robot": ["a", "b"], "part": ["brush", "brush"], "at": [3, 10]}).to_csv(tmp_path / "f.csv", index=False)
+    pd.DataFrame({"robot": ["a", "b"], "part": ["brush", "brush"], "at": [3, 10]}).to_csv(
+        tmp_path / "f.csv", index=False
+    )
     spec = parse_spec({
         "source": str(tmp_path / "data.csv"), "unit": "unit", "time": "t", "sensors": ["x"], "horizon": 2,
         "rul_cap": 4, "labels": {"failures": {"source": str(tmp_path / "f.csv"), "unit": "robot", "time": "at",
