@@ -77,7 +77,7 @@ def test_windows_are_summarised_with_the_shared_window_code(tmp_path: Path) -> N
 )
 def test_bad_specs_name_the_problem(tmp_path: Path, change: str, error: type, message: str) -> None:
     write_run_to_failure(tmp_path)
-    key = change.split(":")[0]
+    key = change.split(":", maxsplit=1)[0]
     text = "\n".join(line for line in SPEC.splitlines() if not line.startswith(f"{key}:")) + f"\n{change}\n"
     with pytest.raises(error, match=message):
         load_training_table(_spec_file(tmp_path, text))
