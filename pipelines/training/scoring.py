@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fleetray.errors import FeatureVersionError
+from fleetray.errors import FeatureVersionError, ObjectStoreError, RegistryError
 from fleetray.learning.table import encode_conditions
 from fleetray.storage import models as model_rows
 from pipelines.training.registry import load
@@ -73,7 +73,20 @@ class TenantModels:
 
 
 def _predictor(store: ObjectStore, row: dict[str, Any] | None) -> XGBoostPredictor | None:
-    return XGBoostPredictor(load(store, row)) if row is not None else None
+    """The production model of a registry row, loaded.
+
+    Raises:
+        RegistryError: its file is missing or unreadable (the message says which version, and what to do).
+    """
+    if row is None:
+        return None
+    try:
+        return XGBoostPredictor(load(store, row))
+    except (ObjectStoreError, RegistryError) as err:
+        raise RegistryError(
+            f"{row['name']} version {row['version']} is in production but its file {row['uri']} cannot be read "
+            f"({err}): roll it back (fleetray models rollback {row['name']}) or register it again"
+        ) from err
 
 
 def _version(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -203,7 +203,7 @@ def tune_xgboost(
     bundle = xgb.bundle_of(table, final, task=task, params=config)
     bundle.metrics = xgb.test_metrics(table, split, bundle)
     seconds = time.monotonic() - started
-    bundle.info = {
+    bundle.info |= {
         "units": split.units(table.units),
         "data_hash": table.data_hash,
         "tune": {"trials": trials, "seconds": round(seconds, 1), "trials_per_min": round(60 * trials / seconds, 2)},

@@ -7,7 +7,7 @@ block the validation units are scored, so Ray Tune's ASHA can stop a poor trial 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ class XGBoostResult:
     boosters: dict[str, xgb.Booster]
     rounds: int
     validation: dict[str, Any]
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def _labels(table: TrainingTable, task: str) -> np.ndarray:
@@ -73,24 +74,31 @@ def train_xgboost(
         fit_rows: train on these rows instead of the training split (a final fit on training and
             validation units together).
 
+    A component without labelled training rows (for failures: without a positive one) is left out, and
+    said so in ``skipped``.
+
     Raises:
-        TrainingDataError: a component has no labelled training rows (or, for failures, no positive one).
+        TrainingDataError: no component can be trained.
     """
     labels = _labels(table, task)
     settings = _objective(task, params or {}, seed, threads)
     train_rows = split.train if fit_rows is None else fit_rows
     matrices: dict[str, tuple[xgb.DMatrix, np.ndarray, np.ndarray]] = {}
+    skipped: dict[str, str] = {}
     for j, component in enumerate(table.components):
         known = np.isfinite(labels[:, j])
         fit = train_rows & known
         if not fit.any() or (task == "failure" and not labels[fit, j].any()):
-            raise TrainingDataError(
+            skipped[component] = (
                 f"no {'positive ' if task == 'failure' else ''}labelled training rows for {component!r}: "
                 "the training units never saw it fail within the horizon"
             )
+            continue
         dtrain = xgb.DMatrix(table.features[fit], label=labels[fit, j], feature_names=_safe(table.feature_names))
         check = split.validation & known
         matrices[component] = (dtrain, table.features[check], labels[check, j])
+    if not matrices:
+        raise TrainingDataError("; ".join(skipped.values()))
     boosters: dict[str, xgb.Booster] = {}
     validation: dict[str, Any] = {}
     done = 0
@@ -104,7 +112,7 @@ def train_xgboost(
         validation = evaluate(boosters, matrices, task, table.feature_names, score_scale=score_scale(table))
         if on_block is not None:
             on_block(done, validation, boosters)
-    return XGBoostResult(boosters=boosters, rounds=done, validation=validation)
+    return XGBoostResult(boosters=boosters, rounds=done, validation=validation, skipped=skipped)
 
 
 def evaluate(
@@ -167,6 +175,7 @@ def bundle_of(table: TrainingTable, result: XGBoostResult, *, task: str, params:
         time_unit=table.time_unit,
         params={**DEFAULT_PARAMS, **params, "rounds": result.rounds},
         thresholds=thresholds,
+        info={"skipped": result.skipped} if result.skipped else {},
         blobs={f"{component}.json": bytes(booster.save_raw("json")) for component, booster in result.boosters.items()},
     )
 

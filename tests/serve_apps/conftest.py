@@ -20,6 +20,7 @@ from fleetray.storage.api_keys import Role, create_key
 from fleetray.storage.bag_uploads import BagUpload, record_upload
 from fleetray.storage.events import write_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
+from fleetray.storage.models import insert_model
 from fleetray.storage.schedule_jobs import create_job
 from fleetray.storage.telemetry import TelemetryWriter, write_minute_aggregates
 from fleetray.storage.webhooks import create_subscription
@@ -38,6 +39,7 @@ class World:
     subscription_ids: dict[str, int]
     job_ids: dict[str, str]
     upload_ids: dict[str, str]  # a bag upload each tenant's device started
+    model_ids: dict[str, int]  # a model version each tenant registered (rows only: no artifact)
     now: datetime
 
     def key_id(self, tenant: str, role: str) -> str:
@@ -70,6 +72,7 @@ def seed(db: Database) -> World:
     subscription_ids: dict[str, int] = {}
     job_ids: dict[str, str] = {}
     upload_ids: dict[str, str] = {}
+    model_ids: dict[str, int] = {}
     with db.connect() as conn:
         for tenant in TENANTS:
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
@@ -159,7 +162,22 @@ def seed(db: Database) -> World:
             record_upload(conn, BagUpload(upload_ids[tenant], tenant, f"{tenant}-r1",
                                           f"bags/{tenant}/{tenant}-r1/2026-11-27/run.mcap", 1, 1000, None,
                                           "uploading", now, now + timedelta(hours=1), None))  # fmt: skip
-    return World(tokens, alert_ids, subscription_ids, job_ids, upload_ids, now)
+            model_ids[tenant] = insert_model(
+                conn,
+                {
+                    "name": "failure-xgboost",
+                    "tenant_id": tenant,
+                    "kind": "xgboost",
+                    "task": "failure",
+                    "uri": f"models/{tenant}/model.zip",
+                    "feature_version": "0000000000000000",
+                    "data_hash": "0000000000000000",
+                    "code_version": "test",
+                    "components": ["main_brush"],
+                    "created_by": "test",
+                },
+            )["model_id"]
+    return World(tokens, alert_ids, subscription_ids, job_ids, upload_ids, model_ids, now)
 
 
 @pytest.fixture

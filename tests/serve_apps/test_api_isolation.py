@@ -51,14 +51,14 @@ def acme_path_values(world: World) -> dict[str, str]:
     return {"robot_id": "acme-r1", "site_id": "acme-hq", "alert_id": str(world.alert_ids["acme"]),
             "task_id": "acme-t1", "key_id": world.key_id("acme", "viewer"),
             "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"],
-            "upload_id": world.upload_ids["acme"]}  # fmt: skip
+            "upload_id": world.upload_ids["acme"], "model_id": str(world.model_ids["acme"])}  # fmt: skip
 
 
 def missing_path_values() -> dict[str, str]:
     """Path parameters naming nothing at all."""
     return {"robot_id": "nobody", "site_id": "nowhere", "alert_id": "999999", "task_id": "no-task",
             "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef",
-            "upload_id": "no-such-upload"}  # fmt: skip
+            "upload_id": "no-such-upload", "model_id": "999999"}  # fmt: skip
 
 
 def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | list[Any] | None]:
@@ -87,6 +87,8 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/device/bags"): {"name": "run.mcap", "size_bytes": 1000},
         ("POST", "/v1/device/bags/{upload_id}/complete"): None,
         ("DELETE", "/v1/device/bags/{upload_id}"): None,
+        ("POST", "/v1/models/{model_id}:promote"): {"stage": "staging"},
+        ("POST", "/v1/models/{model_id}:rollback"): None,
     }  # fmt: skip
 
 

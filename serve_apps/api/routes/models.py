@@ -15,7 +15,7 @@ from serve_apps.api import auth
 from serve_apps.api.context import Context
 from serve_apps.api.problems import ApiProblem, problem_responses
 
-router = APIRouter(prefix="/v1", tags=["models"], responses=problem_responses(400, 401, 403, 404, 422, 429))
+router = APIRouter(prefix="/v1", tags=["models"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
 
 ModelId = Annotated[int, Path(ge=1, description="The model version's id.")]
 
