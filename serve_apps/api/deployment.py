@@ -51,7 +51,8 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
     url = database_url or settings.database_url
     if url is None:
         raise ConfigError("the API needs FLEETRAY_DATABASE_URL (or `fleetray up`, which passes its database)")
-    values = {**_settings_values(settings), "database_url": url}
+    # Replicas read models and bags from the store the platform writes to, whatever their own data dir.
+    values = {**_settings_values(settings), "database_url": url, "object_store_url": settings.resolved_object_store_url}
 
     @serve.ingress()
     class FleetApi:

@@ -65,7 +65,7 @@ def test_components_plug_into_the_platform_and_the_cli() -> None:
 
     # Started in this order (by entry point name): the API finds the shards running.
     assert [component.name for component in platform_components()] == ["ingestion", "integrations", "bags", "api"]
-    assert [name for name, _ in cli_plugins()] == ["bags", "connectors", "shards"]
+    assert [name for name, _ in cli_plugins()] == ["bags", "connectors", "models", "shards", "train"]
 
 
 def test_reshard_command_records_the_new_layout(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
