@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from actors.registry import shard_of
+from fleetray.learning.platform import platform_feature_set
 from pipelines.training.scoring import TenantModels, score_rows, stored_feature_rows
 
 if TYPE_CHECKING:
@@ -26,6 +28,12 @@ logger = logging.getLogger(__name__)
 
 SHARD_CALL_TIMEOUT_S = 5.0
 MODEL_REFRESH_S = 30.0
+INLINE_ROWS = 128
+# A robot's features change once a minute (when its minute closes): answers may reuse them this long.
+FEATURE_TTL_S = 10.0
+FEATURE_CACHE_ROWS = 100_000
+PLATFORM_FEATURE_NAMES = platform_feature_set().feature_names
+PLATFORM_FEATURE_VERSION = platform_feature_set().version
 
 
 class PredictionService:
@@ -40,6 +48,7 @@ class PredictionService:
         self.store = store
         self._shards = shards
         self._models: dict[str, TenantModels] = {}
+        self._features: dict[tuple[str, str], tuple[float, str, np.ndarray, str]] = {}
 
     async def load_models(self, tenant_id: str) -> TenantModels:
         """A tenant's production models, loaded now."""
@@ -55,10 +64,44 @@ class PredictionService:
 
     async def fresh(self, models: TenantModels) -> TenantModels:
         """``models``, reloaded if the registry's production versions changed since the last check."""
+        if not models.due(MODEL_REFRESH_S):
+            return models
         return await asyncio.to_thread(models.refresh, self.db, self.store, every_s=MODEL_REFRESH_S)
 
     async def feature_rows(self, tenant_id: str, robot_ids: list[str] | None) -> dict[str, Any]:
-        """Feature rows of the tenant's robots (all with None), from the shards, else from stored minutes."""
+        """Feature rows of the tenant's robots (all with None), from the shards, else from stored minutes.
+
+        Rows fetched in the last ``FEATURE_TTL_S`` are reused for single robots; a whole fleet is always
+        asked of the shards (and refreshes what is reused).
+        """
+        if robot_ids is None:
+            return await self._fetch(tenant_id, None)
+        now = time.monotonic()
+        stale = [
+            r for r in robot_ids if now - self._features.get((tenant_id, r), (-FEATURE_TTL_S,))[0] >= FEATURE_TTL_S
+        ]
+        if stale:
+            fetched = set((await self._fetch(tenant_id, stale))["robot_ids"])
+            for robot_id in stale:
+                if robot_id not in fetched:
+                    self._features.pop((tenant_id, robot_id), None)  # gone since it was fetched
+        hits = sorted((r, self._features[(tenant_id, r)]) for r in set(robot_ids) if (tenant_id, r) in self._features)
+        features = np.vstack([hit[2] for _, hit in hits]) if hits else np.zeros((0, len(PLATFORM_FEATURE_NAMES)))
+        return {
+            "robot_ids": [r for r, _ in hits],
+            "models": [hit[1] for _, hit in hits],
+            "features": features,
+            "feature_version": hits[0][1][3] if hits else PLATFORM_FEATURE_VERSION,
+        }
+
+    def _remember(self, tenant_id: str, rows: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if len(self._features) > FEATURE_CACHE_ROWS:
+            self._features.clear()
+        for robot_id, model, features in zip(rows["robot_ids"], rows["models"], rows["features"], strict=True):
+            self._features[(tenant_id, robot_id)] = (now, model, features, rows["feature_version"])
+
+    async def _fetch(self, tenant_id: str, robot_ids: list[str] | None) -> dict[str, Any]:
         shards = await self._shards()
         parts: list[dict[str, Any]] = []
         if shards:
@@ -79,7 +122,9 @@ class PredictionService:
         missing = [robot_id for robot_id in robot_ids or [] if robot_id not in held]
         if missing:
             parts.append(await asyncio.to_thread(stored_feature_rows, self.db, tenant_id, missing))
-        return _merge(parts)
+        rows = _merge(parts)
+        self._remember(tenant_id, rows)
+        return rows
 
     def _registered(self, tenant_id: str) -> list[str]:
         with self.db.connect() as conn:
@@ -90,13 +135,12 @@ class PredictionService:
     ) -> list[dict[str, Any]]:
         """Predictions of the tenant's robots (those of ``robot_ids``, or all), in robot id order."""
         rows = await self.feature_rows(tenant_id, robot_ids)
+        if len(rows["robot_ids"]) <= INLINE_ROWS:  # a few milliseconds: cheaper than a hop to a thread
+            return score_rows(models, rows, explain=explain)
         return await asyncio.to_thread(score_rows, models, rows, explain=explain)
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    from fleetray.learning.platform import platform_feature_set
-
-    feature_set = platform_feature_set()
     versions = {part["feature_version"] for part in parts if part["robot_ids"]}
     if len(versions) > 1:
         logger.warning("shards compute different feature versions %s; scoring may refuse some", sorted(versions))
@@ -105,12 +149,12 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     features = (
         np.vstack([part["features"] for part in parts if part["robot_ids"]])
         if robot_ids
-        else np.zeros((0, len(feature_set.feature_names)))
+        else np.zeros((0, len(PLATFORM_FEATURE_NAMES)))
     )
     models = [model for part in parts for model in part["models"]]
     return {
         "robot_ids": [robot_ids[i] for i in order],
         "models": [models[i] for i in order],
         "features": features[order],
-        "feature_version": versions.pop() if len(versions) == 1 else feature_set.version,
+        "feature_version": versions.pop() if len(versions) == 1 else PLATFORM_FEATURE_VERSION,
     }
