@@ -101,3 +101,18 @@ def test_admins_promote_and_roll_back_their_own_models(
     assert refused.status_code == 403 and "fleet-wide" in refused.json()["detail"]
     listed = client.get("/v1/models", headers=viewer, params={"stage": "production"}).json()["items"]
     assert {(m["name"], m["scope"]) for m in listed} == {("failure-xgboost", "acme"), ("rul-xgboost", "fleet")}
+
+
+def test_maintenance_recommendations_come_with_schedule_fields(
+    client: TestClient, api_context: ApiContext, world: World, platform_models: dict[str, ModelBundle]
+) -> None:
+    _publish(api_context, platform_models)
+    answer = client.get("/v1/maintenance/recommendations", headers=world.auth("acme", "planner"),
+                        params={"within_h": 24 * 90})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body["schedule"]) <= {"acme-r1"} and all(item["robot_id"] == "acme-r1" for item in body["items"])
+    due = [item["due_at"] for item in body["items"]]
+    assert due == sorted(due)
+    # RUL runs out within 90 days for at least one part of a robot this worn (the model's cap is 1 h).
+    assert body["items"] and body["schedule"]["acme-r1"]["maintenance"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -167,3 +167,57 @@ async def fleet_predictions(
     present = sorted((a for a in answers if a[column] is not None), key=lambda a: a[column], reverse=sort[0] == "-")
     answers = present + [a for a in answers if a[column] is None]  # unscored robots last, either way
     return FleetPredictions(items=[RobotPrediction.model_validate(a) for a in answers[:limit]])
+
+
+class MaintenanceRecommendation(BaseModel):
+    """Service this component in the window, before it is due."""
+
+    robot_id: str
+    component: str
+    due_at: datetime
+    window_start: datetime
+    window_end: datetime
+    failure_probability: float | None
+    rul_h: float | None
+    why: str
+    reasons: list[dict[str, Any]]
+
+
+class ScheduleHints(BaseModel):
+    """What a schedule request's robot takes from the predictions (``ScheduleRobot`` fields)."""
+
+    failure_risk: float
+    maintenance: list[dict[str, int]] = Field(description="windows in seconds from `plan_start`")
+
+
+class MaintenanceRecommendations(BaseModel):
+    generated_at: datetime
+    plan_start: datetime
+    items: list[MaintenanceRecommendation]
+    schedule: dict[str, ScheduleHints] = Field(description="per robot, fields to merge into a schedule request")
+
+
+@router.get(
+    "/maintenance/recommendations",
+    response_model=MaintenanceRecommendations,
+    summary="What to service, by when: components predicted to fail or to run out of life, soonest first",
+)
+async def maintenance_recommendations(
+    key: auth.Reader,
+    context: Context,
+    within_h: Annotated[float, Query(gt=0, le=24 * 90, description="Due within this many hours.")] = 168.0,
+    service_h: Annotated[float, Query(gt=0, le=48, description="How long a service takes.")] = 1.0,
+    plan_start: Annotated[datetime | None, Query(description="Start of the schedule the windows are for.")] = None,
+) -> MaintenanceRecommendations:
+    from pipelines.training.maintenance import recommend, schedule_fields
+
+    now = datetime.now(UTC)
+    start = now if plan_start is None else plan_start if plan_start.tzinfo else plan_start.replace(tzinfo=UTC)
+    predictions = await context.fleet_predictions(key.tenant_id)
+    found = recommend(predictions, now=now, within_h=within_h, service_h=service_h)
+    return MaintenanceRecommendations(
+        generated_at=now,
+        plan_start=start,
+        items=[MaintenanceRecommendation(**r.as_dict()) for r in found],
+        schedule=schedule_fields(found, predictions, plan_start=start),
+    )
