@@ -71,9 +71,13 @@ def list_models(
     name: str | None = None,
     stage: str | None = None,
     task: str | None = None,
+    fleet_wide: bool = False,
 ) -> list[dict[str, Any]]:
-    """Model versions, newest first; with ``tenant_id`` the tenant's own and the fleet-wide ones."""
+    """Model versions, newest first; with ``tenant_id`` the tenant's own and the fleet-wide ones, with
+    ``fleet_wide`` only the fleet-wide ones."""
     clauses, params = ["TRUE"], []
+    if fleet_wide:
+        clauses.append("tenant_id IS NULL")
     if tenant_id is not None:
         clauses.append("(tenant_id IS NULL OR tenant_id = %s)")
         params.append(tenant_id)

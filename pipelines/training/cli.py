@@ -57,8 +57,10 @@ def _finish(outcome: Any, *, register: bool, tenant: str | None, stage: str | No
 
     row = register_model(outcome, tenant_id=tenant, stage=stage, name=name)
     scope = tenant or "fleet-wide"
-    console.print(f"registered [bold]{row['name']}[/] version {row['version']} ({scope}, stage {row['stage']}): "
-                  f"model id {row['model_id']}")  # fmt: skip
+    console.print(
+        f"registered [bold]{row['name']}[/] version {row['version']} ({scope}, stage {row['stage']}): "
+        f"model id {row['model_id']}"
+    )
 
 
 @train_app.command("xgboost")
@@ -116,6 +118,55 @@ def train_lstm(
         raise typer.Exit(1) from err
 
 
+@train_app.command("retrain")
+def retrain_models(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Whose history, and whose production model.")],
+    task: Annotated[str, typer.Option(help="failure or rul.")] = "failure",
+    trials: TrialsOption = 8,
+    days: Annotated[float, typer.Option(help="History to train on.")] = 30.0,
+    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours.")] = 24.0,
+    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours.")] = 720.0,
+    promote: Annotated[bool, typer.Option(help="Promote the candidate if it beats production.")] = True,
+    every: Annotated[str | None, typer.Option(help="Retrain again every this long (e.g. 24h); default once.")] = None,
+) -> None:
+    """Retrain on the latest history; the candidate replaces production only if it does better on the same
+    held-back robots (never a worse model automatically)."""
+    import time
+
+    from fleetray.cli.durations import parse_duration
+    from fleetray.objectstore import ObjectStore
+    from fleetray.storage import open_database
+    from pipelines.training.retrain import retrain
+
+    interval_s = parse_duration(every).total_seconds() if every else None
+    settings = get_settings()
+    while True:
+        try:
+            table = _table("platform", tenant, days, horizon_h, rul_cap_h)
+            with open_database(settings) as db:
+                result = retrain(
+                    table,
+                    db=db,
+                    store=ObjectStore.from_settings(settings),
+                    tenant_id=tenant,
+                    task=task,
+                    trials=trials,
+                    promote=promote,
+                )
+            row = result["candidate"]
+            console.print(
+                f"{row['name']} version {row['version']}: {result['why']}; "
+                f"{'promoted to production' if result['promoted'] else 'left in ' + row['stage']}"
+            )
+        except FleetrayError as err:
+            console.print(f"[red]error:[/] {err}")
+            if interval_s is None:
+                raise typer.Exit(1) from err
+        if interval_s is None:
+            return
+        time.sleep(interval_s)
+
+
 @models_app.command("list")
 def list_models(
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only what this tenant sees.")] = None,
@@ -131,9 +182,16 @@ def list_models(
     table = Table("id", "name", "version", "scope", "stage", "features", "created", "metrics")
     for row in rows:
         figures = {k: round(v, 4) for k, v in row["metrics"].items() if isinstance(v, float)}
-        table.add_row(str(row["model_id"]), row["name"], str(row["version"]), row["tenant_id"] or "fleet",
-                      row["stage"], row["feature_version"], f"{row['created_at']:%Y-%m-%d %H:%M}",
-                      json.dumps(figures))  # fmt: skip
+        table.add_row(
+            str(row["model_id"]),
+            row["name"],
+            str(row["version"]),
+            row["tenant_id"] or "fleet",
+            row["stage"],
+            row["feature_version"],
+            f"{row['created_at']:%Y-%m-%d %H:%M}",
+            json.dumps(figures),
+        )
     console.print(table)
 
 
