@@ -38,6 +38,8 @@ class AlertPolicy(BaseModel):
     anomaly_raise: float = Field(default=8.0, gt=0)
     anomaly_clear: float = Field(default=4.0, gt=0)
     anomaly_clear_samples: int = Field(default=30, ge=1)
+    maintenance_due_raise: float = Field(default=0.7, gt=0, le=1, description="Predicted failure risk.")
+    maintenance_due_clear: float = Field(default=0.5, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _clear_inside_raise(self) -> AlertPolicy:
@@ -46,6 +48,8 @@ class AlertPolicy(BaseModel):
             ("battery_hot_clear_c", self.battery_hot_clear_c, "<", "battery_hot_raise_c", self.battery_hot_raise_c),
             ("motor_hot_clear_c", self.motor_hot_clear_c, "<", "motor_hot_raise_c", self.motor_hot_raise_c),
             ("anomaly_clear", self.anomaly_clear, "<", "anomaly_raise", self.anomaly_raise),
+            ("maintenance_due_clear", self.maintenance_due_clear, "<", "maintenance_due_raise",
+             self.maintenance_due_raise),
         ]
         for clear_name, clear, op, raise_name, raised in pairs:
             if (op == ">" and clear <= raised) or (op == "<" and clear >= raised):

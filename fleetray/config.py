@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     bag_scan_s: float = Field(
         default=60.0, ge=0, le=86400, description="How often `fleetray up` looks for new bags under bags/ (0: never)."
     )
+    maintenance_watch_s: float = Field(
+        default=300.0, ge=0, le=86400, description="How often `fleetray up` scores every fleet for maintenance_due."
+    )
     bag_cache_bytes: int = Field(
         default=20 << 30, ge=0, description="How much of a machine's temp disk copies of remote bags may fill."
     )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import ray
 from ray import serve
 
 from fleetray.plugins import PlatformComponent, PlatformContext, RunningComponent
 from serve_apps.api.deployment import APP_NAME, run_api
+
+WATCH = "fleetray-maintenance-watch"
 
 
 class RunningApi(RunningComponent):
@@ -43,3 +48,47 @@ class ApiComponent(PlatformComponent):
             return [("api", "", "not deployed")]
         deployments = ", ".join(f"{name}: {d.status}" for name, d in status.deployments.items())
         return [("api", str(status.status), deployments)]
+
+
+class RunningWatch(RunningComponent):
+    """The maintenance watch actor."""
+
+    def __init__(self, watch: Any, interval_s: float) -> None:
+        self.watch, self.interval_s = watch, interval_s
+
+    def describe(self) -> str:
+        return f"maintenance watch: every fleet scored every {self.interval_s:g} s for maintenance_due alerts"
+
+    def stop(self) -> None:
+        ray.kill(self.watch, no_restart=True)
+
+
+class MaintenanceComponent(PlatformComponent):
+    """Raises and clears ``maintenance_due`` alerts from the production failure models' predictions."""
+
+    name = "maintenance"
+
+    def start(self, context: PlatformContext) -> RunningWatch:
+        from fleetray.objectstore import ObjectStore
+        from fleetray.objectstore.signing import load_or_create_signing_key
+        from serve_apps.scoring.watch import MaintenanceWatch
+
+        settings, db = context.settings, context.db
+        store = {
+            "url": ObjectStore.from_settings(settings).url,
+            "s3_endpoint_url": settings.s3_endpoint_url,
+            "s3_region": settings.s3_region,
+            "signing_key": load_or_create_signing_key(settings.data_dir),
+        }
+        watch = MaintenanceWatch.options(name=WATCH, get_if_exists=True).remote(
+            db.url, db.schema, store, settings.maintenance_watch_s
+        )
+        ray.get(watch.stats.remote())
+        return RunningWatch(watch, settings.maintenance_watch_s)
+
+    def status_rows(self) -> list[tuple[str, str, str]]:
+        try:
+            stats = ray.get(ray.get_actor(WATCH).stats.remote(), timeout=10)
+        except ValueError:
+            return [("maintenance", "", "watch not running")]
+        return [("maintenance", f"{stats['rounds']} rounds", f"{stats['raised']} maintenance_due alerts raised")]

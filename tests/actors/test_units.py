@@ -64,7 +64,13 @@ def test_components_plug_into_the_platform_and_the_cli() -> None:
     from fleetray.plugins import cli_plugins, platform_components
 
     # Started in this order (by entry point name): the API finds the shards running.
-    assert [component.name for component in platform_components()] == ["ingestion", "integrations", "bags", "api"]
+    assert [component.name for component in platform_components()] == [
+        "ingestion",
+        "integrations",
+        "bags",
+        "maintenance",
+        "api",
+    ]
     assert [name for name, _ in cli_plugins()] == ["bags", "connectors", "models", "shards", "train"]
 
 

@@ -116,3 +116,48 @@ def test_maintenance_recommendations_come_with_schedule_fields(
     assert due == sorted(due)
     # RUL runs out within 90 days for at least one part of a robot this worn (the model's cap is 1 h).
     assert body["items"] and body["schedule"]["acme-r1"]["maintenance"]
+
+
+def test_maintenance_due_alerts_rise_and_clear_with_hysteresis() -> None:
+    from actors.alerts import AlertPolicy
+    from serve_apps.scoring.watch import maintenance_changes
+
+    policy = AlertPolicy(maintenance_due_raise=0.7, maintenance_due_clear=0.5)
+    now = datetime.now(UTC)
+
+    def prediction(robot_id: str, risk: float) -> dict:
+        component = {"failure_probability": risk, "failure_predicted": risk >= 0.6, "horizon_h": 24, "reasons": []}
+        return {"robot_id": robot_id, "risk": risk, "components": {"vacuum": component}}
+
+    predictions = [prediction("a", 0.8), prediction("b", 0.6), prediction("c", 0.6), prediction("d", 0.3)]
+    changes = maintenance_changes("t", predictions, {}, {"c", "d"}, lambda tenant, model: policy, now)
+    assert [(c.robot_id, c.raised) for c in changes] == [("a", True), ("d", False)]  # b and c sit in the band
+    assert changes[0].details["components"] == {"vacuum": 0.8} and "vacuum likely to fail" in changes[0].message
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_the_watch_raises_alerts_that_reach_the_api(
+    client: TestClient, api_context: ApiContext, world: World, platform_models: dict[str, ModelBundle]
+) -> None:
+    import json
+
+    import ray
+
+    from serve_apps.scoring.watch import MaintenanceWatch
+
+    _publish(api_context, platform_models)
+    with api_context.db.connect() as conn:
+        conn.execute(
+            "INSERT INTO alert_policies (tenant_id, overrides) VALUES ('acme', %s)",
+            (json.dumps({"maintenance_due_raise": 0.0001, "maintenance_due_clear": 0.00005}),),
+        )
+    store = ObjectStore.from_settings(api_context.settings)
+    watch = MaintenanceWatch.remote(api_context.db.url, api_context.db.schema,
+                                    {"url": store.url, "signing_key": b"x"}, 0, shard_prefix="nobody")  # fmt: skip
+    try:
+        assert ray.get(watch.run_once.remote()) == 1  # acme's robot; globex keeps the default threshold
+    finally:
+        ray.kill(watch)
+    alerts = client.get("/v1/alerts", headers=world.auth("acme", "viewer"), params={"rule": "maintenance_due"})
+    (alert,) = [a for a in alerts.json()["items"] if a["rule"] == "maintenance_due"]
+    assert alert["robot_id"] == "acme-r1" and alert["state"] == "active" and "likely to fail" in alert["message"]

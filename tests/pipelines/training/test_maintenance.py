@@ -19,7 +19,9 @@ def test_due_components_come_soonest_first_with_a_margin_before_failure() -> Non
     predictions = [
         _prediction("r1", vacuum={"failure_probability": 0.9, "failure_predicted": True, "horizon_h": 24, "rul_h": 30}),
         _prediction("r2", filter={"failure_probability": 0.1, "failure_predicted": False, "horizon_h": 24, "rul_h": 3}),
-        _prediction("r3", wheels={"failure_probability": 0.2, "failure_predicted": False, "horizon_h": 24, "rul_h": 900}),
+        _prediction(
+            "r3", wheels={"failure_probability": 0.2, "failure_predicted": False, "horizon_h": 24, "rul_h": 900}
+        ),
     ]
     found = recommend(predictions, now=NOW, within_h=168, service_h=1.0, lead_h=2.0)
     assert [(r.robot_id, r.component) for r in found] == [("r2", "filter"), ("r1", "vacuum")]
