@@ -188,7 +188,9 @@ def serve_scores(args: argparse.Namespace, bundles: dict, work: Path) -> dict:
         values = settings.model_dump(mode="json", exclude={"data_dir"})
         values["object_store_url"] = settings.resolved_object_store_url  # replicas find the models where they are
         handle = serve.run(
-            Scorer.options(num_replicas=1).bind(values, "bench", ray.get_runtime_context().namespace), name="bench-scorer", route_prefix=None
+            Scorer.options(num_replicas=1).bind(values, "bench", ray.get_runtime_context().namespace),
+            name="bench-scorer",
+            route_prefix=None,
         )
         fleet_seconds = []
         for _ in range(3):
