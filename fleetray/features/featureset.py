@@ -176,9 +176,11 @@ def fold_history(
     ``unit_index``, ``t`` and ``statistics`` (windows, signals) describe one window per row, in any
     order; the answer has one feature row per input row, in the input's order.
     """
+    out = np.empty((len(t), len(feature_set.feature_names)))
+    if not len(t):
+        return out
     order = np.lexsort((unit_index, t))
     state = FeatureState(feature_set, units)
-    out = np.empty((len(t), len(feature_set.feature_names)))
     sorted_t = t[order]
     starts = np.flatnonzero(np.r_[True, sorted_t[1:] != sorted_t[:-1]])
     ends = np.r_[starts[1:], len(order)]

@@ -167,6 +167,47 @@ def retrain_models(
         time.sleep(interval_s)
 
 
+@models_app.command("diagnose")
+def diagnose_code(
+    error_code: Annotated[str, typer.Argument(help="The error code, e.g. VACUUM_OVERCURRENT.")],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Whose fleet.")],
+    days: Annotated[float, typer.Option(help="How far back to look.")] = 30.0,
+    before_h: Annotated[float, typer.Option(help="Hours before each error compared with normal.")] = 6.0,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole report as JSON.")] = False,
+) -> None:
+    """Root cause of an error code: what differed from normal operation before it, since when, on which robots."""
+    from fleetray.storage import open_database
+    from pipelines.training.rootcause import diagnose
+
+    try:
+        with open_database(get_settings()) as db:
+            report = diagnose(db, tenant, error_code, days=days, before_h=before_h)
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    console.print(
+        f"{error_code}: {report['occurrences']} times on {len(report['robots'])} robots "
+        f"({', '.join(report['models'])}) from {report['first_seen']:%Y-%m-%d %H:%M} "
+        f"to {report['last_seen']:%Y-%m-%d %H:%M}"
+    )
+    table = Table("feature", "importance", "before error", "normal", "shift (sd)", "out of range (h before)")
+    for finding in report["features"]:
+        table.add_row(
+            finding["feature"],
+            f"{finding['importance']:.3f}",
+            str(finding["pre_error_mean"]),
+            str(finding["normal_mean"]),
+            str(finding["shift_sd"]),
+            str(finding["outside_normal_before_error_h"]),
+        )
+    console.print(table)
+    for bag in report["bags"]:
+        console.print(f"bag {bag['bag_id']} {bag['robot_id']} {bag['start_time']} {bag['uri']}")
+
+
 @models_app.command("list")
 def list_models(
     tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only what this tenant sees.")] = None,

@@ -20,6 +20,7 @@ from fleetray.errors import (
     NotFoundError,
     RegistryError,
     ServiceError,
+    TrainingDataError,
 )
 from fleetray.storage.paging import PagingError
 
@@ -111,6 +112,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     @app.exception_handler(FeatureVersionError)
     async def _model_state(request: Request, exc: RegistryError | FeatureVersionError) -> JSONResponse:
+        return problem_response(request, ApiProblem(409, "Conflict", str(exc)))
+
+    @app.exception_handler(TrainingDataError)
+    async def _too_little_data(request: Request, exc: TrainingDataError) -> JSONResponse:
         return problem_response(request, ApiProblem(409, "Conflict", str(exc)))
 
     @app.exception_handler(PagingError)

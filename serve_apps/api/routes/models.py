@@ -221,3 +221,46 @@ async def maintenance_recommendations(
         items=[MaintenanceRecommendation(**r.as_dict()) for r in found],
         schedule=schedule_fields(found, predictions, plan_start=start),
     )
+
+
+class DiagnosticFeature(BaseModel):
+    feature: str
+    importance: float
+    pre_error_mean: float | None
+    normal_mean: float | None
+    shift_sd: float | None = Field(description="the pre-error level against normal, in normal's standard deviations")
+    outside_normal_before_error_h: float | None = Field(description="median time the feature was out of range")
+    occurrences_outside_normal: int
+
+
+class Diagnostic(BaseModel):
+    """What changed before an error code: features ranked by how much they set the pre-error minutes apart."""
+
+    error_code: str
+    days: float
+    occurrences: int
+    first_seen: datetime
+    last_seen: datetime
+    robots: list[str]
+    models: list[str]
+    compared: dict[str, float]
+    features: list[DiagnosticFeature]
+    bags: list[dict[str, Any]]
+
+
+@router.get(
+    "/diagnostics/{error_code}",
+    response_model=Diagnostic,
+    summary="Root cause of an error code: what differed from normal operation before it, since when, bags around it",
+)
+async def diagnostics(
+    error_code: Annotated[str, Path(min_length=1, max_length=100)],
+    key: auth.Reader,
+    context: Context,
+    days: Annotated[float, Query(gt=0, le=365)] = 30.0,
+    before_h: Annotated[float, Query(gt=0, le=168, description="How long before each error counts.")] = 6.0,
+) -> Diagnostic:
+    from pipelines.training.rootcause import diagnose
+
+    report = await run_in_threadpool(diagnose, context.db, key.tenant_id, error_code, days=days, before_h=before_h)
+    return Diagnostic.model_validate(report)
