@@ -71,20 +71,8 @@ def _training_rows(table: TrainingTable, split: UnitSplit) -> np.ndarray:
 
 
 def _bundle(table: TrainingTable, kind: str, params: dict[str, Any], info: dict[str, Any], blob: bytes) -> ModelBundle:
-    return ModelBundle(
-        kind=kind,
-        task="anomaly",
-        feature_set=table.feature_set,
-        feature_version=table.feature_set.version,
-        feature_names=table.feature_names,
-        condition_levels=table.condition_levels,
-        components=[],
-        horizon=table.policy.horizon,
-        rul_cap=table.policy.rul_cap,
-        time_unit=table.time_unit,
-        params=params,
-        info=info,
-        blobs={"model": blob},
+    return ModelBundle.of_table(
+        table, kind=kind, task="anomaly", components=[], params=params, info=info, blobs={"model": blob}
     )
 
 

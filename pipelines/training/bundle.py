@@ -11,10 +11,13 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetray.errors import FeatureVersionError, RegistryError
 from fleetray.features.featureset import FeatureSet
+
+if TYPE_CHECKING:
+    from fleetray.learning.table import TrainingTable
 
 TASKS = ("failure", "rul", "anomaly")
 KINDS = ("xgboost", "lstm", "isolation_forest", "autoencoder")
@@ -52,6 +55,25 @@ class ModelBundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def of_table(
+        cls, table: TrainingTable, *, kind: str, task: str, components: list[str], **fields: Any
+    ) -> ModelBundle:
+        """A bundle for a model trained on ``table``: its features and label policy, and ``fields``."""
+        return cls(
+            kind=kind,
+            task=task,
+            feature_set=table.feature_set,
+            feature_version=table.feature_set.version,
+            feature_names=table.feature_names,
+            condition_levels=table.condition_levels,
+            components=components,
+            horizon=table.policy.horizon,
+            rul_cap=table.policy.rul_cap,
+            time_unit=table.time_unit,
+            **fields,
+        )
 
     def check_features(self) -> None:
         """Refuse a model whose features this code computes differently (or not at all).

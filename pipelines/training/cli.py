@@ -28,6 +28,12 @@ TenantOption = Annotated[
     str | None, typer.Option("--tenant", "-t", help="Whose history (with --data platform), and who owns the model.")
 ]
 TrialsOption = Annotated[int, typer.Option(min=1, max=1000, help="Tune trials (ASHA stops poor ones early).")]
+DaysOption = Annotated[float, typer.Option(help="History to train on (--data platform).")]
+HorizonOption = Annotated[float, typer.Option(help="Failure horizon in hours (--data platform).")]
+RulCapOption = Annotated[float, typer.Option(help="RUL cap in hours (--data platform).")]
+RegisterOption = Annotated[bool, typer.Option(help="Register the best model.")]
+StageOption = Annotated[str | None, typer.Option(help="Stage to register it in (staging, production).")]
+NameOption = Annotated[str | None, typer.Option(help="Registry name (default: {task}-{kind}).")]
 
 
 def _table(data: str, tenant: str | None, days: float, horizon_h: float, rul_cap_h: float) -> Any:
@@ -70,13 +76,13 @@ def train_xgboost(
     task: Annotated[str, typer.Option(help="failure (within the horizon, per component) or rul.")] = "failure",
     trials: TrialsOption = 8,
     rounds: Annotated[int, typer.Option(min=10, help="Boosting rounds at most.")] = 300,
-    days: Annotated[float, typer.Option(help="History to train on (--data platform).")] = 30.0,
-    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours (--data platform).")] = 24.0,
-    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours (--data platform).")] = 720.0,
+    days: DaysOption = 30.0,
+    horizon_h: HorizonOption = 24.0,
+    rul_cap_h: RulCapOption = 720.0,
     seed: int = 0,
-    register: Annotated[bool, typer.Option(help="Register the best model.")] = True,
-    stage: Annotated[str | None, typer.Option(help="Stage to register it in (staging, production).")] = None,
-    name: Annotated[str | None, typer.Option(help="Registry name (default: {task}-xgboost).")] = None,
+    register: RegisterOption = True,
+    stage: StageOption = None,
+    name: NameOption = None,
 ) -> None:
     """Tune XGBoost (one booster per component) on Ray Tune, fit the best, measure it on held-back units."""
     from pipelines.training.tuning import tune_xgboost
@@ -97,13 +103,13 @@ def train_lstm(
     tenant: TenantOption = None,
     trials: TrialsOption = 4,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs at most per trial.")] = 30,
-    days: Annotated[float, typer.Option(help="History to train on (--data platform).")] = 30.0,
-    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours (--data platform).")] = 24.0,
-    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours (--data platform).")] = 720.0,
+    days: DaysOption = 30.0,
+    horizon_h: HorizonOption = 24.0,
+    rul_cap_h: RulCapOption = 720.0,
     seed: int = 0,
-    register: Annotated[bool, typer.Option(help="Register the best model.")] = True,
-    stage: Annotated[str | None, typer.Option(help="Stage to register it in (staging, production).")] = None,
-    name: Annotated[str | None, typer.Option(help="Registry name (default: rul-lstm).")] = None,
+    register: RegisterOption = True,
+    stage: StageOption = None,
+    name: NameOption = None,
 ) -> None:
     """Tune an LSTM on sequences of feature windows for remaining useful life (GPU when the cluster has one)."""
     from pipelines.training.lstm import tune_lstm
@@ -123,9 +129,9 @@ def retrain_models(
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="Whose history, and whose production model.")],
     task: Annotated[str, typer.Option(help="failure or rul.")] = "failure",
     trials: TrialsOption = 8,
-    days: Annotated[float, typer.Option(help="History to train on.")] = 30.0,
-    horizon_h: Annotated[float, typer.Option(help="Failure horizon in hours.")] = 24.0,
-    rul_cap_h: Annotated[float, typer.Option(help="RUL cap in hours.")] = 720.0,
+    days: DaysOption = 30.0,
+    horizon_h: HorizonOption = 24.0,
+    rul_cap_h: RulCapOption = 720.0,
     promote: Annotated[bool, typer.Option(help="Promote the candidate if it beats production.")] = True,
     every: Annotated[str | None, typer.Option(help="Retrain again every this long (e.g. 24h); default once.")] = None,
 ) -> None:

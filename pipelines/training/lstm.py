@@ -170,17 +170,11 @@ def _state_bytes(model: nn.Module) -> bytes:
 
 def bundle_of(table: TrainingTable, model: RulLstm, standardizer: Standardizer, config: dict[str, Any]) -> ModelBundle:
     """The network as a registry-ready bundle (weights as numpy arrays, no pickle)."""
-    return ModelBundle(
+    return ModelBundle.of_table(
+        table,
         kind="lstm",
         task="rul",
-        feature_set=table.feature_set,
-        feature_version=table.feature_set.version,
-        feature_names=table.feature_names,
-        condition_levels=table.condition_levels,
         components=list(table.components),
-        horizon=table.policy.horizon,
-        rul_cap=table.policy.rul_cap,
-        time_unit=table.time_unit,
         params={**DEFAULT_CONFIG, **config},
         info={"standardizer": standardizer.to_dict()},
         blobs={"weights.npz": _state_bytes(model)},

@@ -162,17 +162,11 @@ def bundle_of(table: TrainingTable, result: XGBoostResult, *, task: str, params:
         for component, figures in result.validation.get("components", {}).items()
         if "threshold" in figures
     }
-    return ModelBundle(
+    return ModelBundle.of_table(
+        table,
         kind="xgboost",
         task=task,
-        feature_set=table.feature_set,
-        feature_version=table.feature_set.version,
-        feature_names=table.feature_names,
-        condition_levels=table.condition_levels,
         components=list(result.boosters),
-        horizon=table.policy.horizon,
-        rul_cap=table.policy.rul_cap,
-        time_unit=table.time_unit,
         params={**DEFAULT_PARAMS, **params, "rounds": result.rounds},
         thresholds=thresholds,
         info={"skipped": result.skipped} if result.skipped else {},
