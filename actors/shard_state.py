@@ -257,8 +257,10 @@ class ShardState:
         Returns ``robot_ids``, their ``models`` (``manufacturer/model``), the ``features`` matrix and the
         ``feature_version`` it was computed with.
         """
-        wanted = set(robot_ids) if robot_ids is not None else None
-        keys = sorted(key for key in self.robots if key[0] == tenant_id and (wanted is None or key[1] in wanted))
+        if robot_ids is None:
+            keys = sorted(key for key in self.robots if key[0] == tenant_id)
+        else:  # a few robots of a large fleet: looked up, not searched for
+            keys = sorted({(tenant_id, r) for r in robot_ids} & self.robots.keys())
         infos = [self.robots[key].info for key in keys]
         return {
             "robot_ids": [key[1] for key in keys],

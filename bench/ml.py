@@ -162,23 +162,23 @@ def serve_scores(args: argparse.Namespace, bundles: dict, work: Path) -> dict:
         for bundle in bundles.values():
             register(bundle, db=db, store=store, stage="production")
         now = time.time()
-        sim = FleetSimulator(
-            SimConfig(tenant_id=TENANT, robots=args.fleet, seed=args.seed + 1, start=_whole_minute(now - 240))
-        )
-        register_fleet(db, sim)
+        start = _whole_minute(now - 240)
+        fleet = FleetSimulator(SimConfig(tenant_id=TENANT, robots=args.fleet, seed=args.seed + 1, start=start))
+        register_fleet(db, fleet)
         with db.connect() as conn:
             from datetime import UTC, datetime
 
             premake_partitions(conn, now=datetime.now(UTC), days_ahead=1)
         ingestion = start_ingestion(db, shards=2, prefix="bench")
         router = ShardRouter(2, prefix="bench")
-        live = set(sim.robot_ids[: args.live])
+        # The first robots of the fleet report (a fleet of their own, simulated alone: same ids, so the
+        # shards take them as the registered robots).
+        reporting = FleetSimulator(SimConfig(tenant_id=TENANT, robots=args.live, seed=args.seed + 1, start=start))
         started = time.monotonic()
-        for chunk in sim.run(210, chunk_s=30):
+        for chunk in reporting.run(210, chunk_s=30):
             per_robot: dict[str, list] = {}
             for message in chunk.telemetry.to_messages():
-                if message.robot_id in live:
-                    per_robot.setdefault(message.robot_id, []).append(message)
+                per_robot.setdefault(message.robot_id, []).append(message)
             batch = [
                 RawMessage("telemetry", TENANT, robot, encode_batch(rows), mqtt_topic(TENANT, robot, "telemetry"))
                 for robot, rows in per_robot.items()
@@ -199,7 +199,7 @@ def serve_scores(args: argparse.Namespace, bundles: dict, work: Path) -> dict:
             fleet_seconds.append(time.perf_counter() - began)
         scored = sum(1 for a in answers if a["risk"] is not None)
         _log(f"fleet of {len(answers)} scored ({scored} with a risk) in {[round(s, 2) for s in fleet_seconds]} s")
-        load = asyncio.run(_open_loop(handle, sim.robot_ids[: args.live], args.rate, args.seconds))
+        load = asyncio.run(_open_loop(handle, reporting.robot_ids, args.rate, args.seconds))
         ingestion.stop()
         serve.delete("bench-scorer")
         return {

@@ -198,9 +198,18 @@ def tune_xgboost(
         threads=max(1, int(ray.available_resources().get("CPU", 1))),
         fit_rows=split.train | split.validation,
     )
-    # The decision thresholds are the best trial's, chosen on validation units the final fit has now seen.
     final.validation = best.metrics["validation"]
     bundle = xgb.bundle_of(table, final, task=task, params=config)
+    if task == "failure":
+        chosen = xgb.out_of_fold_thresholds(
+            table,
+            split.train | split.validation,
+            params=config,
+            rounds=best_rounds,
+            seed=seed,
+            threads=max(1, int(ray.available_resources().get("CPU", 1))),
+        )
+        bundle.thresholds.update(chosen)
     bundle.metrics = xgb.test_metrics(table, split, bundle)
     seconds = time.monotonic() - started
     bundle.info |= {

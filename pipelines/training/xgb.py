@@ -145,6 +145,44 @@ def evaluate(
     return {"components": per_component, f"mean_{key}": mean}
 
 
+def out_of_fold_thresholds(
+    table: TrainingTable,
+    rows: np.ndarray,
+    *,
+    params: dict[str, Any],
+    rounds: int,
+    folds: int = 4,
+    seed: int = 0,
+    threads: int = 1,
+) -> dict[str, float]:
+    """Each component's decision threshold, chosen (best F1) on out-of-fold predictions over ``rows``.
+
+    Folds are by unit. A threshold set on one validation split rests on the few units that saw a rare part
+    fail there; out of fold, every unit that saw it fail counts.
+    """
+    units = np.unique(table.units[rows])
+    fold_of = dict(
+        zip(np.random.default_rng(seed).permutation(units).tolist(), np.arange(len(units)) % folds, strict=True)
+    )
+    fold = np.array([fold_of.get(u, -1) for u in table.units.tolist()])
+    settings = _objective("failure", params, seed, threads)
+    thresholds: dict[str, float] = {}
+    for j, component in enumerate(table.components):
+        known = rows & np.isfinite(table.failure_within[:, j])
+        predicted, actual = [], []
+        for k in range(folds):
+            fit, check = known & (fold != k), known & (fold == k)
+            labels = table.failure_within[fit, j]
+            if not check.any() or not labels.any():
+                continue
+            booster = xgb.train(settings, xgb.DMatrix(table.features[fit], label=labels), num_boost_round=rounds)
+            predicted.append(booster.inplace_predict(table.features[check]))
+            actual.append(table.failure_within[check, j])
+        if predicted and np.concatenate(actual).any():
+            thresholds[component] = best_threshold(np.concatenate(predicted), np.concatenate(actual))
+    return thresholds
+
+
 def score_scale(table: TrainingTable) -> float:
     """The asymmetric RUL score is taken in hours for tables in minutes, else in the table's own unit."""
     return 60.0 if table.time_unit == "min" else 1.0

@@ -18,8 +18,9 @@ def test_xgboost_search_fits_the_best_trial_and_measures_it_on_test_units(
 ) -> None:
     from pipelines.training.tuning import tune_xgboost
 
-    outcome = tune_xgboost(engines, task="rul", trials=3, max_rounds=60, block=20, split=engine_split,
-                           storage_path=str(tmp_path))  # fmt: skip
+    outcome = tune_xgboost(
+        engines, task="rul", trials=3, max_rounds=60, block=20, split=engine_split, storage_path=str(tmp_path)
+    )
     assert len(outcome.trials) == 3 and all(t["error"] is None for t in outcome.trials)
     assert outcome.best_config in [t["config"] for t in outcome.trials]
     metrics = outcome.bundle.metrics
@@ -35,3 +36,16 @@ def test_lstm_search(engines: TrainingTable, engine_split: UnitSplit, tmp_path: 
     assert len(outcome.trials) == 2
     assert outcome.bundle.kind == "lstm" and np.isfinite(outcome.bundle.metrics["rmse"])
     assert outcome.bundle.params["epochs"] <= 3
+
+
+def test_failure_thresholds_come_from_out_of_fold_predictions(
+    engines: TrainingTable, engine_split: UnitSplit, tmp_path: Path
+) -> None:
+    from pipelines.training.tuning import tune_xgboost
+
+    outcome = tune_xgboost(
+        engines, task="failure", trials=2, max_rounds=40, block=20, split=engine_split, storage_path=str(tmp_path)
+    )
+    threshold = outcome.bundle.thresholds["engine"]
+    assert 0 < threshold < 1
+    assert outcome.bundle.metrics["precision"] > 0.7 and outcome.bundle.metrics["recall"] > 0.7
