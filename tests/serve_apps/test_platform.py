@@ -22,14 +22,18 @@ def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session
     settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1,
                              api_port=port)  # fmt: skip
     with Platform(settings) as platform:
-        assert set(platform.components) == {"ingestion", "integrations", "bags", "api"}
+        assert set(platform.components) == {"ingestion", "integrations", "bags", "maintenance", "api"}
         assert "bags/ every 60 s" in platform.components["bags"].describe()
+        assert "every 300 s for maintenance_due" in platform.components["maintenance"].describe()
         assert f"127.0.0.1:{port}" in platform.components["api"].describe()
         with db.connect() as conn:
             upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
             token = create_key(conn, "acme", "viewer").token
         answer = httpx.get(f"http://127.0.0.1:{port}/v1/fleet/state", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and answer.json() == {"items": [], "next_cursor": None}
+        predictions = httpx.get(f"http://127.0.0.1:{port}/v1/fleet/predictions",
+                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert predictions.status_code == 200 and predictions.json() == {"items": []}  # through the Scorer deployment
         with pytest.raises(ServiceError, match=f"port {port} is in use"):
             from serve_apps.api.deployment import run_api
 
