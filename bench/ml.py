@@ -286,9 +286,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:
-        args.robots, args.days, args.wear_rate, args.trials, args.rounds = 24, 2.0, 20.0, 2, 60
-        args.lstm_trials, args.epochs, args.fleet, args.live, args.seconds = 1, 2, 1000, 50, 5.0
-        args.rul_cap_h = 48.0
+        args.robots, args.days, args.wear_rate, args.rul_cap_h = 12, 1.5, 20.0, 48.0
+        args.trials, args.rounds, args.lstm_trials, args.epochs = 2, 40, 1, 2
+        args.fleet, args.live, args.seconds = 1000, 30, 5.0
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import ray

@@ -154,21 +154,24 @@ def out_of_fold_thresholds(
     folds: int = 4,
     seed: int = 0,
     threads: int = 1,
+    min_failed_units: int = 3,
 ) -> dict[str, float]:
     """Each component's decision threshold, chosen (best F1) on out-of-fold predictions over ``rows``.
 
     Folds are by unit. A threshold set on one validation split rests on the few units that saw a rare part
-    fail there; out of fold, every unit that saw it fail counts.
+    fail there; out of fold, every unit that saw it fail counts. Components that failed on fewer than
+    ``min_failed_units`` units are left out (their folds would learn from next to nothing).
     """
     units = np.unique(table.units[rows])
-    fold_of = dict(
-        zip(np.random.default_rng(seed).permutation(units).tolist(), np.arange(len(units)) % folds, strict=True)
-    )
+    order = np.random.default_rng(seed).permutation(units).tolist()
+    fold_of = dict(zip(order, np.arange(len(units)) % folds, strict=True))
     fold = np.array([fold_of.get(u, -1) for u in table.units.tolist()])
     settings = _objective("failure", params, seed, threads)
     thresholds: dict[str, float] = {}
     for j, component in enumerate(table.components):
         known = rows & np.isfinite(table.failure_within[:, j])
+        if len(np.unique(table.units[known & (table.failure_within[:, j] > 0)])) < min_failed_units:
+            continue
         predicted, actual = [], []
         for k in range(folds):
             fit, check = known & (fold != k), known & (fold == k)
