@@ -48,8 +48,13 @@ class AlertPolicy(BaseModel):
             ("battery_hot_clear_c", self.battery_hot_clear_c, "<", "battery_hot_raise_c", self.battery_hot_raise_c),
             ("motor_hot_clear_c", self.motor_hot_clear_c, "<", "motor_hot_raise_c", self.motor_hot_raise_c),
             ("anomaly_clear", self.anomaly_clear, "<", "anomaly_raise", self.anomaly_raise),
-            ("maintenance_due_clear", self.maintenance_due_clear, "<", "maintenance_due_raise",
-             self.maintenance_due_raise),
+            (
+                "maintenance_due_clear",
+                self.maintenance_due_clear,
+                "<",
+                "maintenance_due_raise",
+                self.maintenance_due_raise,
+            ),
         ]
         for clear_name, clear, op, raise_name, raised in pairs:
             if (op == ">" and clear <= raised) or (op == "<" and clear >= raised):

@@ -138,8 +138,9 @@ def train_lstm(
     if not len(train.rows):
         raise TrainingDataError("no labelled training rows: no training unit has a known remaining useful life")
     device = _device(use_gpu)
-    model = RulLstm(features.shape[1], len(table.components), int(config["hidden"]), int(config["layers"]),
-                    float(config["dropout"])).to(device)  # fmt: skip
+    model = RulLstm(
+        features.shape[1], len(table.components), int(config["hidden"]), int(config["layers"]), float(config["dropout"])
+    ).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=float(config["lr"]))
     targets, mask = torch.from_numpy(train.targets).to(device), torch.from_numpy(train.mask).to(device)
     validation: dict[str, Any] = {}
@@ -189,8 +190,13 @@ class LstmPredictor:
         self.bundle = bundle
         params = bundle.params
         self.device = _device(use_gpu)
-        self.model = RulLstm(len(bundle.feature_names), len(bundle.components), int(params["hidden"]),
-                             int(params["layers"]), float(params["dropout"]))  # fmt: skip
+        self.model = RulLstm(
+            len(bundle.feature_names),
+            len(bundle.components),
+            int(params["hidden"]),
+            int(params["layers"]),
+            float(params["dropout"]),
+        )
         with np.load(io.BytesIO(bundle.blobs["weights.npz"]), allow_pickle=False) as weights:
             self.model.load_state_dict({name: torch.from_numpy(weights[name]) for name in weights.files})
         self.model.to(self.device)
@@ -211,8 +217,12 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     actual = table.rul[data.rows][known]
     value = predicted[known]
     scale = score_scale(table)
-    return {"split": "test", "components": metrics["components"], "rmse": rmse(value, actual),
-            "score": rul_score(value / scale, actual / scale)}  # fmt: skip
+    return {
+        "split": "test",
+        "components": metrics["components"],
+        "rmse": rmse(value, actual),
+        "score": rul_score(value / scale, actual / scale),
+    }
 
 
 def tune_lstm(

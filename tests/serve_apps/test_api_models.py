@@ -72,11 +72,21 @@ def test_a_production_model_of_other_features_is_refused_with_409(
     store = ObjectStore.from_settings(api_context.settings)
     store.put("models/stale.zip", stale.to_bytes())
     with api_context.db.connect() as conn:
-        row = model_rows.insert_model(conn, {
-            "name": "failure-xgboost", "tenant_id": "acme", "kind": "xgboost", "task": "failure",
-            "uri": "models/stale.zip", "feature_version": "ffffffffffffffff", "data_hash": "h",
-            "code_version": "old", "components": stale.components, "created_by": "test",
-        })  # fmt: skip
+        row = model_rows.insert_model(
+            conn,
+            {
+                "name": "failure-xgboost",
+                "tenant_id": "acme",
+                "kind": "xgboost",
+                "task": "failure",
+                "uri": "models/stale.zip",
+                "feature_version": "ffffffffffffffff",
+                "data_hash": "h",
+                "code_version": "old",
+                "components": stale.components,
+                "created_by": "test",
+            },
+        )
         model_rows.set_stage(conn, row["model_id"], "production", changed_by="test")
     stale.feature_version = "ffffffffffffffff"
     store.put("models/stale.zip", stale.to_bytes())
@@ -107,8 +117,9 @@ def test_maintenance_recommendations_come_with_schedule_fields(
     client: TestClient, api_context: ApiContext, world: World, platform_models: dict[str, ModelBundle]
 ) -> None:
     _publish(api_context, platform_models)
-    answer = client.get("/v1/maintenance/recommendations", headers=world.auth("acme", "planner"),
-                        params={"within_h": 24 * 90})  # fmt: skip
+    answer = client.get(
+        "/v1/maintenance/recommendations", headers=world.auth("acme", "planner"), params={"within_h": 24 * 90}
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body["schedule"]) <= {"acme-r1"} and all(item["robot_id"] == "acme-r1" for item in body["items"])
@@ -152,8 +163,9 @@ def test_the_watch_raises_alerts_that_reach_the_api(
             (json.dumps({"maintenance_due_raise": 0.0001, "maintenance_due_clear": 0.00005}),),
         )
     store = ObjectStore.from_settings(api_context.settings)
-    watch = MaintenanceWatch.remote(api_context.db.url, api_context.db.schema,
-                                    {"url": store.url, "signing_key": b"x"}, 0, shard_prefix="nobody")  # fmt: skip
+    watch = MaintenanceWatch.remote(
+        api_context.db.url, api_context.db.schema, {"url": store.url, "signing_key": b"x"}, 0, shard_prefix="nobody"
+    )
     try:
         assert ray.get(watch.run_once.remote()) == 1  # acme's robot; globex keeps the default threshold
     finally:

@@ -31,8 +31,9 @@ def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session
             token = create_key(conn, "acme", "viewer").token
         answer = httpx.get(f"http://127.0.0.1:{port}/v1/fleet/state", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and answer.json() == {"items": [], "next_cursor": None}
-        predictions = httpx.get(f"http://127.0.0.1:{port}/v1/fleet/predictions",
-                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        predictions = httpx.get(
+            f"http://127.0.0.1:{port}/v1/fleet/predictions", headers={"Authorization": f"Bearer {token}"}
+        )
         assert predictions.status_code == 200 and predictions.json() == {"items": []}  # through the Scorer deployment
         with pytest.raises(ServiceError, match=f"port {port} is in use"):
             from serve_apps.api.deployment import run_api

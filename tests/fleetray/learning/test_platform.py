@@ -65,8 +65,9 @@ def test_live_shard_features_equal_the_batch_fold(tenant_id: str) -> None:
     shard.register(RobotInfo(tenant_id, r.robot_id, r.site_id, r.manufacturer, r.model) for r in sim.robots)
     for chunk in sim.run(3600, chunk_s=300):
         messages = chunk.telemetry.to_messages()
-        shard.apply(Intake(telemetry=messages, documents=[m.model_dump_json().encode() for m in messages],
-                           events=chunk.events))  # fmt: skip
+        shard.apply(
+            Intake(telemetry=messages, documents=[m.model_dump_json().encode() for m in messages], events=chunk.events)
+        )
     history = simulated_history(config, 3600)
     feature_set = platform_feature_set()
     names, unit_index = np.unique(history.units, return_inverse=True)

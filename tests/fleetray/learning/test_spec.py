@@ -21,8 +21,16 @@ def write_run_to_failure(folder: Path, *, units: int = 12, seed: int = 0) -> Pat
         life = int(rng.integers(60, 140))
         for cycle in range(1, life + 1):
             wear = (cycle / life) ** 2
-            rows.append([unit, cycle, rng.choice([0.0, 1.0]), 100.0, 500 + 30 * wear + rng.normal(0, 1),
-                         2.0 - wear + rng.normal(0, 0.05)])  # fmt: skip
+            rows.append(
+                [
+                    unit,
+                    cycle,
+                    rng.choice([0.0, 1.0]),
+                    100.0,
+                    500 + 30 * wear + rng.normal(0, 1),
+                    2.0 - wear + rng.normal(0, 0.05),
+                ]
+            )
     path = folder / "train.txt"
     pd.DataFrame(rows).to_csv(path, sep=" ", header=False, index=False)
     return path
@@ -91,8 +99,15 @@ def test_constant_sensors_may_be_dropped_on_request(tmp_path: Path) -> None:
 
 
 def test_a_table_without_failures_and_an_empty_sensor_are_refused(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"unit": [1, 1, 2, 2], "t": [1, 2, 1, 2], "x": [1.0, 2.0, 3.0, 4.0], "failed": [None] * 4,
-                          "empty": [np.nan] * 4})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "unit": [1, 1, 2, 2],
+            "t": [1, 2, 1, 2],
+            "x": [1.0, 2.0, 3.0, 4.0],
+            "failed": [None] * 4,
+            "empty": [np.nan] * 4,
+        }
+    )
     frame.to_csv(tmp_path / "data.csv", index=False)
     base = {"source": str(tmp_path / "data.csv"), "unit": "unit", "time": "t", "horizon": 1, "rul_cap": 5}
     with pytest.raises(TrainingDataError, match="failure column 'failed' names no failure"):
@@ -107,11 +122,19 @@ def test_failures_from_a_file_of_their_own(tmp_path: Path) -> None:
     pd.DataFrame({"robot": ["a", "b"], "part": ["brush", "brush"], "at": [3, 10]}).to_csv(
         tmp_path / "f.csv", index=False
     )
-    spec = parse_spec({
-        "source": str(tmp_path / "data.csv"), "unit": "unit", "time": "t", "sensors": ["x"], "horizon": 2,
-        "rul_cap": 4, "labels": {"failures": {"source": str(tmp_path / "f.csv"), "unit": "robot", "time": "at",
-                                              "component": "part"}},
-    })  # fmt: skip
+    spec = parse_spec(
+        {
+            "source": str(tmp_path / "data.csv"),
+            "unit": "unit",
+            "time": "t",
+            "sensors": ["x"],
+            "horizon": 2,
+            "rul_cap": 4,
+            "labels": {
+                "failures": {"source": str(tmp_path / "f.csv"), "unit": "robot", "time": "at", "component": "part"}
+            },
+        }
+    )
     table = load_training_table(spec)
     assert table.components == ["brush"]
     a = table.units == "a"

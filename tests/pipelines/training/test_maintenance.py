@@ -34,10 +34,13 @@ def test_due_components_come_soonest_first_with_a_margin_before_failure() -> Non
 
 def test_schedule_fields_fit_the_optimiser_request() -> None:
     predictions = [
-        _prediction("r1", vacuum={"failure_probability": 0.9, "failure_predicted": True, "horizon_h": 24, "rul_h": 30},
-                    pump={"failure_probability": 0.7, "failure_predicted": True, "horizon_h": 24, "rul_h": 10}),
+        _prediction(
+            "r1",
+            vacuum={"failure_probability": 0.9, "failure_predicted": True, "horizon_h": 24, "rul_h": 30},
+            pump={"failure_probability": 0.7, "failure_predicted": True, "horizon_h": 24, "rul_h": 10},
+        ),
         _prediction("r2", pump={"failure_probability": 0.3, "failure_predicted": False, "horizon_h": 24}),
-    ]  # fmt: skip
+    ]
     found = recommend(predictions, now=NOW)
     fields = schedule_fields(found, predictions, plan_start=NOW + timedelta(hours=1))
     assert fields["r2"] == {"failure_risk": 0.3, "maintenance": []}
