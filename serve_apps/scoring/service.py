@@ -49,6 +49,8 @@ class PredictionService:
         self._shards = shards
         self._models: dict[str, TenantModels] = {}
         self._features: dict[tuple[str, str], tuple[float, str, np.ndarray, str]] = {}
+        self._fleet_fetched: dict[str, float] = {}
+        self._refreshes: set[asyncio.Future] = set()
 
     async def load_models(self, tenant_id: str) -> TenantModels:
         """A tenant's production models, loaded now."""
@@ -71,20 +73,25 @@ class PredictionService:
     async def feature_rows(self, tenant_id: str, robot_ids: list[str] | None) -> dict[str, Any]:
         """Feature rows of the tenant's robots (all with None), from the shards, else from stored minutes.
 
-        Rows fetched in the last ``FEATURE_TTL_S`` are reused for single robots; a whole fleet is always
-        asked of the shards (and refreshes what is reused).
+        Where shards run, single robots are answered from a snapshot of the tenant's whole fleet, refreshed in
+        the background every ``FEATURE_TTL_S`` (a robot's features change once a minute); elsewhere robots
+        are fetched when their rows are older than that. A whole fleet is always asked of the shards.
         """
         if robot_ids is None:
             return await self._fetch(tenant_id, None)
         now = time.monotonic()
-        stale = [
-            r for r in robot_ids if now - self._features.get((tenant_id, r), (-FEATURE_TTL_S,))[0] >= FEATURE_TTL_S
-        ]
-        if stale:
-            fetched = set((await self._fetch(tenant_id, stale))["robot_ids"])
-            for robot_id in stale:
-                if robot_id not in fetched:
-                    self._features.pop((tenant_id, robot_id), None)  # gone since it was fetched
+        snapshot_age = now - self._fleet_fetched.get(tenant_id, -2 * FEATURE_TTL_S)
+        if snapshot_age >= FEATURE_TTL_S and await self._shards():
+            self._fleet_fetched[tenant_id] = now
+            refresh = asyncio.ensure_future(self._fetch(tenant_id, None))
+            self._refreshes.add(refresh)  # held, so it is not collected mid-flight
+            refresh.add_done_callback(self._refreshes.discard)
+            if snapshot_age >= 2 * FEATURE_TTL_S or any((tenant_id, r) not in self._features for r in robot_ids):
+                await refresh  # no snapshot recent enough to answer from while this one is taken
+        too_old = now - 2 * FEATURE_TTL_S
+        missing = [r for r in robot_ids if self._features.get((tenant_id, r), (too_old,))[0] <= too_old]
+        if missing:  # registered since the snapshot, or held by no shard: fetched on their own
+            await self._fetch(tenant_id, missing)
         hits = sorted((r, self._features[(tenant_id, r)]) for r in set(robot_ids) if (tenant_id, r) in self._features)
         features = np.vstack([hit[2] for _, hit in hits]) if hits else np.zeros((0, len(PLATFORM_FEATURE_NAMES)))
         return {
