@@ -14,6 +14,7 @@ half-life's average minus the longest's: a rising current shows as a positive tr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -92,14 +93,14 @@ class FeatureSet(BaseModel):
             raise ValueError(f"signals follow {', '.join(duplicated)} more than once")
         return self
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """A hash of the definition and of the feature code: equal versions compute equal features."""
         definition = self.model_dump(mode="json", exclude={"name"})
         text = json.dumps({"code": FEATURE_CODE_VERSION, **definition}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
+    @functools.cached_property
     def feature_names(self) -> list[str]:
         """The names of the computed features, in the order of :meth:`FeatureState.features`' columns."""
         suffixes = ["last", *(f"ewm{h:g}" for h in self.half_lives), "trend"]

@@ -47,9 +47,7 @@ def average_precision(probability: np.ndarray, actual: np.ndarray) -> float:
     actual = np.asarray(actual).astype(bool)
     if not actual.any():
         return 0.0
-    order = np.argsort(-np.asarray(probability), kind="stable")
-    scores, hits = np.asarray(probability)[order], actual[order]
-    last_of_score = np.r_[scores[1:] != scores[:-1], True]
+    _, hits, last_of_score = _ranked(probability, actual)
     tp = np.cumsum(hits)[last_of_score]
     seen = (np.flatnonzero(last_of_score) + 1).astype(np.float64)
     precision, recall = tp / seen, tp / actual.sum()
@@ -61,11 +59,14 @@ def best_threshold(probability: np.ndarray, actual: np.ndarray) -> float:
     actual = np.asarray(actual).astype(bool)
     if not actual.any():
         return 0.5
-    order = np.argsort(-np.asarray(probability), kind="stable")
-    scores, hits = np.asarray(probability)[order], actual[order]
-    tp = np.cumsum(hits)
-    predicted = np.arange(1, len(scores) + 1)
-    f1 = 2 * tp / (predicted + actual.sum())
-    last_of_score = np.r_[scores[1:] != scores[:-1], True]
+    scores, hits, last_of_score = _ranked(probability, actual)
+    f1 = 2 * np.cumsum(hits) / (np.arange(1, len(scores) + 1) + actual.sum())
     f1 = np.where(last_of_score, f1, -1.0)
     return float(scores[int(np.argmax(f1))])
+
+
+def _ranked(probability: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores highest first, their labels, and where each run of equal scores ends (a threshold point)."""
+    order = np.argsort(-np.asarray(probability), kind="stable")
+    scores = np.asarray(probability)[order]
+    return scores, actual[order], np.r_[scores[1:] != scores[:-1], True]

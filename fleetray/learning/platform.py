@@ -9,6 +9,7 @@ after a failure too), which is where a part's life is cut short without failing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ WARNING_SIGNAL = "events.warnings.{component}"
 MINUTES_PER_HOUR = 60.0
 
 
+@functools.cache
 def platform_feature_set() -> FeatureSet:
     """The features live scoring computes for every robot: wear shows in running currents and speeds,
     filter pressure, vibration, battery sag, hours of use and warnings."""

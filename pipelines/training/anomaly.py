@@ -60,14 +60,16 @@ def _score_split(
     }
 
 
-def _training_rows(table: TrainingTable, split: UnitSplit) -> np.ndarray:
+def _normal_training(table: TrainingTable, split: UnitSplit) -> tuple[np.ndarray, Standardizer]:
+    """The training units' normal windows, standardised with their own statistics."""
     rows = split.train & normal_rows(table)
     if rows.sum() < 10:
         raise TrainingDataError(
             f"only {int(rows.sum())} normal rows among the training units: anomaly detectors learn normal "
             "operation, so they need a history where parts are known to survive the horizon"
         )
-    return rows
+    standardizer = Standardizer.fit(table.features[rows])
+    return standardizer.transform(table.features[rows]), standardizer
 
 
 def _bundle(table: TrainingTable, kind: str, params: dict[str, Any], info: dict[str, Any], blob: bytes) -> ModelBundle:
@@ -89,10 +91,8 @@ def train_isolation_forest(
     from sklearn.ensemble import IsolationForest
     from skops.io import dumps
 
-    rows = _training_rows(table, split)
-    standardizer = Standardizer.fit(table.features[rows])
-    forest = IsolationForest(n_estimators=trees, random_state=seed, n_jobs=1)
-    forest.fit(standardizer.transform(table.features[rows]))
+    normal, standardizer = _normal_training(table, split)
+    forest = IsolationForest(n_estimators=trees, random_state=seed, n_jobs=1).fit(normal)
 
     def score(features: np.ndarray) -> np.ndarray:
         return -forest.score_samples(standardizer.transform(features)) if len(features) else np.zeros(0)
@@ -137,9 +137,8 @@ def train_autoencoder(
     import torch
 
     torch.manual_seed(seed)
-    rows = _training_rows(table, split)
-    standardizer = Standardizer.fit(table.features[rows])
-    inputs = torch.from_numpy(standardizer.transform(table.features[rows]))
+    normal, standardizer = _normal_training(table, split)
+    inputs = torch.from_numpy(normal)
     width = inputs.shape[1]
     hidden = max(bottleneck * 2, min(64, width))
     network = _autoencoder(width, hidden, bottleneck)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleetray.config import get_settings
-from fleetray.errors import FleetrayError
+from fleetray.errors import DataSpecError, FleetrayError
 
 train_app = typer.Typer(help="Train models on Ray Tune and register the best.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry: versions, stages, promotion and rollback.", no_args_is_help=True)
@@ -42,10 +42,10 @@ def _table(data: str, tenant: str | None, days: float, horizon_h: float, rul_cap
 
     if data == "platform":
         if tenant is None:
-            raise typer.BadParameter("--data platform trains on a tenant's history: name it with --tenant")
+            raise DataSpecError("--data platform trains on a tenant's history: name it with --tenant")
         return platform_table(tenant, days=days, horizon_h=horizon_h, rul_cap_h=rul_cap_h)
     if not Path(data).is_file():
-        raise typer.BadParameter(f"{data!r} is neither `platform` nor a data spec file")
+        raise DataSpecError(f"--data {data!r} is neither `platform` nor a data spec file")
     return load_training_table(data)
 
 
@@ -69,6 +69,28 @@ def _finish(outcome: Any, *, register: bool, tenant: str | None, stage: str | No
     )
 
 
+def _train(
+    search: Any,
+    data: str,
+    tenant: str | None,
+    days: float,
+    horizon_h: float,
+    rul_cap_h: float,
+    *,
+    register: bool,
+    stage: str | None,
+    name: str | None,
+) -> None:
+    """Build the table, run ``search`` on it (a Tune search returning its outcome), report and register."""
+    try:
+        table = _table(data, tenant, days, horizon_h, rul_cap_h)
+        console.print(f"training table: {json.dumps(table.describe())}")
+        _finish(search(table), register=register, tenant=tenant, stage=stage, name=name)
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+
+
 @train_app.command("xgboost")
 def train_xgboost(
     data: DataOption = "platform",
@@ -87,14 +109,10 @@ def train_xgboost(
     """Tune XGBoost (one booster per component) on Ray Tune, fit the best, measure it on held-back units."""
     from pipelines.training.tuning import tune_xgboost
 
-    try:
-        table = _table(data, tenant, days, horizon_h, rul_cap_h)
-        console.print(f"training table: {json.dumps(table.describe())}")
-        outcome = tune_xgboost(table, task=task, trials=trials, max_rounds=rounds, seed=seed, verbose=1)
-        _finish(outcome, register=register, tenant=tenant, stage=stage, name=name)
-    except FleetrayError as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(1) from err
+    def search(table: Any) -> Any:
+        return tune_xgboost(table, task=task, trials=trials, max_rounds=rounds, seed=seed, verbose=1)
+
+    _train(search, data, tenant, days, horizon_h, rul_cap_h, register=register, stage=stage, name=name)
 
 
 @train_app.command("lstm")
@@ -114,14 +132,10 @@ def train_lstm(
     """Tune an LSTM on sequences of feature windows for remaining useful life (GPU when the cluster has one)."""
     from pipelines.training.lstm import tune_lstm
 
-    try:
-        table = _table(data, tenant, days, horizon_h, rul_cap_h)
-        console.print(f"training table: {json.dumps(table.describe())}")
-        outcome = tune_lstm(table, trials=trials, max_epochs=epochs, seed=seed, verbose=1)
-        _finish(outcome, register=register, tenant=tenant, stage=stage, name=name)
-    except FleetrayError as err:
-        console.print(f"[red]error:[/] {err}")
-        raise typer.Exit(1) from err
+    def search(table: Any) -> Any:
+        return tune_lstm(table, trials=trials, max_epochs=epochs, seed=seed, verbose=1)
+
+    _train(search, data, tenant, days, horizon_h, rul_cap_h, register=register, stage=stage, name=name)
 
 
 @train_app.command("retrain")

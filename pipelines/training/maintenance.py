@@ -9,14 +9,16 @@ and closes early enough to leave a margin before the predicted failure (``margin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 
-@dataclass(frozen=True)
-class Recommendation:
+
+class Recommendation(BaseModel):
     """Service ``component`` of ``robot_id`` in ``[window_start, window_end]``, before ``due_at``."""
+
+    model_config = ConfigDict(frozen=True)
 
     robot_id: str
     component: str
@@ -27,9 +29,6 @@ class Recommendation:
     rul_h: float | None
     why: str
     reasons: list[dict[str, Any]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def recommend(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from fleetray.storage import models as model_rows
 from fleetray.storage.fleet import get_robot
+from pipelines.training.maintenance import Recommendation, recommend, schedule_fields
 from serve_apps.api import auth
 from serve_apps.api.context import Context
 from serve_apps.api.problems import ApiProblem, problem_responses
@@ -169,20 +170,6 @@ async def fleet_predictions(
     return FleetPredictions(items=[RobotPrediction.model_validate(a) for a in answers[:limit]])
 
 
-class MaintenanceRecommendation(BaseModel):
-    """Service this component in the window, before it is due."""
-
-    robot_id: str
-    component: str
-    due_at: datetime
-    window_start: datetime
-    window_end: datetime
-    failure_probability: float | None
-    rul_h: float | None
-    why: str
-    reasons: list[dict[str, Any]]
-
-
 class ScheduleHints(BaseModel):
     """What a schedule request's robot takes from the predictions (``ScheduleRobot`` fields)."""
 
@@ -193,7 +180,7 @@ class ScheduleHints(BaseModel):
 class MaintenanceRecommendations(BaseModel):
     generated_at: datetime
     plan_start: datetime
-    items: list[MaintenanceRecommendation]
+    items: list[Recommendation]
     schedule: dict[str, ScheduleHints] = Field(description="per robot, fields to merge into a schedule request")
 
 
@@ -209,8 +196,6 @@ async def maintenance_recommendations(
     service_h: Annotated[float, Query(gt=0, le=48, description="How long a service takes.")] = 1.0,
     plan_start: Annotated[datetime | None, Query(description="Start of the schedule the windows are for.")] = None,
 ) -> MaintenanceRecommendations:
-    from pipelines.training.maintenance import recommend, schedule_fields
-
     now = datetime.now(UTC)
     start = now if plan_start is None else plan_start if plan_start.tzinfo else plan_start.replace(tzinfo=UTC)
     predictions = await context.fleet_predictions(key.tenant_id)
@@ -218,7 +203,7 @@ async def maintenance_recommendations(
     return MaintenanceRecommendations(
         generated_at=now,
         plan_start=start,
-        items=[MaintenanceRecommendation(**r.as_dict()) for r in found],
+        items=found,
         schedule=schedule_fields(found, predictions, plan_start=start),
     )
 
