@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from fleetray.errors import SchemaValidationError
-from fleetray.schemas import RobotEvent, TaskEvent, Telemetry, parse_message, split_payload
+from fleetray.schemas import (
+    AgentHeartbeat,
+    CommandAck,
+    RobotEvent,
+    TaskEvent,
+    Telemetry,
+    parse_message,
+    split_payload,
+)
 from fleetray.schemas.encoding import PayloadError
 from fleetray.storage.dead_letters import DeadLetter
 
@@ -43,6 +51,8 @@ class Intake:
     events: list[RobotEvent] = field(default_factory=list)
     task_events: list[TaskEvent] = field(default_factory=list)
     heartbeats: list[tuple[str, str]] = field(default_factory=list)
+    agent_reports: list[AgentHeartbeat] = field(default_factory=list)
+    acks: list[CommandAck] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
     @property
@@ -69,11 +79,15 @@ def sort_batch(
         if not raw.channel:
             dead("bad_topic", f"topic {raw.topic!r} does not match fr/v1/{{tenant}}/{{robot}}/{{channel}}")
             continue
-        if raw.channel == "heartbeat":
-            if is_known(raw.tenant_id, raw.robot_id):
-                intake.heartbeats.append((raw.tenant_id, raw.robot_id))
-            else:
+        if raw.channel in ("heartbeat", "ack"):
+            if not is_known(raw.tenant_id, raw.robot_id):
                 dead("unknown_robot", f"robot {raw.tenant_id}/{raw.robot_id} is not registered")
+            elif raw.channel == "heartbeat":
+                intake.heartbeats.append((raw.tenant_id, raw.robot_id))
+                if raw.payload.strip():  # an agent's health report; a bare heartbeat says only "alive"
+                    _agent_message(AgentHeartbeat, raw, intake.agent_reports, dead)
+            else:
+                _agent_message(CommandAck, raw, intake.acks, dead)
             continue
         model = MODELS.get(raw.channel)
         if model is None:
@@ -111,3 +125,25 @@ def sort_batch(
             else:
                 intake.task_events.append(message)
     return intake
+
+
+def _agent_message(model: type, raw: RawMessage, into: list, dead: Callable[[str, str], None]) -> None:
+    """Parse heartbeats and acks (one JSON object, or a zstd batch of them) from the robot the topic names."""
+    try:
+        documents = split_payload(raw.payload)
+    except PayloadError as err:
+        dead(err.reason, str(err))
+        return
+    for document in documents:
+        try:
+            message = parse_message(model, document)
+        except PayloadError as err:
+            dead(err.reason, str(err))
+            continue
+        except SchemaValidationError as err:
+            dead("schema", str(err))
+            continue
+        if (message.tenant_id, message.robot_id) != (raw.tenant_id, raw.robot_id):
+            dead("topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
+        else:
+            into.append(message)

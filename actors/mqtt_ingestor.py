@@ -19,7 +19,7 @@ from fleetray.schemas import mqtt_subscription, parse_mqtt_topic
 
 logger = logging.getLogger(__name__)
 
-INGESTED_CHANNELS = ("telemetry", "events", "tasks", "heartbeat")
+INGESTED_CHANNELS = ("telemetry", "events", "tasks", "heartbeat", "ack")
 
 
 @functools.lru_cache(maxsize=1 << 17)

@@ -20,6 +20,7 @@ from actors.shard_state import ShardState
 from fleetray.lake import telemetry_table
 from fleetray.schemas import Telemetry
 from fleetray.storage import Database
+from fleetray.storage.agents import record_acks, record_heartbeats
 from fleetray.storage.alerts import open_alerts, persist_alert_changes
 from fleetray.storage.dead_letters import write_dead_letters
 from fleetray.storage.events import write_events, write_task_events
@@ -156,6 +157,8 @@ class ShardCore:
                 write_dead_letters(conn, intake.dead)
                 write_minute_aggregates(conn, result.closed_minutes)
                 persist_alert_changes(conn, changes)
+                record_heartbeats(conn, intake.agent_reports)
+                record_acks(conn, intake.acks)
         except Exception:
             logger.exception(
                 "shard %s could not persist a batch of %s; rebuilding its state", self.index, len(messages)

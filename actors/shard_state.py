@@ -13,14 +13,12 @@ from typing import Any
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
 from actors.live_features import LiveFeatures
-from fleetray.features import EwmaScore, MinuteAggregator, telemetry_signals
-from fleetray.features.signals import component_signal_names
-from fleetray.schemas import EventLevel, RobotStatus, Telemetry
+from fleetray.features import MinuteAggregator, telemetry_signals
+from fleetray.features.anomaly import SampleScorer
+from fleetray.schemas import EventLevel, Telemetry
 
 RING_SIZE = 300  # five minutes at 1 Hz
 MINUTE_GRACE_S = (5.0, 30.0)
-ANOMALY_SIGNALS = ("battery.current", "battery.temp")
-ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class RobotState:
     ring: deque[bytes] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
     # The current minute and the four before it: enough for the five-minute window.
     minute: MinuteAggregator = field(default_factory=lambda: MinuteAggregator(keep=4))
-    scores: dict[str, EwmaScore] = field(default_factory=dict)
+    scorer: SampleScorer = field(default_factory=SampleScorer)
     highest_seq: int = -1
     last_seen: datetime | None = None
     task_id: str | None = None
@@ -161,7 +159,7 @@ class ShardState:
         state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
         state.ring.append(document)
         signals = telemetry_signals(sample)
-        scores = self._scores(state, sample, signals)
+        scores = state.scorer.score(sample.status.value, signals)
         for bucket, aggregates in state.minute.add(sample.ts, signals, scores):
             self.features.on_minute((state.info.tenant_id, state.info.robot_id), bucket, aggregates)
             result.closed_minutes += [
@@ -172,24 +170,6 @@ class ShardState:
         result.alerts += state.alerts.on_heard(sample.ts)
         worst = max(scores.items(), key=lambda item: item[1]) if scores else None
         result.alerts += state.alerts.on_telemetry(sample, worst)
-
-    def _scores(self, state: RobotState, sample: Telemetry, signals: dict[str, float]) -> dict[str, float]:
-        """The anomaly scores (EWMA z-score per signal) of the sample's running signals."""
-        if sample.status not in (RobotStatus.CLEANING, RobotStatus.MOVING):
-            return {}  # idle readings are a different regime; they would only teach the baseline noise
-        names = [*ANOMALY_SIGNALS]
-        for component in sample.components:
-            names += [name for field, name in component_signal_names(component) if field in ANOMALY_COMPONENT_FIELDS]
-        scores = {}
-        for name in names:
-            value = signals.get(name)
-            if value is None:
-                continue
-            tracker = state.scores.get(name)
-            if tracker is None:
-                tracker = state.scores[name] = EwmaScore()
-            scores[name] = tracker.score(value)
-        return scores
 
     def heard(self, tenant_id: str, robot_id: str, at: datetime) -> list[AlertChange]:
         """A heartbeat: the robot is alive."""
@@ -248,7 +228,8 @@ class ShardState:
             "minute": {name: a.as_dict() for name, a in state.minute.current.items()},
             "previous_minute": {name: a.as_dict() for name, a in state.minute.previous.items()},
             "five_minutes": {name: a.as_dict() for name, a in state.minute.window(5).items()},
-            "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scores.items()},
+            "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n}
+                                  for name, s in state.scorer.scores.items()},
         }  # fmt: skip
 
     def feature_rows(self, tenant_id: str, robot_ids: Iterable[str] | None = None) -> dict[str, Any]:

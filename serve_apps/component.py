@@ -35,6 +35,8 @@ class ApiComponent(PlatformComponent):
 
     def start(self, context: PlatformContext) -> RunningApi:
         settings = context.settings
+        if context.mqtt_url and context.mqtt_url != settings.mqtt_url:  # replicas publish commands and configs
+            settings = settings.model_copy(update={"mqtt_url": context.mqtt_url})
         url = run_api(settings, database_url=context.db.url)
         if settings.api_max_replicas and settings.api_max_replicas > settings.api_replicas:
             replicas = f"{settings.api_replicas}-{settings.api_max_replicas} replicas, autoscaling"

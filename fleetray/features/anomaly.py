@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -34,3 +34,33 @@ class EwmaScore:
             self.var = (1 - self.alpha) * (self.var + self.alpha * delta * delta)
         self.n += 1
         return z
+
+
+ANOMALY_SIGNALS = ("battery.current", "battery.temp")
+ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
+RUNNING_STATUSES = frozenset({"cleaning", "moving"})
+
+
+@dataclass
+class SampleScorer:
+    """A robot's anomaly scores, sample by sample: the shards' and the edge agent's one implementation.
+
+    Only a running robot's battery current and temperature and its components' currents and
+    temperatures are scored: idle readings are another regime, and would only teach the baseline noise.
+    """
+
+    scores: dict[str, EwmaScore] = field(default_factory=dict)
+
+    def score(self, status: str, signals: dict[str, float]) -> dict[str, float]:
+        """The EWMA z-score of each scored signal of one sample (``signals`` by flat name)."""
+        if status not in RUNNING_STATUSES:
+            return {}
+        result = {}
+        for name, value in signals.items():
+            component_reading = name.startswith("components.") and name.rsplit(".", 1)[1] in ANOMALY_COMPONENT_FIELDS
+            if name in ANOMALY_SIGNALS or component_reading:
+                tracker = self.scores.get(name)
+                if tracker is None:
+                    tracker = self.scores[name] = EwmaScore()
+                result[name] = tracker.score(value)
+        return result

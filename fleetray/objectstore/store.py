@@ -181,6 +181,20 @@ class ObjectStore:
         """Discard an upload and the parts received so far."""
         self._uploads.abort(upload)
 
+    def download_url(self, key: str, *, expires_s: int = 3600) -> str:
+        """A URL that reads ``key`` without credentials until it expires (S3's presigned GET, or the API's)."""
+        return self._uploads.download_url(_check_key(key), expires_s=expires_s)
+
+    def check_download(self, key: str, *, expires: int, signature: str) -> None:
+        """Check a local download URL (the API's download route calls this).
+
+        Raises:
+            ObjectStoreError: the store is S3 (its URLs go to S3), or the URL is forged or expired.
+        """
+        if not isinstance(self._uploads, LocalUploads):
+            raise ObjectStoreError("downloads from S3 go to S3 directly, not through fleetray")
+        self._uploads.check_download(_check_key(key), expires=expires, signature=signature)
+
     def receive_part(self, upload_id: str, part_number: int, *, expires: int, signature: str, data: bytes) -> None:
         """Accept one part PUT to a local upload URL (the API's upload route calls this)."""
         if not isinstance(self._uploads, LocalUploads):

@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from urllib.parse import urlencode
 
 from pyarrow import fs as pafs
 
@@ -39,6 +40,10 @@ class UploadBackend(abc.ABC):
     @abc.abstractmethod
     def abort(self, upload: MultipartUpload) -> None:
         """Drop the upload and its parts."""
+
+    @abc.abstractmethod
+    def download_url(self, key: str, *, expires_s: int) -> str:
+        """A URL that reads the object without credentials, until it expires."""
 
 
 class S3Uploads(UploadBackend):
@@ -100,6 +105,11 @@ class S3Uploads(UploadBackend):
     def abort(self, upload: MultipartUpload) -> None:
         self._client.abort_multipart_upload(
             Bucket=self._bucket, Key=self._object_key(upload.key), UploadId=upload.upload_id
+        )
+
+    def download_url(self, key: str, *, expires_s: int) -> str:
+        return self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": self._object_key(key)}, ExpiresIn=expires_s
         )
 
 
@@ -177,6 +187,23 @@ class LocalUploads(UploadBackend):
                         size += len(chunk)
         self._fs.delete_dir(staging)
         return size
+
+    def download_url(self, key: str, *, expires_s: int) -> str:
+        expires_at = int(time.time()) + expires_s
+        signature = sign(self._key, "download", key, expires_at)
+        query = urlencode({"key": key, "expires": expires_at, "signature": signature})
+        return f"{self._api_base_url}/v1/downloads?{query}"
+
+    def check_download(self, key: str, *, expires: int, signature: str) -> None:
+        """Check a download URL's signature and expiry.
+
+        Raises:
+            UploadError: the signature does not match, or the URL expired.
+        """
+        if not verify(self._key, signature, "download", key, expires):
+            raise UploadError(f"the signature of the download URL of {key!r} does not match")
+        if expires < time.time():
+            raise UploadError(f"the download URL of {key!r} expired; ask for a new one")
 
     def abort(self, upload: MultipartUpload) -> None:
         self._fs.delete_dir_contents(self._staging(upload.upload_id), missing_dir_ok=True)

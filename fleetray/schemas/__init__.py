@@ -5,6 +5,7 @@ This package is imported on robots: it depends on pydantic and zstandard only.
 
 from __future__ import annotations
 
+from fleetray.schemas.agent import AgentCommand, AgentHeartbeat, CommandAck, RecorderPolicy, RemoteConfig, StreamRate
 from fleetray.schemas.encoding import (
     PayloadError,
     decode_messages,
@@ -42,15 +43,21 @@ from fleetray.schemas.topics import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AgentCommand",
+    "AgentHeartbeat",
     "Battery",
+    "CommandAck",
     "ComponentReading",
     "EventLevel",
     "MqttTopic",
     "PayloadError",
     "Pose",
+    "RecorderPolicy",
+    "RemoteConfig",
     "RobotEvent",
     "RobotMessage",
     "RobotStatus",
+    "StreamRate",
     "SystemStats",
     "TaskEvent",
     "TaskEventType",

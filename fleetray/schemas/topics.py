@@ -14,11 +14,11 @@ from fleetray.errors import TopicError
 from fleetray.schemas.messages import ROBOT_ID_PATTERN, TENANT_ID_PATTERN
 
 MQTT_PREFIX = "fr/v1"
-UP_CHANNELS = ("telemetry", "events", "tasks", "heartbeat", "bags")
+UP_CHANNELS = ("telemetry", "events", "tasks", "heartbeat", "bags", "ack")
 DOWN_CHANNELS = ("cmd", "config")
 KAFKA_KINDS = ("telemetry", "events", "tasks")
 
-Channel = Literal["telemetry", "events", "tasks", "heartbeat", "bags", "cmd", "config"]
+Channel = Literal["telemetry", "events", "tasks", "heartbeat", "bags", "ack", "cmd", "config"]
 KafkaKind = Literal["telemetry", "events", "tasks"]
 
 _TENANT = re.compile(TENANT_ID_PATTERN)

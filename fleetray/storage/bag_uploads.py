@@ -26,15 +26,16 @@ class BagUpload:
     created_at: datetime
     expires_at: datetime
     completed_at: datetime | None
+    sha256: str | None = None  # what the robot computed; checked when the upload completes
 
 
 def record_upload(conn: psycopg.Connection, upload: BagUpload) -> None:
     """Remember an upload just started."""
     conn.execute(
         "INSERT INTO bag_uploads (upload_id, tenant_id, robot_id, object_key, parts, size_bytes, trigger, status,"
-        " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        " created_at, expires_at, sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (upload.upload_id, upload.tenant_id, upload.robot_id, upload.object_key, upload.parts, upload.size_bytes,
-         upload.trigger, upload.status, upload.created_at, upload.expires_at),
+         upload.trigger, upload.status, upload.created_at, upload.expires_at, upload.sha256),
     )  # fmt: skip
 
 

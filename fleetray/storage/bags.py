@@ -10,6 +10,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from fleetray.errors import NotFoundError
+
 STALE_RUNNING_S = 3600  # a bag "processing" this long lost its worker; another may claim it
 
 
@@ -186,3 +188,21 @@ def bag_events(conn: psycopg.Connection, bag_id: int) -> list[dict[str, Any]]:
     """A bag's warnings and errors, in time order."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("SELECT * FROM bag_events WHERE bag_id = %s ORDER BY ts", (bag_id,)).fetchall()
+
+
+def read_bag(conn: psycopg.Connection, tenant_id: str, bag_id: int) -> dict[str, Any]:
+    """One of the tenant's bags, with its topic names and event count.
+
+    Raises:
+        NotFoundError: the tenant has no such bag.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT b.*, (SELECT count(*) FROM bag_events e WHERE e.bag_id = b.bag_id) AS events,"
+            " (SELECT coalesce(array_agg(t.topic ORDER BY t.topic), '{}') FROM bag_topics t WHERE t.bag_id = b.bag_id)"
+            " AS topics FROM bags b WHERE b.tenant_id = %s AND b.bag_id = %s",
+            (tenant_id, bag_id),
+        ).fetchone()
+    if row is None:
+        raise NotFoundError(f"bag {bag_id} not found")
+    return row

@@ -14,6 +14,8 @@ from serve_apps.api.problems import Problem, install_problem_handlers
 from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
 from serve_apps.api.routes import (
     account,
+    agents,
+    bag_index,
     bags,
     connectors,
     device,
@@ -46,7 +48,8 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
                   docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.context = context
-    for module in (account, fleet, state, records, schedules, webhooks, device, bags, connectors, stream, models):
+    routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
+    for module in (*routers, agents):
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -67,6 +68,8 @@ class ApiContext:
         self._router: ShardRouter | None = None
         self._router_lock = threading.Lock()
         self._jobs: set[asyncio.Task] = set()  # background solves, held so they are not garbage-collected
+        self._mqtt: Any = None  # connected on first use: commands and configs down to robots
+        self._mqtt_lock = threading.Lock()
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -185,9 +188,40 @@ class ApiContext:
         watcher.notify.remote(uri, tenant_id, trigger)
         return True
 
+    def publish_to_robot(
+        self, tenant_id: str, robot_id: str, channel: str, payload: bytes, *, retain: bool = False
+    ) -> None:
+        """Publish on a robot's ``cmd`` or ``config`` topic at QoS 1 and wait for the broker (call from a thread).
+
+        Raises:
+            ServiceError: no broker is configured, or it did not take the message.
+        """
+        from fleetray.schemas import mqtt_topic
+
+        with self._mqtt_lock:
+            if self._mqtt is None:
+                if not self.settings.mqtt_url:
+                    raise ServiceError(
+                        "no MQTT broker is configured here (FLEETRAY_MQTT_URL); robots cannot be reached"
+                    )
+                from fleetray.mqtt import connect
+
+                self._mqtt = connect(self.settings.mqtt_url, f"fleetray-api-{uuid.uuid4().hex[:12]}")
+            client = self._mqtt
+        info = client.publish(mqtt_topic(tenant_id, robot_id, channel), payload, qos=1, retain=retain)
+        try:
+            info.wait_for_publish(5.0)
+        except (RuntimeError, ValueError) as err:
+            raise ServiceError(f"the MQTT broker did not take the message: {err}") from err
+        if not info.is_published():
+            raise ServiceError("the MQTT broker did not acknowledge the message within 5 s")
+
     def close(self) -> None:
-        """Close the pool."""
+        """Close the pool (and the MQTT connection, if one was made)."""
         self.pool.close()
+        if self._mqtt is not None:
+            self._mqtt.disconnect()
+            self._mqtt.loop_stop()
 
 
 async def get_context(request: Request) -> ApiContext:

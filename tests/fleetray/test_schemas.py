@@ -202,7 +202,7 @@ def test_kafka_topics() -> None:
 
 def test_public_api_matches_all() -> None:
     exported = {name for name in dir(schemas) if not name.startswith("_")}
-    modules = {"encoding", "messages", "topics", "annotations"}
+    modules = {"agent", "encoding", "messages", "topics", "annotations"}
     assert set(schemas.__all__) == exported - modules
 
 

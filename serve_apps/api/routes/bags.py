@@ -8,6 +8,7 @@ to the bag watcher at once, which decodes and indexes it exactly once (by conten
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -40,6 +41,9 @@ class BagUploadRequest(BaseModel):
                                          "now if not given.")  # fmt: skip
     trigger: str | None = Field(default=None, max_length=64, examples=["error:E_BRUSH_JAM"],
                                 description="What made the robot record; searchable in the bag index.")  # fmt: skip
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="The file's SHA-256; completing checks the bag against it."
+    )
 
 
 class UploadPart(BaseModel):
@@ -60,6 +64,7 @@ class BagUploadCompleted(BaseModel):
     key: str
     uri: str
     size_bytes: int
+    sha256: str | None = Field(description="The assembled object's SHA-256, where the robot gave one to check.")
     processing: str = Field(
         description="`queued`: the bag watcher has it now; `waiting`: the bag directory lacks "
         "files still; `next_scan`: no watcher answered here, the next scan of the store finds it."
@@ -86,7 +91,7 @@ def start_bag_upload(key: auth.Device, context: Context, body: BagUploadRequest)
     with context.connection() as conn:
         record_upload(conn, BagUpload(started.upload_id, key.tenant_id, key.robot_id, object_key, parts,
                                       body.size_bytes, body.trigger, "uploading", now,
-                                      now + timedelta(seconds=expires_s), None))  # fmt: skip
+                                      now + timedelta(seconds=expires_s), None, body.sha256))  # fmt: skip
     return BagUploadStarted(
         upload_id=started.upload_id,
         key=object_key,
@@ -113,10 +118,35 @@ def complete_bag_upload(key: auth.Device, context: Context, upload_id: UploadId)
         info = context.store.complete_multipart_upload(_multipart(upload))
     except ObjectStoreError as err:
         raise ApiProblem(409, "Conflict", str(err)) from err
+    digest = _sha256(context, upload.object_key) if upload.sha256 else None
+    if digest is not None and digest != upload.sha256:
+        context.store.delete(upload.object_key)
+        with context.connection() as conn:
+            finish_upload(conn, upload, "aborted")
+        raise ApiProblem(
+            409,
+            "Conflict",
+            f"the assembled bag's SHA-256 is {digest}, not {upload.sha256} as the robot "
+            "said: a part was corrupted on the way; start the upload again",
+        )
     with context.connection() as conn:
         finish_upload(conn, upload, "completed")
-    return BagUploadCompleted(upload_id=upload_id, key=upload.object_key, uri=context.store.uri(upload.object_key),
-                              size_bytes=info.size, processing=_hand_over(context, upload))  # fmt: skip
+    return BagUploadCompleted(
+        upload_id=upload_id,
+        key=upload.object_key,
+        uri=context.store.uri(upload.object_key),
+        size_bytes=info.size,
+        sha256=digest,
+        processing=_hand_over(context, upload),
+    )
+
+
+def _sha256(context: ApiContext, key: str) -> str:
+    digest = hashlib.sha256()
+    with context.store.open_read(key) as stream:
+        while chunk := stream.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _hand_over(context: ApiContext, upload: BagUpload) -> str:
