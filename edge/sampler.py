@@ -141,7 +141,7 @@ class Sampler:
     def _sample(self, at_ns: int, *, force: bool) -> dict[str, Any] | None:
         fields: dict[str, Any] = {}
         for name, stream in self._streams.items():
-            if not stream.values:
+            if not stream.values or force:  # a status change goes out alone; the streams keep their pace
                 continue
             interval_ns = int(self.interval_s(name) * NS)
             if stream.last_sent_ns < 0 or at_ns - stream.last_sent_ns >= interval_ns or interval_ns == 0:

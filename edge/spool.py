@@ -109,7 +109,8 @@ class Spool:
                 self._enforce_bound()
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
+                    self._db.execute("ROLLBACK")
                 raise SpoolError(f"cannot queue {len(items)} messages in {self.path}: {err}") from err
         return seqs
 
