@@ -88,6 +88,7 @@ class Sampler:
         self._status_changed = False
         self._charging = False
         self._moving = False
+        self._ready: list[dict[str, Any]] = []
 
     def interval_s(self, stream: str) -> float:
         configured = self._intervals(stream)
@@ -96,6 +97,9 @@ class Sampler:
         return DEFAULT_INTERVALS_S.get(stream, DEFAULT_INTERVAL_S)
 
     def add(self, reading: Reading) -> None:
+        """Fold in a reading; the samples due before it (a tick it passes) are kept for :meth:`advance`."""
+        if self._next_tick_ns is not None and reading.timestamp_ns >= self._next_tick_ns:
+            self._ready += self._due(reading.timestamp_ns)
         self.clock_ns = max(self.clock_ns, reading.timestamp_ns)
         values = reading.values
         if "status" in values or "task_id" in values:
@@ -124,6 +128,10 @@ class Sampler:
 
     def advance(self, now_ns: int) -> list[dict[str, Any]]:
         """The telemetry samples due by ``now_ns`` (as field dicts, without seq)."""
+        ready, self._ready = self._ready, []
+        return ready + self._due(now_ns)
+
+    def _due(self, now_ns: int) -> list[dict[str, Any]]:
         self.clock_ns = max(self.clock_ns, now_ns)
         if self._next_tick_ns is None:
             self._next_tick_ns = (self.clock_ns // TICK_NS + 1) * TICK_NS

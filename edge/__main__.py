@@ -1,0 +1,5 @@
+"""``python -m edge``: the same as ``fleetray-edge``."""
+
+from edge.cli import main
+
+main()
