@@ -448,11 +448,11 @@ class Agent:
     def _heartbeats(self) -> None:
         wait_s = 0.0
         while not self.stop_event.wait(wait_s):
-            wait_s = self.remote.heartbeat_s
             beat = self.heartbeat()
-            if self.mqtt is not None:
-                self.mqtt.publish("heartbeat", beat.model_dump_json(exclude_none=True).encode(), qos=0)
+            sent = self.mqtt is not None and self.mqtt.publish("heartbeat", beat.model_dump_json().encode(), qos=0)
             self.write_status(beat)
+            # Until one goes out, every second: the platform learns of a reconnected robot at once.
+            wait_s = self.remote.heartbeat_s if sent or self.mqtt is None else 1.0
 
     def write_status(self, beat: AgentHeartbeat) -> None:
         """``status.json`` in the data directory, for ``fleetray-edge status``."""

@@ -73,7 +73,8 @@ def _broker(config: AgentConfig) -> Check:
     from edge.uplink import MqttLink
 
     link = MqttLink(config, lambda _channel, _payload: None)
-    link.client.on_disconnect = None
+    closed: list[str] = []
+    link.client.on_disconnect = lambda _c, _u, _f, reason, _p: closed.append(str(reason))
     try:
         link.client.connect(link.host, link.port, keepalive=10)
     except (OSError, ssl.SSLError) as err:
@@ -81,13 +82,20 @@ def _broker(config: AgentConfig) -> Check:
     link.client.loop_start()
     try:
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not link.connected.is_set() and not link.last_error:
+        while time.monotonic() < deadline and not link.connected.is_set() and not link.last_error and not closed:
             time.sleep(0.05)
     finally:
         link.client.disconnect()
         link.client.loop_stop()
     if link.connected.is_set():
         return Check("broker", True, f"{config.broker.url} accepted this robot's login")
+    if closed and not link.last_error:
+        return Check(
+            "broker",
+            False,
+            f"{config.broker.url} closed the connection ({closed[0]}): "
+            "check the client certificate and its CA, or the login",
+        )
     return Check("broker", False, link.last_error or f"{config.broker.url} did not answer the MQTT login in 10 s")
 
 
