@@ -100,8 +100,11 @@ def start_ingestion(
     ray.get([h.stats.remote() for h in handles])
     ingestion = Ingestion(count, handles)
     if mqtt_url:
-        group = prefix if shared_subscriptions else None
         n = mqtt_ingestors if shared_subscriptions else 1
+        # A lone ingestor subscribes plainly: Mosquitto queues nothing for a shared subscription while no
+        # member is connected (after a broker restart, until the ingestor is back), and robots' messages
+        # published meanwhile would be acknowledged to them and lost.
+        group = prefix if n > 1 else None
         ingestion.mqtt = [
             MqttIngestor.options(name=f"{prefix}-mqtt-{i}", get_if_exists=True).remote(
                 str(i), mqtt_url, count, shared_group=group, prefix=prefix

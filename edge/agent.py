@@ -69,7 +69,7 @@ class Agent:
         self.uploads = UploadManager(config.data_dir / "uploads.sqlite3", config.api, self._upload_rate)
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=20_000)
         self.sources: list[Source] = build_sources(config)
-        self.source_errors: dict[str, str] = {}
+        self.source_states: dict[str, str] = {}  # running, ended (a bag played out), or what went wrong
         self.mqtt = MqttLink(config, self._on_down_message) if config.transport != "https" else None
         self.https = HttpsLink(config) if config.api is not None and config.transport != "mqtt" else None
         self.sender = Sender(config, self.spool, self.mqtt, self.https, lambda: self.remote.batch_max_delay_s)
@@ -127,13 +127,15 @@ class Agent:
         return all(not t.is_alive() for t in self._threads if t.name.startswith("source-"))
 
     def _run_source(self, source: Source) -> None:
+        self.source_states[source.name] = "running"
         try:
             source.run(self._emit, self.stop_event)
+            self.source_states[source.name] = "ended"
         except SourceError as err:
-            self.source_errors[source.name] = str(err)
+            self.source_states[source.name] = f"failed: {err}"
             logger.error("%s", err)
         except Exception as err:
-            self.source_errors[source.name] = f"{type(err).__name__}: {err}"
+            self.source_states[source.name] = f"failed: {type(err).__name__}: {err}"
             logger.exception("source %s failed", source.name)
 
     def _emit(self, item: Item) -> None:
@@ -460,7 +462,7 @@ class Agent:
             "heartbeat": json.loads(beat.model_dump_json()),
             "connected": bool(self.mqtt and self.mqtt.connected.is_set()),
             "broker_error": self.mqtt.last_error if self.mqtt else "",
-            "sources": {s.name: self.source_errors.get(s.name, "running") for s in self.sources},
+            "sources": self.source_states,
             "ignored_topics": self.mapper.refused,
             "counts": self.counts,
             "pending_triggers": len(self.recorder.pending),

@@ -77,6 +77,7 @@ def connect(
     if on_message is not None:
         client.on_message = on_message
     client.max_queued_messages_set(0)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)  # back within seconds of a broker's restart, not minutes
     client.max_inflight_messages_set(max_inflight)
     try:
         client.connect(host, port, keepalive=30)

@@ -106,7 +106,7 @@ def test_live_ros1_topics_become_telemetry_and_events(
         assert (
             event["code"] == "E_BRUSH_JAM" and event["level"] == "ERROR" and "cleaning_controller" in event["message"]
         )
-        assert agent.source_errors == {}
+        assert agent.source_states == {"ros1": "running"}
     finally:
         agent.stop()
         platform.close()
