@@ -80,6 +80,7 @@ class BagSource(Strict):
     path: Path
     rate: float = Field(default=1.0, gt=0, description="1: recorded speed; 0 is not allowed, use a large number.")
     loop: bool = False
+    start_offset_s: float = Field(default=0.0, ge=0, description="Skip this much of the bag's beginning.")
     start_at: Literal["now", "recorded"] = Field(
         default="now", description="now: timestamps shifted to the present; recorded: as in the bag."
     )
@@ -115,8 +116,8 @@ class LogSource(Strict):
     kind: Literal["logs"]
     paths: list[Path] = Field(min_length=1)
     pattern: str = Field(
-        default=r"(?P<level>WARNING|WARN|ERROR|FATAL|CRITICAL)\b[^A-Z]*(?:(?P<code>[A-Z][A-Z0-9_]{2,63})\b)?",
-        description="A regex with a `level` group and optionally a `code` group.",
+        default=r"\b(?P<level>WARNING|WARN|ERROR|FATAL|CRITICAL)\b",
+        description="A regex with a `level` group, optionally a `code` group (else the line's first code counts).",
     )
     poll_s: float = Field(default=1.0, gt=0)
 

@@ -18,18 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 from edge.config import TopicMapping
 from edge.readings import EventReading, Reading, SourceMessage, TaskReading
 from fleetray.schemas import RobotStatus, TaskEventType
+from fleetray.schemas.messages import code_in_text
 
 logger = logging.getLogger(__name__)
 
 Output = Reading | EventReading | TaskReading
-CODE = re.compile(r"\b([A-Z][A-Z0-9_]{2,63})\b")
 ROS1_LEVELS = {1: "DEBUG", 2: "INFO", 4: "WARNING", 8: "ERROR", 16: "FATAL"}
 ROS2_LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "FATAL"}
 DIAGNOSTIC_LEVELS = {0: "INFO", 1: "WARNING", 2: "ERROR", 3: "WARNING"}
@@ -75,6 +74,12 @@ class TopicMapper:
             self.refused[item.topic] = f"topic {item.topic} ({item.msgtype}) cannot be read as {mapping.kind!r}: {err}"
             logger.warning("%s: the topic is ignored", self.refused[item.topic])
             return []
+
+
+def wire_code(text: str) -> str | None:
+    """The error code in a log line, as the wire format spells codes (``E-BUMP-101`` -> ``E_BUMP_101``)."""
+    code = code_in_text(text)
+    return None if code is None else code.replace("-", "_")[:64]
 
 
 def _finite(value: Any) -> float | None:
@@ -153,8 +158,7 @@ def _diagnostics(item: SourceMessage, mapping: TopicMapping) -> list[Output]:
                 values[f"components.{component}.{field}"] = number
         level = DIAGNOSTIC_LEVELS.get(_level(status.level), "INFO")
         if level in ("WARNING", "ERROR"):
-            found = CODE.search(status.message or "")
-            code = found.group(1) if found else f"DIAG_{component.upper()}"
+            code = wire_code(status.message or "") or f"DIAG_{component.upper()}"
             out.append(EventReading(item.timestamp_ns, level, code, f"{status.name}: {status.message}", component))
     if values:
         out.insert(0, Reading(mapping.stream or "diagnostics", item.timestamp_ns, values, stats=("mean", "last")))
@@ -168,8 +172,7 @@ def _log(item: SourceMessage, mapping: TopicMapping) -> list[Output]:
     if level not in ("WARNING", "ERROR", "FATAL"):
         return []
     text = str(msg.msg)
-    found = CODE.search(text)
-    code = found.group(1) if found else f"ROS_{level}"
+    code = wire_code(text) or f"ROS_{level}"
     return [EventReading(item.timestamp_ns, level, code, f"[{msg.name}] {text}"[:2000])]
 
 

@@ -74,9 +74,14 @@ class BagReplay(Source):
         start_ns = bag_start = None
         offset = 0
         rate = self.config.rate
+        skip_until = None
         for recorded, item in self.messages():
             if stop.is_set():
                 return
+            if skip_until is None:
+                skip_until = recorded + int(self.config.start_offset_s * 1e9)
+            if recorded < skip_until:
+                continue
             if bag_start is None:
                 bag_start, start_ns = recorded, time.time_ns()
                 if self.config.start_at == "now":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from edge.config import LogSource
+from edge.mapping import wire_code
 from edge.readings import EventReading
 from edge.sources.base import Emit, Source
 
@@ -85,5 +86,5 @@ class LogTail(Source):
         if found is None:
             return None
         level = LEVELS.get(found.group("level").upper(), "WARNING")
-        code = found.groupdict().get("code") or f"LOG_{level}"
+        code = found.groupdict().get("code") or wire_code(line) or f"LOG_{level}"
         return EventReading(time.time_ns(), level, code, f"{path.name}: {line.strip()}"[:2000])

@@ -106,6 +106,14 @@ class ObjectStore:
         """The full URI of ``key``."""
         return f"{self.url}/{_check_key(key)}"
 
+    def key_of(self, location: str) -> str | None:
+        """The key of an object named by its URI (or, in a local store, its path); None if outside this store."""
+        prefixes = [self.url + "/"] + ([self._root.rstrip("/") + "/"] if self.scheme == "file" else [])
+        for prefix in prefixes:
+            if location.startswith(prefix) and len(location) > len(prefix):
+                return location[len(prefix) :]
+        return None
+
     def put(self, key: str, data: bytes) -> ObjectInfo:
         """Write ``data`` at ``key``, replacing what was there."""
         with self.open_write(key) as out:

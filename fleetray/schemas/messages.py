@@ -6,6 +6,7 @@ changes the meaning of an existing field needs a new ``v``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -22,6 +23,17 @@ RobotId = Annotated[str, StringConstraints(pattern=ROBOT_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 EventCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(max_length=128)]
+CODE_IN_TEXT = re.compile(r"\b[A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)+\b")
+
+
+def code_in_text(text: str) -> str | None:
+    """The first error code in a log line (``E_BRUSH_JAM``, ``E-BUMP-101``) as written, or None.
+
+    A code is a word of capitals and digits in parts joined by ``_`` or ``-``: plain words such as
+    ``ERROR`` or ``OK`` are not codes.
+    """
+    found = CODE_IN_TEXT.search(text)
+    return found.group(0) if found else None
 
 
 class RobotStatus(StrEnum):

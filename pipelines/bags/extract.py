@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from fleetray.schemas.messages import code_in_text
+
 Row = dict[str, Any]
 MAX_FLAT_ARRAY = 16  # numeric arrays up to this long become list columns; longer ones are summarised
 
@@ -30,7 +32,7 @@ class Event:
     t_ns: int
     level: str
     source: str  # the node (logs) or the diagnostic's name
-    code: str  # the diagnostic's hardware id or a key value named "code"; a log's function; may be ""
+    code: str  # a diagnostic's "code" value or hardware id; the code in a log's text, else its function; may be ""
     message: str
     topic: str
 
@@ -295,7 +297,8 @@ def events_of(msgtype: str, rows: list[Row], t_ns: int, topic: str) -> list[Even
         for row in rows:
             level = levels.get(row["level"], str(row["level"]))
             if level in EVENT_LEVELS:
-                events.append(Event(t_ns, level, row["name"], row["function"], row["msg"], topic))
+                code = code_in_text(row["msg"]) or row["function"]
+                events.append(Event(t_ns, level, row["name"], code, row["msg"], topic))
     elif msgtype == "diagnostic_msgs/msg/DiagnosticArray":
         for row in rows:
             level = DIAGNOSTIC_LEVELS.get(row["level"], str(row["level"]))

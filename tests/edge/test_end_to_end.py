@@ -153,6 +153,7 @@ def test_a_robot_through_an_outage_and_a_kill(db: Database, tmp_path: Path, ray_
                 error_at = conn.execute("SELECT ts FROM events WHERE robot_id = 'acme-r1'").fetchone()[0]
             assert error_at.timestamp() - _ts(found["start_time"]) >= 299  # five minutes before the error
             assert _ts(found["end_time"]) - error_at.timestamp() >= 19
+            assert found["download_url"], found
             downloaded = httpx.get(found["download_url"])
             assert downloaded.status_code == 200 and len(downloaded.content) == found["size_bytes"]
 

@@ -52,10 +52,10 @@ class BagDetail(Bag):
 
 
 def _download_url(context: ApiContext, uri: str) -> str | None:
-    prefix = context.store.url + "/"
-    if not uri.startswith(prefix) or not uri.endswith((".bag", ".mcap", ".db3")):
+    key = context.store.key_of(uri)
+    if key is None or not key.endswith((".bag", ".mcap", ".db3")):
         return None  # a bag outside the store (scanned from a folder), or a rosbag2 directory
-    return context.store.download_url(uri[len(prefix) :], expires_s=DOWNLOAD_TTL_S)
+    return context.store.download_url(key, expires_s=DOWNLOAD_TTL_S)
 
 
 def _bag(context: ApiContext, row: dict[str, Any]) -> dict[str, Any]:
