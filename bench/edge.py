@@ -94,6 +94,7 @@ def write_config(
     api: tuple[str, Path] | None = None,
     before_s: float = 300,
     after_s: float = 120,
+    reconnect_max_s: float = 60.0,
 ) -> Path:
     from edge.synthetic import DEFAULT_CONFIG_TOPICS
 
@@ -102,7 +103,7 @@ def write_config(
         "robot_id": ROBOT,
         "data_dir": str(data_dir),
         "transport": "mqtt",
-        "broker": {"url": broker},
+        "broker": {"url": broker, "reconnect_max_s": reconnect_max_s},
         "topics": DEFAULT_CONFIG_TOPICS,
         "sources": [{"kind": "bag", "path": str(bag), "rate": rate, "start_offset_s": offset_s}],
         "remote": {"version": 1, "recorder": {"before_s": before_s, "after_s": after_s}},
@@ -131,10 +132,11 @@ def queued_next_seq(data_dir: Path) -> int:
 
 
 def queue_depth(data_dir: Path) -> int:
-    try:
-        return json.loads((data_dir / "status.json").read_text())["heartbeat"]["queue_messages"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return -1
+    """Telemetry samples still in the agent's queue."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "spool.sqlite3") as spool:
+        return spool.execute("SELECT count(*) FROM messages WHERE channel = 'telemetry'").fetchone()[0]
 
 
 def flat_out(bag: Path, work: Path, seconds: float) -> tuple[float, float]:
@@ -175,6 +177,10 @@ def flat_out(bag: Path, work: Path, seconds: float) -> tuple[float, float]:
     return handled / elapsed, rosbags_rate
 
 
+def say(what: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--load-s", type=float, default=300.0)
@@ -197,6 +203,7 @@ def main() -> None:
     with (work / "mqtt/mosquitto.conf").open("a") as conf:
         conf.write("user root\n")  # started as root, Mosquitto would switch to a user who cannot write here
     broker.start()
+    say("bag written, broker started")
     platform = api = None
     result: dict[str, Any] = {}
     agent: subprocess.Popen[bytes] | None = None
@@ -206,7 +213,8 @@ def main() -> None:
         uplink = Uplink(url)
         data_dir, log = work / "agent", work / "agent.log"
         before, after = (300, 120) if not args.quick else (10, 5)
-        config = write_config(work / "agent.toml", data_dir, url, bag, api=api, before_s=before, after_s=after)
+        window = {"api": api, "before_s": before, "after_s": after, "reconnect_max_s": 2.0 if args.quick else 60.0}
+        config = write_config(work / "agent.toml", data_dir, url, bag, **window)
         agent = start_agent(config, log)
         replay_started = time.time()
         process = psutil.Process(agent.pid)
@@ -226,39 +234,43 @@ def main() -> None:
             mb_per_hour=round(sent / load_s * 3600 / 1e6, 2),
         )
 
+        say("load measured; the broker stops")
         broker.stop()
         time.sleep(args.outage_s / 2)
         os.killpg(agent.pid, signal.SIGKILL)
         agent.wait()
         offset = time.time() - replay_started
-        config = write_config(
-            work / "agent.toml", data_dir, url, bag, offset_s=offset, api=api, before_s=before, after_s=after
-        )
+        config = write_config(work / "agent.toml", data_dir, url, bag, offset_s=offset, **window)
         agent = start_agent(config, log)
         time.sleep(args.outage_s / 2)
         broker.start()
-        deadline = time.monotonic() + 300
-        while queue_depth(data_dir) != 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(2)
+        say("the broker is back; draining")
+        backlog_end = queued_next_seq(data_dir) - 1  # what was queued during the outage must all arrive
+        deadline = time.monotonic() + 600
+        while max(uplink.seqs, default=-1) < backlog_end and time.monotonic() < deadline:
+            time.sleep(0.2)
         os.killpg(agent.pid, signal.SIGTERM)
         agent.wait(timeout=60)
         agent = None
+        time.sleep(1)
         with uplink.lock:
             seqs = list(uplink.seqs)
         distinct = sorted(set(seqs))
-        queued = queued_next_seq(data_dir) - distinct[0]
+        # Still queued on the robot after it stopped is not lost: it goes when the agent runs again.
+        queued = queued_next_seq(data_dir) - distinct[0] - queue_depth(data_dir)
         stamps = sorted(set(uplink.stamps))
         gaps = [b - a for a, b in itertools.pairwise(stamps)]
         result.update(
             outage_lost=queued - len(distinct),
             outage_duplicated=len(seqs) - len(distinct),
-            kill_gap_s=max(gaps) - 1 if gaps else None,
+            kill_gap_s=round(max(gaps) - 1, 1) if gaps else None,
         )
         uplink.close()
 
+        say("drained")
         if platform is not None:
             result["trigger_to_indexed_s"] = indexed_after(db, replay_started + error_at_s)
+        say("flat out")
         replay, rosbags_loop = flat_out(bag, work, 6.0 if args.quick else 60.0)
         result.update(
             replay_msgs_per_s=round(replay),

@@ -40,6 +40,7 @@ class BrokerConfig(Strict):
     key_file: Path | None = None
     ws_path: str = "/mqtt"
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_max_s: float = Field(default=60.0, ge=1.0, le=3600.0, description="The longest wait between attempts.")
 
     @field_validator("url")
     @classmethod

@@ -70,7 +70,7 @@ class MqttLink:
         self.last_error = ""
         self.down_since: float | None = time.monotonic()
         self.refusals = 0
-        self._backoff = Backoff()
+        self._backoff = Backoff(cap_s=config.broker.reconnect_max_s)
         self._on_message = on_message
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
