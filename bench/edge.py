@@ -172,7 +172,9 @@ def flat_out(bag: Path, work: Path, seconds: float) -> tuple[float, float]:
     started = time.perf_counter()
     while not agent.sources_done() and time.perf_counter() - started < seconds:
         time.sleep(0.1)
-    handled, elapsed = agent.counts["messages"], time.perf_counter() - started
+    while not agent.inbox.empty() and time.perf_counter() - started < seconds + 30:
+        time.sleep(0.01)
+    handled, elapsed = agent.sources[0].replayed, time.perf_counter() - started
     agent.stop()
     return handled / elapsed, rosbags_rate
 

@@ -114,6 +114,7 @@ class Agent:
         self.stop_event.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self._advance()  # the samples of the last ticks the pipeline passed, into the queue
         self.recorder.close()
         if self.mqtt is not None:
             self.mqtt.stop()
