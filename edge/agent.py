@@ -31,11 +31,13 @@ from edge.recorder import Recorder, Trigger
 from edge.sampler import NS, Sampler
 from edge.sources import Source, build_sources
 from edge.spool import Spool
+from edge.updates import Updates
 from edge.uplink import HttpsLink, MqttLink, Sender
 from edge.uploads import UploadManager
 from fleetray.features.anomaly import SampleScorer
 from fleetray.features.signals import telemetry_signals
 from fleetray.schemas import AgentCommand, AgentHeartbeat, CommandAck, RemoteConfig, RobotEvent, TaskEvent
+from fleetray.schemas.agent import AgentUpdate
 
 logger = logging.getLogger(__name__)
 QUIET_NS = 2 * NS
@@ -80,6 +82,7 @@ class Agent:
         self._last_item_wall = time.monotonic()
         self._recording_task: str | None = None
         self.restart_requested = False
+        self.updates = Updates(config.data_dir, config.updates.public_key)
         self.counts: dict[str, int] = {"messages": 0, "telemetry": 0, "events": 0, "tasks": 0, "triggers": 0}
         import psutil
 
@@ -99,6 +102,7 @@ class Agent:
             self._spawn(f"source-{source.name}", self._run_source, source)
         for path in self.recorder.bags_dir.glob("*.mcap"):
             self.uploads.enqueue(path, None)  # bags a previous run finished but had not queued
+        self._ack_update_outcome()
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -365,6 +369,9 @@ class Agent:
             self._ack(command.command_id, "rejected", f"expired at {command.expires_at.isoformat()}")
             return
         self._ack(command.command_id, "accepted")
+        if command.type == "update":
+            self._update(command)
+            return
         try:
             result = self._carry_out(command)
         except Exception as err:
@@ -376,6 +383,26 @@ class Agent:
         if command.type == "restart":
             self.restart_requested = True
             self.stop_event.set()
+
+    def _update(self, command: AgentCommand) -> None:
+        """Install a release and restart into it; its first heartbeat (or a rollback) answers the command."""
+        import httpx
+
+        from edge.updates import UpdateError
+
+        update = AgentUpdate.model_validate(command.args)
+        try:
+            response = httpx.get(update.url, timeout=120.0, follow_redirects=True)
+            response.raise_for_status()
+            self.updates.install(update, command.command_id, response.content)
+        except (httpx.HTTPError, UpdateError) as err:
+            logger.error("update to %s refused: %s", update.version, err)
+            self._ack(command.command_id, "failed", str(err))
+            return
+        done = json.loads(self.spool.get_state("commands_done") or "[]")
+        self.spool.set_state("commands_done", json.dumps([*done, command.command_id][-200:]))
+        self.restart_requested = True
+        self.stop_event.set()
 
     def _carry_out(self, command: AgentCommand) -> dict[str, Any]:
         now = self._clock_ns() or time.time_ns()
@@ -456,6 +483,18 @@ class Agent:
             self.write_status(beat)
             # Until one goes out, every second: the platform learns of a reconnected robot at once.
             wait_s = self.remote.heartbeat_s if sent or self.mqtt is None else 1.0
+            if sent:
+                self.updates.healthy()
+                self._ack_update_outcome()
+            elif self.updates.overdue():
+                self.updates.rollback("did not report healthy in time")
+                self.restart_requested = True
+                self.stop_event.set()
+
+    def _ack_update_outcome(self) -> None:
+        outcome = self.updates.take_outcome()
+        if outcome is not None:
+            self._ack(outcome["command_id"], outcome["status"], outcome["detail"])
 
     def write_status(self, beat: AgentHeartbeat) -> None:
         """``status.json`` in the data directory, for ``fleetray-edge status``."""

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -38,10 +37,17 @@ def run(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the agent until SIGTERM or SIGINT."""
-    from edge.agent import Agent
+    from edge.updates import CODE_ENV, Updates, exec_into
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _load(config)
+    updates = Updates(settings.data_dir, settings.updates.public_key)
+    code = updates.choose()
+    if code != os.environ.get(CODE_ENV, ""):  # another version should run: hand over before importing the agent
+        updates.launching(code)
+        exec_into(code)
+    from edge.agent import Agent
+
     try:
         agent = Agent(settings, config_path=config)
     except EdgeError as err:
@@ -58,7 +64,9 @@ def run(
             break
     agent.stop(drain_s=30.0 if until_sources_end else 2.0)
     if agent.restart_requested:
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+        code = updates.choose()
+        updates.launching(code)
+        exec_into(code)
 
 
 @app.command()
@@ -104,6 +112,47 @@ def status(
         *(f"ignored: {text}" for text in state["ignored_topics"].values()),
     ]
     typer.echo("\n".join(lines))
+
+
+release_app = typer.Typer(
+    help="Sign agent releases (on the operator's machine, never on a robot).", no_args_is_help=True
+)
+app.add_typer(release_app, name="release")
+
+
+@release_app.command("keygen")
+def release_keygen(
+    out: Annotated[Path, typer.Option(help="Where the private key (PEM) goes; keep it offline.")],
+) -> None:
+    """Make a release key: the private half signs releases, the public half goes into every agent.toml."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if out.exists():
+        typer.echo(f"error: {out} exists; a release key is never overwritten", err=True)
+        raise typer.Exit(2)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    out.write_bytes(pem)
+    out.chmod(0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    typer.echo(f'[updates]\npublic_key = "{public}"')
+
+
+@release_app.command("sign")
+def release_sign(
+    wheel: Path,
+    version: Annotated[str, typer.Option()],
+    key: Annotated[Path, typer.Option(help="The private key from `release keygen`.")],
+) -> None:
+    """Sign a release wheel; prints what `PUT /v1/agent/releases/{version}` takes."""
+    import hashlib
+
+    from edge.updates import sign_release
+
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    signature = sign_release(key.read_bytes(), version, digest)
+    typer.echo(json.dumps({"version": version, "filename": wheel.name, "sha256": digest, "signature": signature}))
 
 
 def main() -> None:

@@ -167,6 +167,12 @@ class TopicMapping(Strict):
         return self
 
 
+class UpdatesConfig(Strict):
+    """Over-the-air updates: only releases signed with this key's private half are installed."""
+
+    public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Ed25519, 32 bytes in hex.")
+
+
 class AgentConfig(Strict):
     """Everything in agent.toml."""
 
@@ -185,6 +191,7 @@ class AgentConfig(Strict):
     log_files_for_upload: list[Path] = Field(default_factory=list)
     remote: RemoteConfig = Field(default_factory=lambda: RemoteConfig(version=1))
     disk_reserve_mb: float = Field(default=200.0, ge=0, description="Free disk the agent never eats into.")
+    updates: UpdatesConfig = Field(default_factory=UpdatesConfig)
 
     @model_validator(mode="after")
     def _https_needs_api(self) -> AgentConfig:

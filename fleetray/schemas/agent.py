@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from fleetray.schemas.messages import Name, RobotId, TenantId, WireModel
 
-CommandType = Literal["record", "upload_logs", "reload_config", "restart"]
+CommandType = Literal["record", "upload_logs", "reload_config", "restart", "update"]
 AckStatus = Literal["accepted", "succeeded", "failed", "rejected"]
 CommandId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -49,6 +49,7 @@ class AgentCommand(WireModel):
     - ``record``: ``{"minutes": N}`` or ``{"until_task_end": true}``
     - ``upload_logs``: ``{"lines": N}`` (the tail of each watched log)
     - ``reload_config``, ``restart``: none
+    - ``update``: ``{"version", "url", "sha256", "signature", "filename", "deadline_s"}`` (see :class:`AgentUpdate`)
     """
 
     command_id: CommandId
@@ -63,7 +64,29 @@ class AgentCommand(WireModel):
             minutes, until_task_end = self.args.get("minutes"), self.args.get("until_task_end")
             if until_task_end is not True and not (isinstance(minutes, int | float) and 0 < minutes <= 120):
                 raise ValueError("record needs args {'minutes': 1..120} or {'until_task_end': true}")
+        if self.type == "update":
+            AgentUpdate.model_validate(self.args)
         return self
+
+
+class AgentUpdate(WireModel):
+    """A signed agent release for one robot: the agent checks the Ed25519 signature before installing.
+
+    The signature is over ``release_message(version, sha256)``; a version that does not report healthy
+    within ``deadline_s`` of its start is rolled back by the agent itself.
+    """
+
+    version: str = Field(pattern=r"^[0-9][0-9A-Za-z.+-]{0,63}$")
+    url: str = Field(max_length=4000, pattern=r"^https?://")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$", description="Ed25519, hex.")
+    filename: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,200}\.whl$")
+    deadline_s: float = Field(default=600.0, ge=30.0, le=86400.0)
+
+
+def release_message(version: str, sha256: str) -> bytes:
+    """What a release's Ed25519 signature signs: the version and the artifact's digest, bound together."""
+    return f"fleetray-edge-release:{version}:{sha256}".encode()
 
 
 class CommandAck(WireModel):

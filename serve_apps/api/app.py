@@ -22,6 +22,7 @@ from serve_apps.api.routes import (
     fleet,
     models,
     records,
+    releases,
     schedules,
     state,
     stream,
@@ -49,7 +50,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
                   docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.context = context
     routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
-    for module in (*routers, agents):
+    for module in (*routers, agents, releases):
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()
@@ -65,7 +66,11 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
             "/v1/uploads/": 600,
             "/v1/device/bags": 600,
         },
-        large_bodies={"/v1/uploads/": bags.PART_BYTES},  # a bag part, PUT to a presigned local URL
+        # A bag part, PUT to a presigned local URL; an agent release (a wheel).
+        large_bodies={
+            "/v1/uploads/": bags.PART_BYTES,
+            "/v1/agent/releases": releases.MAX_RELEASE_BYTES * 4 // 3 + 4096,
+        },
         metrics=metrics,
     )
 

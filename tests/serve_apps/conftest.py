@@ -13,14 +13,17 @@ from fastapi.testclient import TestClient
 from actors.alerts import AlertChange
 from fleetray.config import load_settings
 from fleetray.inventory import MaintenanceRecord, RobotRecord, SiteRecord, TenantRecord
-from fleetray.schemas import RobotEvent, Telemetry
+from fleetray.schemas import AgentHeartbeat, RobotEvent, Telemetry
 from fleetray.storage import Database
+from fleetray.storage.agents import create_command, put_config, record_heartbeats
 from fleetray.storage.alerts import persist_alert_changes
 from fleetray.storage.api_keys import Role, create_key
 from fleetray.storage.bag_uploads import BagUpload, record_upload
+from fleetray.storage.bags import claim_bag
 from fleetray.storage.events import write_events
 from fleetray.storage.fleet import upsert_robots, upsert_sites, upsert_tenant, write_maintenance
 from fleetray.storage.models import insert_model
+from fleetray.storage.releases import add_release
 from fleetray.storage.schedule_jobs import create_job
 from fleetray.storage.telemetry import TelemetryWriter, write_minute_aggregates
 from fleetray.storage.webhooks import create_subscription
@@ -41,6 +44,8 @@ class World:
     upload_ids: dict[str, str]  # a bag upload each tenant's device started
     model_ids: dict[str, int]  # a model version each tenant registered (rows only: no artifact)
     now: datetime
+    bag_ids: dict[str, int]  # an indexed bag each tenant's robot uploaded
+    command_ids: dict[str, str]  # a command an operator sent each tenant's robot
 
     def key_id(self, tenant: str, role: str) -> str:
         return self.tokens[(tenant, role)].split("_")[1]
@@ -73,6 +78,8 @@ def seed(db: Database) -> World:
     job_ids: dict[str, str] = {}
     upload_ids: dict[str, str] = {}
     model_ids: dict[str, int] = {}
+    bag_ids: dict[str, int] = {}
+    command_ids: dict[str, str] = {}
     with db.connect() as conn:
         for tenant in TENANTS:
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
@@ -177,27 +184,70 @@ def seed(db: Database) -> World:
                     "created_by": "test",
                 },
             )["model_id"]
-    return World(tokens, alert_ids, subscription_ids, job_ids, upload_ids, model_ids, now)
+            bag_ids[tenant] = claim_bag(
+                conn,
+                tenant_id=tenant,
+                content_hash=f"{tenant}-hash",
+                robot_id=f"{tenant}-r1",
+                uri=f"bags/{tenant}/{tenant}-r1/2026-11-27/run.mcap",
+                trigger="error:E_X",
+                received_via="upload",
+                size_bytes=1000,
+            ).bag_id
+            command_ids[tenant] = create_command(
+                conn, tenant, f"{tenant}-r1", "record", {"minutes": 1}, created_by="test", expires_at=None
+            )["command_id"]
+            put_config(conn, tenant, f"{tenant}-r1", {"heartbeat_s": 10}, updated_by="test")
+            record_heartbeats(
+                conn,
+                [
+                    AgentHeartbeat(
+                        tenant_id=tenant,
+                        robot_id=f"{tenant}-r1",
+                        ts=now,
+                        agent_version="0.1.0",
+                        started_at=now,
+                        cpu_percent=1.0,
+                        rss_mb=50.0,
+                        queue_messages=0,
+                        queue_bytes=0,
+                        dropped=0,
+                    )
+                ],
+            )
+            version = "1.0.0" if tenant == "acme" else "1.1.0"  # a version is the tenant's own, as any object
+            release = {
+                "tenant_id": tenant,
+                "version": version,
+                "filename": f"fleetray-{version}-py3-none-any.whl",
+                "sha256": "0" * 64,
+                "signature": "0" * 128,
+                "object_key": f"agent-releases/{tenant}/x.whl",
+                "size_bytes": 1,
+                "uploaded_by": "test",
+            }
+            add_release(conn, release)
+    return World(tokens, alert_ids, subscription_ids, job_ids, upload_ids, model_ids, now, bag_ids, command_ids)
 
 
 @pytest.fixture
-def api_context(db: Database) -> Iterator[ApiContext]:
+def api_context(db: Database, mqtt_url: str) -> Iterator[ApiContext]:
     settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
-                             schedule_max_time_limit_s=5)  # fmt: skip
+                             schedule_max_time_limit_s=5, mqtt_url=mqtt_url)  # fmt: skip
     context = ApiContext(settings, db)
     yield context
     context.close()
 
 
 @pytest.fixture
-def live_api_context(db: Database, ray_session: None) -> Iterator[ApiContext]:
+def live_api_context(db: Database, ray_session: None, mqtt_url: str) -> Iterator[ApiContext]:
     """An API context over running fleet shards (and the hub), under a name prefix of this test's own."""
     from actors.ingestion import start_ingestion
 
     prefix = f"api-{uuid.uuid4().hex[:8]}"
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
     settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
-                             schedule_max_time_limit_s=0.5)  # fmt: skip
+                             schedule_max_time_limit_s=0.5, mqtt_url=mqtt_url)  # fmt: skip
     context = ApiContext(settings, db, shard_prefix=prefix)
     yield context
     context.close()

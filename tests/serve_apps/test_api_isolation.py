@@ -18,7 +18,7 @@ from tests.serve_apps.conftest import World
 # Routes that carry no API key: manufacturer clouds sign their webhooks instead (tested in test_connectors),
 # and bag parts go to signed upload URLs (tested in test_bag_uploads).
 PUBLIC = {("POST", "/v1/connectors/{connector}/webhooks/{tenant_id}"),
-          ("PUT", "/v1/uploads/{upload_id}/parts/{number}")}  # fmt: skip
+          ("PUT", "/v1/uploads/{upload_id}/parts/{number}"), ("GET", "/v1/downloads")}  # fmt: skip
 # A schedule request is self-contained: it names no stored object, so it has no other tenant's objects to reach.
 SCHEDULE = {
     "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "hall", "x": 30, "y": 40}],
@@ -55,14 +55,16 @@ def acme_path_values(world: World) -> dict[str, str]:
             "task_id": "acme-t1", "key_id": world.key_id("acme", "viewer"),
             "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"],
             "upload_id": world.upload_ids["acme"], "model_id": str(world.model_ids["acme"]),
-            "error_code": "E_BRUSH_JAM"}  # fmt: skip
+            "error_code": "E_BRUSH_JAM", "bag_id": str(world.bag_ids["acme"]),
+            "command_id": world.command_ids["acme"], "version": "1.0.0"}  # fmt: skip
 
 
 def missing_path_values() -> dict[str, str]:
     """Path parameters naming nothing at all."""
     return {"robot_id": "nobody", "site_id": "nowhere", "alert_id": "999999", "task_id": "no-task",
             "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef",
-            "upload_id": "no-such-upload", "model_id": "999999", "error_code": "E_NEVER_SEEN"}  # fmt: skip
+            "upload_id": "no-such-upload", "model_id": "999999", "error_code": "E_NEVER_SEEN", "bag_id": "999999",
+            "command_id": "cmd_0123456789abcdef", "version": "9.9.9"}  # fmt: skip
 
 
 def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | list[Any] | None]:
@@ -93,6 +95,11 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("DELETE", "/v1/device/bags/{upload_id}"): None,
         ("POST", "/v1/models/{model_id}:promote"): {"stage": "staging"},
         ("POST", "/v1/models/{model_id}:rollback"): None,
+        ("POST", "/v1/robots/{robot_id}/commands"): {"type": "record", "args": {"minutes": 1}},
+        ("PUT", "/v1/robots/{robot_id}/config"): {"heartbeat_s": 20},
+        ("POST", "/v1/agent/releases"): {"version": "2.0.0", "filename": "fleetray-2.0.0-py3-none-any.whl",
+                                         "signature": "0" * 128, "wheel": "d2hlZWw="},
+        ("POST", "/v1/agent/releases/{version}:rollout"): {"share": 1.0},
     }  # fmt: skip
 
 
