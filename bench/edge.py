@@ -252,7 +252,7 @@ def main() -> None:
         while max(uplink.seqs, default=-1) < backlog_end and time.monotonic() < deadline:
             time.sleep(0.2)
         os.killpg(agent.pid, signal.SIGTERM)
-        agent.wait(timeout=60)
+        agent.wait(timeout=120)
         agent = None
         time.sleep(1)
         with uplink.lock:

@@ -116,6 +116,8 @@ class Agent:
             self.sender.drain_once(force=True)
             time.sleep(0.1)
         self.stop_event.set()
+        self.sender.wake.set()
+        self.uploads.wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._advance()  # the samples of the last ticks the pipeline passed, into the queue
@@ -144,7 +146,12 @@ class Agent:
             logger.exception("source %s failed", source.name)
 
     def _emit(self, item: Item) -> None:
-        self.inbox.put(("item", item))
+        while not self.stop_event.is_set():  # a full inbox holds a source back, but never past stop
+            try:
+                self.inbox.put(("item", item), timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     # -- the pipeline ------------------------------------------------------------------------------
 
