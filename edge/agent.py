@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from edge import __version__
 from edge.config import AgentConfig, describe
 from edge.crypto import Sealer, load_key
-from edge.errors import SourceError, SpoolError
+from edge.decoding import normalise
+from edge.errors import AgentConfigError, SourceError, SpoolError
 from edge.mapping import TopicMapper
 from edge.readings import EventReading, Item, Reading, SourceMessage, TaskReading
 from edge.recorder import Recorder, Trigger
@@ -59,6 +60,7 @@ class Agent:
         self.sampler = Sampler(config.tenant_id, config.robot_id, self._interval)
         self.scorer = SampleScorer()
         self._anomalous = False
+        self._face_blur: Any = None  # made on first use: OpenCV loads only where faces are to be blurred
         self._anomalies: list[EventReading] = []  # found while queuing telemetry, queued right after it
         self.recorder = Recorder(
             config.data_dir / "recorder",
@@ -184,7 +186,9 @@ class Agent:
             self.sampler.clock_ns = max(self.sampler.clock_ns, item.timestamp_ns)
             mapping = self.config.topics.get(item.topic)
             if mapping is None or mapping.record:
-                self.recorder.add(item)
+                recorded = self._private(item) if self.remote.recorder.blur_faces else item
+                if recorded is not None:
+                    self.recorder.add(recorded)
             for output in self.mapper.map(item):
                 self._handle(output)
         elif isinstance(item, Reading):
@@ -193,6 +197,20 @@ class Agent:
             self._event(item)
         elif isinstance(item, TaskReading):
             self._task(item)
+
+    def _private(self, item: SourceMessage) -> SourceMessage | None:
+        """The message as it may be recorded: faces blurred; an image never goes unblurred (None: left out)."""
+        from edge.privacy import IMAGE_TYPES, FaceBlur
+
+        if self._face_blur is None:
+            try:
+                self._face_blur = FaceBlur()
+            except AgentConfigError as err:
+                if normalise(item.msgtype) in IMAGE_TYPES:
+                    self.config_error = str(err)
+                    return None
+                return item
+        return self._face_blur.apply(item)
 
     def _advance(self) -> None:
         now = self._clock_ns()
@@ -248,6 +266,7 @@ class Agent:
             )
         elif worst < threshold / 2:
             self._anomalous = False
+        self._face_blur: Any = None  # made on first use: OpenCV loads only where faces are to be blurred
 
     def _state(self) -> dict[str, Any]:
         return {"status": self.sampler.status, "task_id": self.sampler.task_id}

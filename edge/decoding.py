@@ -41,5 +41,12 @@ class Decoder:
             return store.deserialize_ros1(raw, name)
         return store.deserialize_cdr(raw, name)
 
+    def encode(self, msgtype: str, message: Any, encoding: str) -> bytes:
+        store = self._stores["ros1" if encoding == "ros1" else "cdr"]
+        name = normalise(msgtype)
+        if encoding == "ros1":
+            return bytes(store.serialize_ros1(message, name))
+        return bytes(store.serialize_cdr(message, name))
+
     def knows(self, msgtype: str, encoding: str) -> bool:
         return normalise(msgtype) in self._stores["ros1" if encoding == "ros1" else "cdr"].fielddefs
