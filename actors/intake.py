@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from fleetray.errors import SchemaValidationError
 from fleetray.schemas import (
@@ -93,24 +93,8 @@ def sort_batch(
         if model is None:
             dead("unknown_channel", f"channel {raw.channel!r} carries nothing fleetray ingests")
             continue
-        try:
-            documents = split_payload(raw.payload)
-        except PayloadError as err:
-            dead(err.reason, str(err))
-            continue
-        for document in documents:
-            try:
-                message = parse_message(model, document)
-            except PayloadError as err:
-                dead(err.reason, str(err))
-                continue
-            except SchemaValidationError as err:
-                finite = any("finite" in expected for _, _, expected in err.problems)
-                dead("non_finite" if finite else "schema", str(err))
-                continue
-            if (message.tenant_id, message.robot_id) != (raw.tenant_id, raw.robot_id):
-                dead("topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
-            elif message.ts > now + MAX_FUTURE:
+        for message, document in _parsed(model, raw, dead):
+            if message.ts > now + MAX_FUTURE:
                 ahead = f"ts {message.ts.isoformat()} is more than 5 minutes ahead of {now.isoformat()}"
                 dead("future_timestamp", ahead)
             elif message.ts < now - retention:
@@ -128,7 +112,13 @@ def sort_batch(
 
 
 def _agent_message(model: type, raw: RawMessage, into: list, dead: Callable[[str, str], None]) -> None:
-    """Parse heartbeats and acks (one JSON object, or a zstd batch of them) from the robot the topic names."""
+    """Heartbeats and acks (one JSON object, or a zstd batch of them) from the robot the topic names."""
+    into.extend(message for message, _ in _parsed(model, raw, dead))
+
+
+def _parsed(model: type, raw: RawMessage, dead: Callable[[str, str], None]) -> Iterator[tuple[Any, bytes]]:
+    """The messages of a payload that parse and belong to the robot of its topic, each with its document;
+    the rest go to dead letters."""
     try:
         documents = split_payload(raw.payload)
     except PayloadError as err:
@@ -141,9 +131,10 @@ def _agent_message(model: type, raw: RawMessage, into: list, dead: Callable[[str
             dead(err.reason, str(err))
             continue
         except SchemaValidationError as err:
-            dead("schema", str(err))
+            finite = any("finite" in expected for _, _, expected in err.problems)
+            dead("non_finite" if finite else "schema", str(err))
             continue
         if (message.tenant_id, message.robot_id) != (raw.tenant_id, raw.robot_id):
             dead("topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
         else:
-            into.append(message)
+            yield message, document
