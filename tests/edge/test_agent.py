@@ -140,3 +140,21 @@ def test_a_remote_config_is_applied_without_restart_and_a_bad_one_refused(mosqui
     assert restarted.remote.version == 5  # the last good config outlives a restart
     restarted.spool.close()
     platform.close()
+
+
+def test_an_anomaly_on_the_robot_raises_an_event_and_a_recording(tmp_path: Path) -> None:
+    from edge.readings import Reading
+    from edge.sampler import NS
+
+    agent = Agent(agent_config(tmp_path / "agent", "mqtt://127.0.0.1:1", None))  # never started: driven by hand
+    start = 1_700_000_000 * NS
+    agent._handle(Reading("status", start, {"status": "cleaning"}))
+    for second in range(120):
+        current = 1.8 + 0.05 * ((second * 7) % 5) if second < 110 else 9.0  # the brush jams at 110 s
+        agent._handle(Reading("diagnostics", start + second * NS, {"components.main_brush.current_a": current}))
+        agent._advance()
+    events = [json.loads(m.payload) for m in agent.spool.oldest("events", 10)]
+    assert [(e["level"], e["code"]) for e in events] == [("WARNING", "ANOMALY")]  # once, not every second
+    assert events[0]["state"]["signal"] == "components.main_brush.current_a" and events[0]["state"]["score"] > 6
+    assert [t.label for t in agent.recorder.pending] == ["anomaly:ANOMALY"]
+    agent.spool.close()
