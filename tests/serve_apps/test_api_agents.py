@@ -6,9 +6,11 @@ import base64
 import hashlib
 import queue
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
 from fleetray.mqtt import connect
@@ -16,6 +18,8 @@ from fleetray.schemas import AgentCommand, CommandAck, RemoteConfig
 from fleetray.schemas.agent import AgentUpdate
 from fleetray.storage import Database
 from fleetray.storage.agents import record_acks
+from serve_apps.api.context import ApiContext
+from tests.helpers import wait_for
 from tests.serve_apps.conftest import World
 
 
@@ -131,3 +135,61 @@ def test_a_release_is_published_once_and_rolled_out(client: TestClient, world: W
     assert client.get(f"{url.path}?{url.query}").content == wheel  # the robot downloads it without a key
     missing = client.post("/v1/agent/releases/2.0.0:rollout", headers=operator, json={"robot_ids": ["nobody"]})
     assert missing.status_code == 404
+
+
+@pytest.mark.slow
+def test_an_agent_without_mqtt_reports_through_the_https_device_routes(
+    live_api_context: ApiContext, world: World, db: Database, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from edge.agent import Agent
+    from edge.config import parse_config
+    from edge.synthetic import DEFAULT_CONFIG_TOPICS, write_robot_bag
+    from fleetray.services.ports import free_port, wait_for_port
+    from serve_apps.api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(live_api_context), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for_port("127.0.0.1", port, timeout_s=20)
+    bag = tmp_path / "robot.bag"
+    write_robot_bag(bag, duration_s=60, error_at_s=30)
+    key_file = tmp_path / "device.key"
+    key_file.write_text(world.tokens[("acme", "device")])
+    config = parse_config(
+        {
+            "tenant_id": "acme",
+            "robot_id": "acme-r1",
+            "data_dir": str(tmp_path / "agent"),
+            "transport": "https",
+            "broker": {"url": "mqtt://127.0.0.1:1"},
+            "api": {"url": f"http://127.0.0.1:{port}", "device_key_file": str(key_file)},
+            "topics": DEFAULT_CONFIG_TOPICS,
+            "sources": [{"kind": "bag", "path": str(bag), "rate": 1000.0}],
+            "remote": {"version": 1, "batch_max_delay_s": 0.5},
+        }
+    )
+    agent = Agent(config)
+    agent.start()
+    try:
+
+        def stored() -> tuple[int, int, int]:
+            with db.connect() as conn:
+                return conn.execute(
+                    "SELECT count(*), min(seq), max(seq) FROM telemetry WHERE robot_id = 'acme-r1' AND seq > 1000000"
+                ).fetchone()
+
+        wait_for(lambda: agent.sources_done() and agent.spool.stats().messages == 0 and stored()[0] >= 55, timeout_s=60)
+        count, low, high = stored()
+        assert count == high - low + 1
+        with db.connect() as conn:
+            codes = [r[0] for r in conn.execute("SELECT code FROM events WHERE robot_id = 'acme-r1' AND seq > 1000000")]
+        assert codes == ["E_BRUSH_JAM"]
+    finally:
+        agent.stop()
+        server.should_exit = True
+        thread.join(timeout=10)
