@@ -9,6 +9,11 @@ from fleetray.errors import FleetrayError
 
 def main() -> None:
     """Run the CLI; fleetray's own errors print as one clear line, not a traceback."""
+    if sys.version_info < (3, 11):  # the package installs on 3.10 for the edge agent, the platform does not run there
+        sys.exit(
+            f"error: the fleetray platform needs Python 3.11 or newer, this is {sys.version.split()[0]}; "
+            "on a robot, run fleetray-edge"
+        )
     from fleetray.cli.app import app, console
 
     try:

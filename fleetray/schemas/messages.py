@@ -7,13 +7,23 @@ changes the meaning of an existing field needs a new ``v``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from enum import StrEnum
+import sys
+from datetime import datetime, timezone
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SCHEMA_VERSION = 1
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # ROS 2 Humble's Python, where the edge agent runs: the same behaviour, spelled out
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ROBOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -130,7 +140,7 @@ class _RobotMessage(WireModel):
     @field_validator("ts")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return value.astimezone(timezone.utc)
 
 
 class Telemetry(_RobotMessage):
