@@ -251,8 +251,17 @@ def main() -> None:
         deadline = time.monotonic() + 600
         while max(uplink.seqs, default=-1) < backlog_end and time.monotonic() < deadline:
             time.sleep(0.2)
+        say("backlog delivered; the agent stops")
+        stopping = time.monotonic()
         os.killpg(agent.pid, signal.SIGTERM)
-        agent.wait(timeout=120)
+        try:
+            agent.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(agent.pid, signal.SIGUSR1)  # its threads' stacks into the agent's log
+            time.sleep(2)
+            os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait()
+        result["stop_s"] = round(time.monotonic() - stopping, 1)
         agent = None
         time.sleep(1)
         with uplink.lock:

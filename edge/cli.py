@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ def run(
     """Run the agent until SIGTERM or SIGINT."""
     from edge.updates import CODE_ENV, Updates, exec_into
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack: a stuck agent explains itself
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _load(config)
     updates = Updates(settings.data_dir, settings.updates.public_key)
