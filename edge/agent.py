@@ -176,6 +176,8 @@ class Agent:
                 self._advance()
 
     def _clock_ns(self) -> int:
+        if not self.sampler.clock_ns:
+            return 0  # no reading yet: no clock to move on from
         quiet = int((time.monotonic() - self._last_item_wall) * NS)
         return self.sampler.clock_ns + (quiet if quiet > QUIET_NS else 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -40,7 +41,8 @@ def run(
     """Run the agent until SIGTERM or SIGINT."""
     from edge.updates import CODE_ENV, Updates, exec_into
 
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack: a stuck agent explains itself
+    with contextlib.suppress(ValueError):  # stderr is no file under a test runner
+        faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack: a stuck agent explains itself
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _load(config)
     updates = Updates(settings.data_dir, settings.updates.public_key)

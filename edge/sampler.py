@@ -139,6 +139,8 @@ class Sampler:
         if self._status_changed:
             samples.append(self._sample(self.clock_ns, force=True))
             self._status_changed = False
+        if self.clock_ns - self._next_tick_ns > 2 * TICK_NS:  # a silent gap (or a clock jump): one tick covers it
+            self._next_tick_ns = self.clock_ns // TICK_NS * TICK_NS
         while self.clock_ns >= self._next_tick_ns:
             sample = self._sample(self._next_tick_ns, force=False)
             if sample is not None:

@@ -116,3 +116,11 @@ def test_task_status_strings_and_json() -> None:
         Reading("status", 5 * NS, {"status": "cleaning", "task_id": "t9"}),
         TaskReading(5 * NS, "t9", "progress", {"progress": 0.4}),
     ]
+
+
+def test_a_silent_gap_costs_one_tick_not_one_per_second() -> None:
+    sampler = Sampler("acme", "acme-r1", lambda stream: None)
+    sampler.advance(3 * NS)  # a clock that started near zero (no reading yet)
+    sampler.add(Reading("pose", 1_700_000_000 * NS, {"pose.x": 1.0, "pose.y": 2.0, "pose.theta": 0.0}))
+    samples = sampler.advance(1_700_000_001 * NS)
+    assert len(samples) == 1 and samples[0]["ts_ns"] == 1_700_000_001 * NS
