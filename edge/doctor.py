@@ -101,7 +101,7 @@ def _broker(config: AgentConfig) -> Check:
 
 def _api(config: AgentConfig) -> list[Check]:
     if config.api is None:
-        return [Check("api", True, "no [api]: bags are not uploaded, no HTTPS fallback")]
+        return [Check("api", True, "no [api]: bags are not uploaded, no HTTPS fallback"), _clock_without_api()]
     import httpx
 
     try:
@@ -196,7 +196,7 @@ def diagnose(config: AgentConfig) -> list[Check]:
         lambda: _disk(config),
         lambda: _credentials(config),
         lambda: _broker(config),
-        lambda: _api(config) if config.api is not None else [_api(config)[0], _clock_without_api()],
+        lambda: _api(config),
         lambda: _sources(config),
     ]
     checks: list[Check] = []

@@ -31,7 +31,7 @@ class BagReplay(Source):
         self.replayed = 0
 
     def messages(self) -> Iterator[tuple[int, SourceMessage]]:
-        """``(recorded time, message)`` in recorded order, message times as recorded."""
+        """``(recorded time, message)`` in recorded order from ``start_offset_s`` on, message times as recorded."""
         from rosbags.highlevel import AnyReader, AnyReaderError
         from rosbags.typesys import Stores, get_typestore
 
@@ -40,7 +40,8 @@ class BagReplay(Source):
             raise SourceError(f"bag source: {path} does not exist")
         try:
             with AnyReader([path], default_typestore=get_typestore(Stores.LATEST)) as reader:
-                for connection, timestamp, raw in reader.messages():
+                start = reader.start_time + int(self.config.start_offset_s * 1e9)  # skipped unread, not decoded
+                for connection, timestamp, raw in reader.messages(start=start):
                     encoding = "ros1" if reader.is2 is False else "cdr"
                     msgdef = connection.msgdef
                     definition = getattr(msgdef, "data", "") or ""
@@ -74,14 +75,9 @@ class BagReplay(Source):
         start_ns = bag_start = None
         offset = 0
         rate = self.config.rate
-        skip_until = None
         for recorded, item in self.messages():
             if stop.is_set():
                 return
-            if skip_until is None:
-                skip_until = recorded + int(self.config.start_offset_s * 1e9)
-            if recorded < skip_until:
-                continue
             if bag_start is None:
                 bag_start, start_ns = recorded, time.time_ns()
                 if self.config.start_at == "now":
