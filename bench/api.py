@@ -3,8 +3,11 @@ and, for comparison, the same application in a plain uvicorn process.
 
 Runs on one machine: PostgreSQL (FLEETRAY_DATABASE_URL, else an embedded pgserver), a local Ray with
 2 CPUs, the fleet shards holding the fleet's live state (rebuilt from a simulated hour of history),
-the API on Ray Serve (one replica), and a load generator in its own process: 100 clients, each
-sending its next request as soon as the last one is answered, every request with an API key.
+the API on Ray Serve (one replica) behind the platform's default ingress (HAProxy with Serve's
+throughput-optimised data plane; ``--ingress proxy`` for Serve's own proxy), and a load generator in its
+own process: 100 clients, each sending its next request as soon as the last one is answered (a closed
+loop: it measures saturation), then requests at a fixed offered rate (an open loop: it measures
+latency below saturation), every request with an API key.
 
 - state:   GET /v1/robots/{id}/state, a random robot each time (served from the shards).
 - history: GET /v1/robots/{id}/telemetry, the last hour at 1-minute resolution of four signals
@@ -16,6 +19,9 @@ The last line is JSON:
     history_rps, history_p50_ms, history_p99_ms   1-hour history on Serve
     uvicorn_state_rps, uvicorn_state_p99_ms       live state, same app in plain uvicorn
     serve_to_uvicorn_rps_ratio                    state_rps / uvicorn_state_rps
+    state_p50_ms_at_200rps, state_p99_ms_at_200rps       live state on Serve at a fixed offered rate
+    history_p50_ms_at_100rps, history_p99_ms_at_100rps   history on Serve at a fixed offered rate
+    open_loop_rps                                 the rates the open-loop phases achieved
     errors                                        non-200 answers over all phases
 """
 
@@ -69,23 +75,76 @@ async def _clients(base_url: str, paths: list[str], token: str, seconds: float, 
         began = time.monotonic()
         await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.monotonic() - began
+    return _figures(latencies, elapsed, errors)
+
+
+async def _open_loop(base_url: str, paths: list[str], token: str, seconds: float, rate: float) -> dict:
+    """Requests sent at a fixed rate whatever the answers' pace, so latency is measured below saturation."""
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    rnd = random.Random(0)
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(base_url, connector=connector, headers=headers) as session:
+
+        async def one(path: str) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                async with session.get(path) as answer:
+                    await answer.read()
+                    errors += answer.status != 200
+            except aiohttp.ClientError:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        sent = []
+        for k in range(int(rate * seconds)):
+            delay = began + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent.append(asyncio.ensure_future(one(rnd.choice(paths))))
+        await asyncio.gather(*sent)
+        elapsed = time.perf_counter() - began
+    return _figures(latencies, elapsed, errors)
+
+
+def _figures(latencies: list[float], elapsed: float, errors: int) -> dict:
     latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "errors": errors,
-            "requests": len(latencies)}  # fmt: skip
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "errors": errors,
+        "requests": len(latencies),
+    }
 
 
-def _load_process(base_url: str, paths: list[str], token: str, seconds: float, clients: int, out: object) -> None:
+def _load_process(
+    base_url: str, paths: list[str], token: str, seconds: float, clients: int, rate: float | None, out: object
+) -> None:
     os.nice(RAY_WORKER_NICENESS)  # the same priority as the servers it loads, on Serve and uvicorn alike
-    out.put(asyncio.run(_clients(base_url, paths, token, seconds, clients)))  # type: ignore[attr-defined]
+    if rate is None:
+        result = asyncio.run(_clients(base_url, paths, token, seconds, clients))
+    else:
+        result = asyncio.run(_open_loop(base_url, paths, token, seconds, rate))
+    out.put(result)  # type: ignore[attr-defined]
 
 
-def load(base_url: str, paths: list[str], token: str, seconds: float, *, warmup_s: float) -> dict:
-    """Run the clients in a process of their own (warm-up first, not counted); return rate and latencies."""
+def load(
+    base_url: str, paths: list[str], token: str, seconds: float, *, warmup_s: float, rate: float | None = None
+) -> dict:
+    """Run the clients in a process of their own (warm-up first, not counted); return rate and latencies.
+
+    Closed loop (``CLIENTS`` clients, each sending when answered) by default; with ``rate``, an open loop.
+    """
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     for duration in (warmup_s, seconds):
-        process = context.Process(target=_load_process, args=(base_url, paths, token, duration, CLIENTS, results))
+        process = context.Process(target=_load_process, args=(base_url, paths, token, duration, CLIENTS, rate, results))
         process.start()
         result = results.get(timeout=duration + 120)
         process.join()
@@ -125,11 +184,18 @@ def serve_uvicorn(port: int, database_url: str, schema: str, ray_address: str, n
 
 
 def main() -> None:
+    from fleetray.services.serve_ingress import HAPROXY, INGRESSES, apply_serve_environment
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--robots", type=int, default=500)
     parser.add_argument("--history-minutes", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--state-rate", type=float, default=200.0, help="open-loop live state requests per second")
+    parser.add_argument("--history-rate", type=float, default=100.0, help="open-loop history requests per second")
+    parser.add_argument(
+        "--ingress", choices=INGRESSES, default=HAPROXY, help="Serve's data plane (the platform's default: haproxy)"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="100 robots, 10 minutes of history, 4 s phases; under a minute"
     )
@@ -178,6 +244,7 @@ def main() -> None:
         result["seed_s"] = round(time.monotonic() - started, 1)
 
         namespace = "fleetray-bench-api"
+        serve_environment = apply_serve_environment(args.ingress)  # before Ray starts, as `fleetray up` does
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=namespace)
         ingestion = start_ingestion(db, shards=2)
         settings = load_settings(database_url=db_url, database_schema=db.schema, api_rate_limit="1000000/second",
@@ -200,6 +267,8 @@ def main() -> None:
 
         state = load(serve_url, state_paths, token, args.seconds, warmup_s=warmup_s)
         history = load(serve_url, history_paths, token, args.seconds, warmup_s=warmup_s)
+        state_open = load(serve_url, state_paths, token, args.seconds, warmup_s=warmup_s, rate=args.state_rate)
+        history_open = load(serve_url, history_paths, token, args.seconds, warmup_s=warmup_s, rate=args.history_rate)
         serve.delete("bench-api")
         serve.shutdown()
 
@@ -219,7 +288,13 @@ def main() -> None:
             history_p99_ms=round(history["p99_ms"], 1),
             uvicorn_state_rps=round(plain["rps"]), uvicorn_state_p99_ms=round(plain["p99_ms"], 1),
             serve_to_uvicorn_rps_ratio=round(state["rps"] / max(plain["rps"], 1e-9), 2),
-            errors=state["errors"] + history["errors"] + plain["errors"], seconds_per_phase=args.seconds,
+            **{f"state_p50_ms_at_{args.state_rate:g}rps": round(state_open["p50_ms"], 1),
+               f"state_p99_ms_at_{args.state_rate:g}rps": round(state_open["p99_ms"], 1),
+               f"history_p50_ms_at_{args.history_rate:g}rps": round(history_open["p50_ms"], 1),
+               f"history_p99_ms_at_{args.history_rate:g}rps": round(history_open["p99_ms"], 1)},
+            open_loop_rps={"state": round(state_open["rps"]), "history": round(history_open["rps"])},
+            errors=sum(phase["errors"] for phase in (state, history, state_open, history_open, plain)),
+            seconds_per_phase=args.seconds, ingress=args.ingress, serve_environment=serve_environment,
         )  # fmt: skip
         ingestion.stop()
     finally:

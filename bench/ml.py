@@ -192,14 +192,7 @@ def serve_scores(args: argparse.Namespace, bundles: dict, work: Path) -> dict:
             name="bench-scorer",
             route_prefix=None,
         )
-        fleet_seconds = []
-        for _ in range(3):
-            began = time.perf_counter()
-            answers = handle.options(multiplexed_model_id=TENANT).fleet.remote(TENANT).result()
-            fleet_seconds.append(time.perf_counter() - began)
-        scored = sum(1 for a in answers if a["risk"] is not None)
-        _log(f"fleet of {len(answers)} scored ({scored} with a risk) in {[round(s, 2) for s in fleet_seconds]} s")
-        load = asyncio.run(_open_loop(handle, reporting.robot_ids, args.rate, args.seconds))
+        answers, fleet_seconds, load = asyncio.run(_measure(handle, reporting.robot_ids, args.rate, args.seconds))
         ingestion.stop()
         serve.delete("bench-scorer")
         return {
@@ -220,6 +213,19 @@ def _whole_minute(epoch: float):
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch - epoch % 60, UTC)
+
+
+async def _measure(handle, robot_ids: list[str], rate: float, seconds: float) -> tuple[list, list[float], dict]:
+    """The whole fleet scored three times, then single robots at a fixed rate; inside one event loop, as
+    Serve's throughput-optimised handles require."""
+    fleet_seconds = []
+    for _ in range(3):
+        began = time.perf_counter()
+        answers = await handle.options(multiplexed_model_id=TENANT).fleet.remote(TENANT)
+        fleet_seconds.append(time.perf_counter() - began)
+    scored = sum(1 for a in answers if a["risk"] is not None)
+    _log(f"fleet of {len(answers)} scored ({scored} with a risk) in {[round(s, 2) for s in fleet_seconds]} s")
+    return answers, fleet_seconds, await _open_loop(handle, robot_ids, rate, seconds)
 
 
 async def _open_loop(handle, robot_ids: list[str], rate: float, seconds: float) -> dict:
@@ -265,6 +271,8 @@ async def _open_loop(handle, robot_ids: list[str], rate: float, seconds: float) 
 
 
 def main() -> None:
+    from fleetray.services.serve_ingress import HAPROXY, INGRESSES, apply_serve_environment
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small fleet, few trials: under a minute")
     parser.add_argument("--robots", type=int, default=100, help="simulated robots to learn from")
@@ -284,6 +292,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="single-robot scoring requests per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ingress", choices=INGRESSES, default=HAPROXY, help="Serve's data plane (the platform's default: haproxy)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.robots, args.days, args.wear_rate, args.rul_cap_h = 12, 1.5, 20.0, 48.0
@@ -291,6 +302,7 @@ def main() -> None:
         args.fleet, args.live, args.seconds = 1000, 30, 5.0
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    serve_environment = apply_serve_environment(args.ingress)  # before Ray starts, as `fleetray up` does
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="fleetray-bench-ml")
@@ -299,6 +311,7 @@ def main() -> None:
         figures, bundles = learn(args)
         figures |= serve_scores(args, bundles, Path(folder))
     figures["seconds"] = round(time.monotonic() - began, 1)
+    figures["serve_environment"] = serve_environment
     ray.shutdown()
     print(json.dumps(figures))
 

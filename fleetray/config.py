@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     schedule_max_time_limit_s: float = Field(
         default=120.0, gt=0, le=3600, description="The longest solve a schedule request may ask for."
     )
+    serve_ingress: str = Field(
+        default="haproxy",
+        pattern=r"^(haproxy|proxy)$",
+        description="What takes HTTP in front of Serve: HAProxy with the throughput-optimised data plane, or proxy "
+        "(Serve's own Python proxy). Read when `fleetray up` starts a local Ray.",
+    )
     api_key_cache_s: float = Field(
         default=10.0, ge=0, le=300, description="How long a replica trusts a verified key (revocation delay)."
     )

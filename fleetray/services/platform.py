@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from fleetray.errors import ServiceError
 from fleetray.mqtt import broker_reachable
 from fleetray.services.mqtt_broker import embedded_broker
+from fleetray.services.serve_ingress import apply_serve_environment
 
 if TYPE_CHECKING:
     from fleetray.config import Settings
@@ -107,6 +108,8 @@ class Platform:
         if ray.is_initialized():
             return ray.get_runtime_context().gcs_address
         address = self.settings.ray_address
+        if not address:  # a cluster's nodes carry their own (cluster/)
+            apply_serve_environment(self.settings.serve_ingress)
         if address:
             ray.init(address=address, namespace="fleetray", log_to_driver=False)
         else:

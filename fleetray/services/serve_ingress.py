@@ -1,0 +1,40 @@
+"""What takes HTTP in front of Ray Serve: HAProxy with Serve's throughput-optimised data plane (the default),
+or Serve's own Python proxy.
+
+Serve reads these switches from the environment of every Ray process when it is imported, so they must be
+in place before Ray starts: ``fleetray up`` sets them before it starts a local Ray; a cluster sets them on
+every node (the KubeRay and ``ray up`` files in ``cluster/`` do). ``FLEETRAY_SERVE_INGRESS=proxy`` turns
+both off; a ``RAY_SERVE_*`` variable already set wins over this module.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fleetray.errors import ConfigError
+
+HAPROXY = "haproxy"
+PROXY = "proxy"
+INGRESSES = (HAPROXY, PROXY)
+
+SERVE_ENVIRONMENT: dict[str, dict[str, str]] = {
+    # HAProxy takes the HTTP port and forwards to each replica's own HTTP server (direct ingress); the
+    # throughput-optimised mode runs user code and handle routing on the replica's event loop.
+    HAPROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+    PROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"},
+}
+
+
+def serve_environment(ingress: str) -> dict[str, str]:
+    """The ``RAY_SERVE_*`` variables of an ingress (``haproxy`` or ``proxy``)."""
+    try:
+        return dict(SERVE_ENVIRONMENT[ingress])
+    except KeyError:
+        raise ConfigError(f"unknown Serve ingress {ingress!r}: expected one of {', '.join(INGRESSES)}") from None
+
+
+def apply_serve_environment(ingress: str) -> dict[str, str]:
+    """Set the ingress's variables in this process (before Ray starts), keeping any already set; return them."""
+    for name, value in serve_environment(ingress).items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in SERVE_ENVIRONMENT[ingress]}
