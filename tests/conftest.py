@@ -22,9 +22,13 @@ from fleetray.mqtt import broker_reachable
 from fleetray.services.mqtt_broker import embedded_broker
 from fleetray.services.ports import free_port
 from fleetray.services.process import ServiceProcess
+from fleetray.services.serve_ingress import apply_serve_environment
 from fleetray.storage import Database, EmbeddedPostgres, migrate
 
 MACHINE_MQTT_URL = "mqtt://127.0.0.1:1883"
+
+# Serve in tests runs as `fleetray up` runs it: behind HAProxy. Set before anything imports Ray's Serve.
+apply_serve_environment(get_settings().serve_ingress)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ fleetray settings (``database_url``, ``api_replicas``...), and what they leave o
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import ray
@@ -33,6 +34,23 @@ TARGET_ONGOING_REQUESTS = 32
 def _settings_values(settings: Settings) -> dict[str, Any]:
     """What a replica needs to rebuild the settings (it may run on another machine, with another environment)."""
     return settings.model_dump(mode="json", exclude={"data_dir"})
+
+
+def _log_to_worker_stderr(level: str) -> None:
+    """The platform's loggers (the access log among them) at the configured level, on the replica process's stderr.
+
+    A replica's root logger stays at WARNING, and Serve redirects ``sys.stderr`` into its own log, which the
+    throughput-optimised mode buffers a thousand lines at a time; the process's real stderr is Ray's worker
+    log file (``worker-*.err`` in the session's logs), written as lines come.
+    """
+    for name in ("fleetray", "serve_apps"):
+        platform_logger = logging.getLogger(name)
+        platform_logger.setLevel(level)
+        if not platform_logger.handlers:
+            handler = logging.StreamHandler(sys.__stderr__)
+            handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+            platform_logger.addHandler(handler)
+            platform_logger.propagate = False
 
 
 def build_application(settings: Settings, *, database_url: str | None = None, shard_prefix: str = "fleetray",
@@ -61,6 +79,7 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
         def __init__(self, settings_values: dict[str, Any], prefix: str, namespace: str | None,
                      optimizer: Any, scorer: Any) -> None:  # fmt: skip
             replica_settings = load_settings(**settings_values)
+            _log_to_worker_stderr(replica_settings.log_level)
             assert replica_settings.database_url is not None
             database = Database(replica_settings.database_url, schema=replica_settings.database_schema)
             self._context = ApiContext(replica_settings, database, shard_prefix=prefix, shard_namespace=namespace,

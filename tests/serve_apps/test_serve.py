@@ -1,4 +1,8 @@
-"""The API on Ray Serve, over running shards: a device reports over HTTPS, the state is live, the WebSocket streams."""
+"""The API on Ray Serve, over running shards: a device reports over HTTPS, the state is live, the WebSocket streams.
+
+Serve runs as the platform runs it, behind HAProxy (tests/conftest.py sets the ingress before Ray starts), so
+these tests also prove that what the API does for itself holds through that ingress.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,9 @@ def served(db: Database, ray_session: None) -> Iterator[tuple[str, World]]:
     prefix = f"serve-{uuid.uuid4().hex[:8]}"
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
     port = free_port()
-    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second")
+    settings = load_settings(
+        database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second;60/minute", api_request_timeout_s=2.0
+    )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_application(settings, shard_prefix=prefix), name="test-api", route_prefix="/")
     try:
@@ -107,3 +113,73 @@ def test_serve_config_file_builds_the_application(db: Database) -> None:
     assert application["import_path"] == "serve_apps.api.deployment:app_builder"
     built = app_builder({**application["args"], "database_url": db.url})
     assert type(built).__name__ == "Application"
+
+
+def _access_lines(path: str) -> list[dict[str, Any]]:
+    """The API's access log lines for ``path``, from the replicas' logs in Ray's session folder."""
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    lines = []
+    for log in logs.rglob("*"):
+        if log.is_file() and log.suffix in (".log", ".err", ".out"):
+            for line in log.read_text(errors="replace").splitlines():
+                start = line.find('{"method"')
+                if start >= 0 and f'"path": "{path}"' in line:
+                    lines.append(json.loads(line[start:]))
+    return lines
+
+
+def test_the_api_protects_itself_behind_haproxy(served: tuple[str, World], db: Database, tmp_path: Path) -> None:
+    import os
+
+    from fleetray.sim.bags import BagSpec, write_bag
+    from fleetray.sim.vendor_cloud import WEBHOOK_SIGNATURE_HEADER, VendorCloud, VendorCloudConfig
+    from fleetray.storage.connectors import add_account
+    from fleetray.webhook_signing import sign
+    from tests.serve_apps.test_bag_uploads import upload
+
+    assert os.environ["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    url, world = served
+    viewer, admin = world.auth("acme", "viewer"), world.auth("acme", "admin")
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+
+        big = {"site_id": "big", "name": "x", "metadata": {"blob": "x" * (2 << 20)}}
+        refused = http.post("/v1/sites", json=big, headers=admin)
+        assert refused.status_code == 413 and refused.headers["content-type"] == "application/problem+json"
+
+        flood = [http.get("/v1/me", headers=viewer) for _ in range(70)]
+        limited = [answer for answer in flood if answer.status_code == 429]
+        assert limited and 1 <= int(limited[0].headers["retry-after"]) <= 60
+        assert http.get("/v1/me", headers=admin).status_code == 200  # limits are per key
+
+        with db.connect() as conn:  # a held lock makes the read outlive the 2 s request timeout
+            conn.execute("LOCK TABLE robots IN ACCESS EXCLUSIVE MODE")
+            slow = http.get("/v1/robots", headers=world.auth("acme", "operator"))
+            conn.rollback()
+        assert slow.status_code == 504 and "longer than 2 s" in slow.json()["detail"]
+
+        with db.connect() as conn:
+            account = add_account(conn, "acme", "nimbus", base_url="http://127.0.0.1:9", api_token="unused")
+        hooks = "/v1/connectors/nimbus/webhooks/acme"
+        with VendorCloud(VendorCloudConfig(robots=2, tick_s=60)) as cloud:
+            for _ in range(20):
+                cloud.advance()
+            assert cloud.push_webhooks(url + hooks, account["webhook_secret"]) > 0
+        forged = http.post(hooks, content=b"{}", headers={WEBHOOK_SIGNATURE_HEADER: sign("guess", b"{}")})
+        assert forged.status_code == 401
+
+        bag = write_bag(tmp_path / "run.mcap", "mcap", BagSpec(duration_s=5))
+        device = world.auth("acme", "device")
+        started = upload(http, device, bag, "run.mcap", trigger="manual")
+        done = http.post(f"/v1/device/bags/{started['upload_id']}/complete", headers=device)
+        assert done.status_code == 202 and done.json()["size_bytes"] == bag.stat().st_size
+
+    deadline = time.monotonic() + 30
+    while len(lines := _access_lines("/v1/me")) < len(flood) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert {line["status"] for line in lines} == {200, 429}
+    assert {line["key_id"] for line in lines} == {world.key_id("acme", "viewer"), world.key_id("acme", "admin")}
+    assert [line["status"] for line in _access_lines("/v1/sites")] == [413]
+    assert not any(token in json.dumps(lines) for token in world.tokens.values())
