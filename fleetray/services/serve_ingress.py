@@ -16,11 +16,18 @@ from fleetray.errors import ConfigError
 HAPROXY = "haproxy"
 PROXY = "proxy"
 INGRESSES = (HAPROXY, PROXY)
+GRPC_MAX_MESSAGE_BYTES = 1 << 30
 
 SERVE_ENVIRONMENT: dict[str, dict[str, str]] = {
     # HAProxy takes the HTTP port and forwards to each replica's own HTTP server (direct ingress); the
-    # throughput-optimised mode runs user code and handle routing on the replica's event loop.
-    HAPROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+    # throughput-optimised mode runs user code and handle routing on the replica's event loop, and calls
+    # between deployments over gRPC, whose 4 MiB default cap on a message would refuse a large fleet's
+    # predictions or a large schedule, so the cap is raised to 1 GiB.
+    HAPROXY: {
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(GRPC_MAX_MESSAGE_BYTES),
+    },
     PROXY: {"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"},
 }
 
