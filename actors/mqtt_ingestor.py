@@ -15,6 +15,7 @@ from actors.gc_tuning import tune_for_throughput
 from actors.intake import RawMessage
 from actors.router import ShardRouter
 from fleetray.errors import TopicError
+from fleetray.mqtt_receiver import MqttReceiver, Received
 from fleetray.schemas import mqtt_subscription, parse_mqtt_topic
 
 logger = logging.getLogger(__name__)
@@ -47,12 +48,11 @@ class MqttIngestor:
 
     def __init__(self, name: str, mqtt_url: str, shard_count: int, *, shared_group: str | None = None,
                  prefix: str = "fleetray", batch_size: int = 5000, batch_interval_s: float = 0.2) -> None:  # fmt: skip
-        from fleetray.mqtt import connect
-
         self._router = ShardRouter(shard_count, prefix=prefix)
         self._batch_size = batch_size
         self._interval = batch_interval_s
-        self._buffer: list[Any] = []
+        self._buffer: list[Received] = []
+        self._first_arrival = 0.0  # of the oldest buffered message
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -62,20 +62,17 @@ class MqttIngestor:
                                           [0.01, 0.05, 0.1, 0.5, 1, 5], ("source", "ingestor"))  # fmt: skip
         self._tags = {"source": "mqtt", "ingestor": name}
         topics = [mqtt_subscription(channel, shared_group=shared_group) for channel in INGESTED_CHANNELS]
-
-        def subscribe(client: Any) -> None:
-            client.subscribe([(topic, 1) for topic in topics])
-
         self.client_id = f"{prefix}-ingest-{name}"
-        self._client = connect(mqtt_url, self.client_id, clean_start=False, manual_ack=True,
-                               on_connect=subscribe, on_message=self._on_message)  # fmt: skip
+        self._client = MqttReceiver(mqtt_url, self.client_id, topics, self._on_messages, clean_start=False)
         tune_for_throughput()
         self._worker = threading.Thread(target=self._run, daemon=True, name="mqtt-ingest")
         self._worker.start()
 
-    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+    def _on_messages(self, messages: list[Received]) -> None:
         with self._lock:
-            self._buffer.append((message, time.monotonic()))
+            if not self._buffer:
+                self._first_arrival = time.monotonic()
+            self._buffer.extend(messages)
             full = len(self._buffer) >= self._batch_size
         if full:
             self._wake.set()
@@ -86,13 +83,15 @@ class MqttIngestor:
             self._wake.clear()
             with self._lock:
                 batch, self._buffer = self._buffer[: self._batch_size], self._buffer[self._batch_size :]
-                if self._buffer:
+                arrived = self._first_arrival
+                if self._buffer:  # what is left arrived after the batch's messages, within this interval
+                    self._first_arrival = time.monotonic()
                     self._wake.set()
             if batch:
-                self._deliver(batch)
+                self._deliver(batch, arrived)
 
-    def _deliver(self, batch: list[Any]) -> None:
-        raw = [RawMessage(*_topic_parts(message.topic), message.payload, message.topic) for message, _ in batch]
+    def _deliver(self, batch: list[Received], arrived: float) -> None:
+        raw = [RawMessage(*_topic_parts(message.topic), message.payload, message.topic) for message in batch]
         while not self._stop.is_set():
             try:
                 self._router.deliver(raw)
@@ -100,13 +99,15 @@ class MqttIngestor:
             except Exception:
                 logger.exception("could not deliver a batch of %s messages; retrying", len(raw))
                 time.sleep(1)
-        for message, _ in batch:
-            self._client.ack(message.mid, message.qos)
+        else:
+            return  # stopping: nothing of this batch is acknowledged, so the broker keeps it
+        acked = [message.mid for message in batch if message.qos]
+        self._client.ack(acked)
         self.counts["received"] += len(batch)
-        self.counts["acked"] += sum(1 for message, _ in batch if message.qos > 0)
+        self.counts["acked"] += len(acked)
         self.counts["batches"] += 1
         self._messages.inc(len(batch), tags=self._tags)
-        self._latency.observe(max(time.monotonic() - batch[0][1], 1e-6), tags=self._tags)
+        self._latency.observe(max(time.monotonic() - arrived, 1e-6), tags=self._tags)
 
     def stats(self) -> dict[str, Any]:
         """Messages received and acknowledged, batches, and what is buffered now."""
@@ -118,5 +119,4 @@ class MqttIngestor:
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout=10)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._client.stop()
