@@ -15,7 +15,8 @@ The last line is JSON:
     raw_broker_events_per_s       what a counting subscriber receives for the same load
     cpu_s_per_1000_events         CPU seconds of the whole stack per 1,000 events: Ray (shards, ingestors and
                                   its own processes), the broker, the database and the load generator
-    platform_cpu_s_per_1000_events  the same, of the shards and ingestors alone
+    platform_cpu_s_per_1000_events  the same, of the shards and ingestors alone (and each apart:
+                                  shard_cpu_s_per_1000_events, ingestor_cpu_s_per_1000_events)
     peak_events_per_s_absorbed    best one-second persisted rate during the burst
     recovery_s                    seconds after the burst until the backlog was persisted
     drain_s                       seconds after the sustained load until everything published was persisted
@@ -227,6 +228,7 @@ def start_kafka(work: Path, partitions: int) -> tuple[object, str]:
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
+    work.mkdir(parents=True, exist_ok=True)
     broker = ServiceProcess(
         "tansu",
         [
@@ -320,25 +322,30 @@ class PersistMeter:
         return round(max(rates, default=0))
 
 
-PLATFORM_ACTORS = ("FleetShard", "MqttIngestor", "KafkaIngestor")
-STACK_PROCESSES = ("ray::", "raylet", "gcs_server", "mosquitto", "postgres", "tansu", *PLATFORM_ACTORS)
+STACK_PROCESSES = ("ray::", "raylet", "gcs_server", "mosquitto", "postgres", "tansu")
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """CPU seconds so far of the whole stack (Ray, broker, database, and the load generator's finished
-    processes), and of the platform's own actors (shards and ingestors)."""
-    stack = platform = 0.0
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far: ``stack`` (Ray, broker, database, and the load generator's finished processes),
+    ``platform`` (the shards and ingestors), and ``shards`` and ``ingestors`` apart."""
+    seconds = dict.fromkeys(("stack", "platform", "shards", "ingestors"), 0.0)
     for process in psutil.process_iter(["cmdline"]):
         try:
             line = " ".join(process.info["cmdline"] or [])
             if any(name in line for name in STACK_PROCESSES):
                 times = process.cpu_times()
-                stack += times.user + times.system
-                platform += (times.user + times.system) * any(name in line for name in PLATFORM_ACTORS)
+                used = times.user + times.system
+                seconds["stack"] += used
+                if "FleetShard" in line:
+                    seconds["shards"] += used
+                elif "Ingestor" in line:
+                    seconds["ingestors"] += used
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+    seconds["platform"] = seconds["shards"] + seconds["ingestors"]
     publishers = resource.getrusage(resource.RUSAGE_CHILDREN)  # joined load-generator processes
-    return stack + publishers.ru_utime + publishers.ru_stime, platform
+    seconds["stack"] += publishers.ru_utime + publishers.ru_stime
+    return seconds
 
 
 def stored(db: object) -> tuple[int, int]:
@@ -382,7 +389,8 @@ def sustained(
     drain_s = max(0.0, time.time() - load_end)
     rows, distinct = stored(db)
     rows, distinct = rows - counted_before, distinct - counted_before
-    stack_cpu, platform_cpu = (after - before for after, before in zip(cpu_seconds(), cpu_before, strict=True))
+    cpu = {name: used - cpu_before[name] for name, used in cpu_seconds().items()}
+    per_1000 = {name: round(1000 * used / max(distinct, 1), 3) for name, used in cpu.items()}
     latencies = sorted(x for s in ingestion.shards for x in ray.get(s.take_latencies.remote()))
     # The sustained rate: what was persisted while the fleet was publishing, skipping the first
     # seconds (connections warming up); a platform that falls behind shows it here and in the latency.
@@ -393,8 +401,10 @@ def sustained(
         "p99_latency_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))]) if latencies else None,
         "lost": published - distinct,
         "duplicated": rows - distinct,
-        "cpu_s_per_1000_events": round(1000 * stack_cpu / max(distinct, 1), 3),
-        "platform_cpu_s_per_1000_events": round(1000 * platform_cpu / max(distinct, 1), 3),
+        "cpu_s_per_1000_events": per_1000["stack"],
+        "platform_cpu_s_per_1000_events": per_1000["platform"],
+        "shard_cpu_s_per_1000_events": per_1000["shards"],
+        "ingestor_cpu_s_per_1000_events": per_1000["ingestors"],
         "published": published,
         "sustained_s": args.seconds,
         "drain_s": round(drain_s, 1),
@@ -449,8 +459,12 @@ def main() -> None:
     result: dict[str, float | int] = {}
     try:
         raw_seconds = 5 if args.quick else min(args.seconds, 20)
-        if kafka:
-            raw_rate = raw_kafka_rate(bootstrap, robots, raw_seconds, args.publishers)
+        if kafka:  # on a broker of its own: the platform's ingestors would read the baseline's records too
+            raw_broker, raw_bootstrap = start_kafka(work / "raw", args.partitions)
+            try:
+                raw_rate = raw_kafka_rate(raw_bootstrap, robots, raw_seconds, args.publishers)
+            finally:
+                raw_broker.stop()
         else:
             raw_rate = raw_broker_rate(url, robots, raw_seconds, args.publishers)
         result["raw_broker_events_per_s"] = round(raw_rate)
