@@ -6,6 +6,7 @@ override them for all its robots or for one model (table ``alert_policies``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ class AlertChange:
         }  # fmt: skip
 
 
+@functools.cache
+def _motor_overheat_rule(component: str) -> str:
+    return f"motor_overheat:{component}"
+
+
 @dataclass
 class AlertTracker:
     """One robot's alert state: which rules are active, and the counters behind hysteresis."""
@@ -114,31 +120,45 @@ class AlertTracker:
                            details)  # fmt: skip
 
     def on_telemetry(self, sample: Telemetry, anomaly: tuple[str, float] | None) -> list[AlertChange]:
-        """Evaluate the rules that look at one sample."""
-        p, at, changes = self.policy, sample.ts, []
+        """Evaluate the rules that look at one sample.
+
+        Every sample reaches here, so a rule is only handed to :meth:`_change` when its state would change
+        (raised while inactive, cleared while active): the same outcome, without a call per rule per sample.
+        """
+        p, at, changes, active = self.policy, sample.ts, [], self.active
         if sample.battery is not None:
             soc, temp = sample.battery.soc, sample.battery.temp
-            if soc < p.battery_low_raise:
+            low = "battery_low" in active
+            if soc < p.battery_low_raise and not low:
                 changes.append(self._change("battery_low", True, at, "warning", "battery at {soc:.0%}", soc=soc))
-            elif soc > p.battery_low_clear:
+            elif soc > p.battery_low_clear and low:
                 changes.append(self._change("battery_low", False, at, "warning", "battery at {soc:.0%}", soc=soc))
-            if temp is None:
-                pass  # no temperature reported: the rule can neither raise nor clear
-            elif temp > p.battery_hot_raise_c:
-                changes.append(self._change("battery_overheat", True, at, "critical", "battery at {temp_c:.1f} °C",
-                                            temp_c=temp))  # fmt: skip
-            elif temp < p.battery_hot_clear_c:
-                changes.append(self._change("battery_overheat", False, at, "critical", "battery at {temp_c:.1f} °C",
-                                            temp_c=temp))  # fmt: skip
+            # No temperature reported: the rule can neither raise nor clear.
+            hot = "battery_overheat" in active
+            if temp is not None and temp > p.battery_hot_raise_c and not hot:
+                changes.append(
+                    self._change("battery_overheat", True, at, "critical", "battery at {temp_c:.1f} °C", temp_c=temp)
+                )
+            elif temp is not None and temp < p.battery_hot_clear_c and hot:
+                changes.append(
+                    self._change("battery_overheat", False, at, "critical", "battery at {temp_c:.1f} °C", temp_c=temp)
+                )
         for name, reading in sample.components.items():
-            if reading.temp_c is not None:
-                rule = f"motor_overheat:{name}"
-                if reading.temp_c > p.motor_hot_raise_c:
-                    changes.append(self._change(rule, True, at, "critical", "{component} at {temp_c:.1f} °C",
-                                                component=name, temp_c=reading.temp_c))  # fmt: skip
-                elif reading.temp_c < p.motor_hot_clear_c:
-                    changes.append(self._change(rule, False, at, "critical", "{component} cooled down",
-                                                component=name, temp_c=reading.temp_c))  # fmt: skip
+            temp_c = reading.temp_c
+            if temp_c is not None and (temp_c > p.motor_hot_raise_c or temp_c < p.motor_hot_clear_c):
+                rule = _motor_overheat_rule(name)
+                if temp_c > p.motor_hot_raise_c and rule not in active:
+                    changes.append(
+                        self._change(
+                            rule, True, at, "critical", "{component} at {temp_c:.1f} °C", component=name, temp_c=temp_c
+                        )
+                    )
+                elif temp_c < p.motor_hot_clear_c and rule in active:
+                    changes.append(
+                        self._change(
+                            rule, False, at, "critical", "{component} cooled down", component=name, temp_c=temp_c
+                        )
+                    )
             limit = self.current_limits.get(name)
             if limit is not None and reading.current_a is not None:
                 changes.append(self._overcurrent(name, reading.current_a, limit, at))
@@ -165,7 +185,7 @@ class AlertTracker:
         at = sample.ts
         if sample.status is not RobotStatus.CLEANING or sample.pose is None:
             self.stuck_since = None
-            return self._change("stuck", False, at, "warning", "robot moving again")
+            return self._change("stuck", False, at, "warning", "robot moving again") if "stuck" in self.active else None
         x, y = sample.pose.x, sample.pose.y
         if self.stuck_since is None or math.dist((x, y), self.stuck_since[1:]) > self.policy.stuck_distance_m:
             self.stuck_since = (at, x, y)
