@@ -54,11 +54,9 @@ def connect(
     """
     import paho.mqtt.client as mqtt
 
-    from fleetray.mqtt_buffered import BufferedClient
-
     parts = urlsplit(url)
     host, port, tls = broker_address(url)
-    client = BufferedClient(
+    client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_start,
         protocol=mqtt.MQTTv311, manual_ack=manual_ack,
     )  # fmt: skip
