@@ -7,6 +7,7 @@ has no content-type property) as well as on MQTT 5 and Kafka.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from fleetray.schemas.messages import RobotEvent, TaskEvent, Telemetry, WireMode
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_PAYLOAD_BYTES = 1_048_576
 MAX_DECOMPRESSED_BYTES = 16 * 1_048_576
+DECOMPRESS_BLOCK_BYTES = 65_536
 
 M = TypeVar("M", bound=WireModel)
 
@@ -67,6 +69,18 @@ def decode_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> lis
     return objects
 
 
+_per_thread = threading.local()
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (making one per batch costs as much as decompressing it; they are not
+    thread-safe)."""
+    decompressor = getattr(_per_thread, "zstd", None)
+    if decompressor is None:
+        decompressor = _per_thread.zstd = zstandard.ZstdDecompressor()
+    return decompressor
+
+
 def split_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> list[bytes]:
     """The JSON documents in a payload (one, or each line of a zstd batch), not yet parsed.
 
@@ -77,13 +91,19 @@ def split_payload(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> list
         raise PayloadError("oversized", f"{len(payload)} bytes, over the limit of {max_bytes} bytes")
     if not is_batch(payload):
         return [payload]
+    # Read in blocks, so a batch costs what it holds (one read of the limit allocates all of it), and a
+    # frame that would inflate past the limit stops there.
+    chunks, size = [], 0
     try:
-        text = zstandard.ZstdDecompressor().stream_reader(payload).read(MAX_DECOMPRESSED_BYTES + 1)
+        reader = _decompressor().stream_reader(payload)
+        while chunk := reader.read(DECOMPRESS_BLOCK_BYTES):
+            size += len(chunk)
+            if size > MAX_DECOMPRESSED_BYTES:
+                raise PayloadError("oversized", f"batch decompresses past {MAX_DECOMPRESSED_BYTES} bytes")
+            chunks.append(chunk)
     except zstandard.ZstdError as err:
         raise PayloadError("corrupt_batch", f"zstd frame does not decompress ({err})") from err
-    if len(text) > MAX_DECOMPRESSED_BYTES:
-        raise PayloadError("oversized", f"batch decompresses past {MAX_DECOMPRESSED_BYTES} bytes")
-    return [line for line in text.split(b"\n") if line.strip()]
+    return [line for line in b"".join(chunks).split(b"\n") if line.strip()]
 
 
 def parse_message(model: type[M], document: bytes) -> M:
