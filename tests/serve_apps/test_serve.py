@@ -38,9 +38,8 @@ def served(db: Database, ray_session: None) -> Iterator[tuple[str, World]]:
     prefix = f"serve-{uuid.uuid4().hex[:8]}"
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
     port = free_port()
-    settings = load_settings(
-        database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second;60/minute", api_request_timeout_s=2.0
-    )
+    limits = {"api_rate_limit": "1000/second;60/minute", "api_request_timeout_s": 2.0}
+    settings = load_settings(database_url=db.url, database_schema=db.schema, **limits)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_application(settings, shard_prefix=prefix), name="test-api", route_prefix="/")
     try:
