@@ -34,7 +34,6 @@ import logging
 import multiprocessing
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ HISTORY_METRICS = ("battery.soc", "battery.temp", "components.main_brush.current
 
 async def _clients(base_url: str, paths: list[str], token: str, seconds: float, clients: int) -> dict:
     import aiohttp
+
+    from bench.open_loop import latency_figures
 
     latencies: list[float] = []
     errors = 0
@@ -75,52 +76,26 @@ async def _clients(base_url: str, paths: list[str], token: str, seconds: float, 
         began = time.monotonic()
         await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.monotonic() - began
-    return _figures(latencies, elapsed, errors)
+    return latency_figures(latencies, elapsed, errors)
 
 
 async def _open_loop(base_url: str, paths: list[str], token: str, seconds: float, rate: float) -> dict:
-    """Requests sent at a fixed rate whatever the answers' pace, so latency is measured below saturation."""
+    """Requests for random paths at a fixed rate (``bench/open_loop.py``)."""
     import aiohttp
 
-    latencies: list[float] = []
-    errors = 0
+    from bench.open_loop import offer
+
     rnd = random.Random(0)
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(base_url, connector=connector, headers=headers) as session:
 
-        async def one(path: str) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            try:
-                async with session.get(path) as answer:
-                    await answer.read()
-                    errors += answer.status != 200
-            except aiohttp.ClientError:
-                errors += 1
-            latencies.append(time.perf_counter() - started)
+        async def one() -> bool:
+            async with session.get(rnd.choice(paths)) as answer:
+                await answer.read()
+                return answer.status == 200
 
-        began = time.perf_counter()
-        sent = []
-        for k in range(int(rate * seconds)):
-            delay = began + k / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent.append(asyncio.ensure_future(one(rnd.choice(paths))))
-        await asyncio.gather(*sent)
-        elapsed = time.perf_counter() - began
-    return _figures(latencies, elapsed, errors)
-
-
-def _figures(latencies: list[float], elapsed: float, errors: int) -> dict:
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "errors": errors,
-        "requests": len(latencies),
-    }
+        return await offer(rate, seconds, one)
 
 
 def _load_process(

@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -229,45 +228,21 @@ async def _measure(handle, robot_ids: list[str], rate: float, seconds: float) ->
 
 
 async def _open_loop(handle, robot_ids: list[str], rate: float, seconds: float) -> dict:
-    """Requests at a fixed rate whatever the answers' pace (an open loop), each for a random robot."""
+    """Single-robot requests at a fixed rate (``bench/open_loop.py``), each for a random robot."""
     import random
 
-    latencies: list[float] = []
-    errors = 0
+    from bench.open_loop import offer
+
     rnd = random.Random(0)
     scorer = handle.options(multiplexed_model_id=TENANT)
 
-    async def one(robot_id: str) -> None:
-        nonlocal errors
-        began = time.perf_counter()
-        try:
-            answer = await scorer.robot.remote(TENANT, robot_id)
-            if answer is None or not answer["components"]:
-                errors += 1
-        except Exception:
-            errors += 1
-        latencies.append(time.perf_counter() - began)
+    async def one(robot_id: str) -> bool:
+        answer = await scorer.robot.remote(TENANT, robot_id)
+        return answer is not None and bool(answer["components"])
 
     for robot_id in robot_ids[:20]:  # warm up: models loaded, batches formed
         await one(robot_id)
-    latencies.clear()
-    tasks = []
-    began = time.perf_counter()
-    total = int(rate * seconds)
-    for k in range(total):
-        delay = began + k / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(rnd.choice(robot_ids))))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "errors": errors,
-    }
+    return await offer(rate, seconds, lambda: one(rnd.choice(robot_ids)))
 
 
 def main() -> None:
