@@ -76,7 +76,7 @@ def test_a_replayed_bag_arrives_once_in_order_and_its_error_becomes_a_bag(
         telemetry = [Telemetry.model_validate(d) for d in seen["telemetry"]]
         seqs = [t.seq for t in telemetry]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # each once, none missing, in order
-        assert len(telemetry) >= 120
+        assert len(telemetry) >= 119  # 120 s at 1 Hz: 119 whole-second ticks when the bag starts just after one
         assert [e["code"] for e in seen["events"]] == ["E_BRUSH_JAM"]
         assert [t["type"] for t in seen["tasks"]] == ["started", "completed"]
         (bag,) = list((tmp_path / "agent/recorder/bags").glob("*.mcap"))
