@@ -129,3 +129,18 @@ def test_merged_windows_keep_only_the_statistics_that_merge_exactly() -> None:
     window = aggregator.window(5)["v"]
     assert window.std == pytest.approx(float(np.std(np.arange(150.0))))
     assert math.isnan(window.p50) and math.isnan(window.slope_per_s)
+
+
+def test_window_percentiles_match_numpys_with_missing_values_ties_and_empty_signals() -> None:
+    from fleetray.features.windows import PERCENTILES, window_summary
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        values = np.round(rng.normal(size=(int(rng.integers(1, 70)), 12)) * 5, int(rng.integers(0, 3)))
+        values[rng.random(values.shape) < rng.random()] = np.nan
+        values[:, 3] = np.nan  # a signal no sample has
+        summary = window_summary(np.arange(len(values), dtype=np.float64), values)
+        with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):  # numpy warns on the empty signal
+            expected = np.nanpercentile(values, PERCENTILES, axis=0)
+        got = np.vstack([summary["p05"], summary["p50"], summary["p95"]])
+        assert np.allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
