@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 8, 9
-PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
+PINGREQ, DISCONNECT = 12, 14
+PUBACK_HEADER = bytes([PUBACK << 4, 2])  # then the packet id
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
     2: "client id rejected",
@@ -54,6 +55,7 @@ def _utf8(value: str) -> bytes:
 
 
 def encode_packet(kind: int, flags: int, body: bytes) -> bytes:
+    """An MQTT control packet: fixed header (type, flags, remaining length) and body."""
     length, encoded = len(body), bytearray()
     while True:
         byte, length = length % 128, length // 128
@@ -199,7 +201,12 @@ class MqttReceiver:
                 if kind == SUBACK and any(code == 0x80 for code in body[2:]):
                     logger.error("the MQTT broker refused a subscription of %s: %s", self.client_id, self._topics)
             if messages:
-                self._on_messages(messages)
+                try:
+                    self._on_messages(messages)
+                except Exception:  # the reader must live on; unacknowledged, these come again after a reconnection
+                    logger.exception(
+                        "MQTT receiver %s: the handler failed on %s messages", self.client_id, len(messages)
+                    )
 
     def _reconnect(self) -> None:
         self._close_socket()
@@ -229,7 +236,7 @@ class MqttReceiver:
 
     def ack(self, mids: Iterable[int]) -> None:
         """Acknowledge QoS 1 messages by packet id (all in one write)."""
-        self._send(b"".join(b"\x40\x02" + struct.pack("!H", mid) for mid in mids))
+        self._send(b"".join(PUBACK_HEADER + struct.pack("!H", mid) for mid in mids))
 
     def _close_socket(self) -> None:
         sock, self._sock = self._sock, None

@@ -3,7 +3,7 @@ or Serve's own Python proxy.
 
 Serve reads these switches from the environment of every Ray process when it is imported, so they must be
 in place before Ray starts: ``fleetray up`` sets them before it starts a local Ray; a cluster sets them on
-every node (the KubeRay and ``ray up`` files in ``cluster/`` do). ``FLEETRAY_SERVE_INGRESS=proxy`` turns
+every node (``cluster/README.md``). ``FLEETRAY_SERVE_INGRESS=proxy`` turns
 both off; a ``RAY_SERVE_*`` variable already set wins over this module.
 """
 
