@@ -159,7 +159,8 @@ def db_retention(
 ) -> None:
     """Drop raw telemetry partitions past retention (their per-minute aggregates are kept)."""
     from fleetray.storage import open_database
-    from fleetray.storage.partitions import drop_expired_partitions, premake_partitions
+    from fleetray.storage.partitions import premake_partitions
+    from fleetray.storage.retention import drop_expired_partitions
 
     settings = get_settings()
     days = parse_duration(retention).total_seconds() / 86400 if retention else settings.telemetry_retention_days

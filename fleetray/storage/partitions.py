@@ -1,4 +1,4 @@
-"""Daily partitions of the telemetry table: created ahead, dropped past retention."""
+"""Daily partitions of the telemetry table: created ahead, listed by day (retention.py drops them)."""
 
 from __future__ import annotations
 
@@ -79,24 +79,3 @@ def list_partitions(conn: psycopg.Connection) -> list[date]:
         if match:
             days.append(datetime.strptime(match[1], "%Y%m%d").date())
     return sorted(days)
-
-
-def drop_expired_partitions(conn: psycopg.Connection, *, now: datetime, retention_days: int) -> list[str]:
-    """Drop whole days of raw telemetry older than ``retention_days``; return the names dropped.
-
-    Each day's per-minute aggregates are (re)computed first, so history outlives the raw data.
-    """
-    from fleetray.storage.telemetry import rollup_minutes
-
-    cutoff = now.astimezone(UTC) - timedelta(days=retention_days)
-    dropped = []
-    for day in list_partitions(conn):
-        day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
-        if day_end > cutoff:
-            continue
-        rollup_minutes(conn, start=day_end - timedelta(days=1), end=day_end)
-        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition_name(day))))
-        dropped.append(partition_name(day))
-    if dropped:
-        logger.info("dropped expired telemetry partitions %s", ", ".join(dropped))
-    return dropped

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
 from pipelines.bags.readers import PART_BYTES, TAIL_SHARES, BagReader, Part, part_count
+from pipelines.bags.summary import bag_summary
 
 if TYPE_CHECKING:
     import ray.data
@@ -26,8 +27,6 @@ def _bag_of(row: dict[str, Any]) -> BagLocation:
 
 
 def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
-    from pipelines.bags.process import bag_summary
-
     summary = bag_summary(_bag_of(row))
     summary["metadata"] = json.dumps(summary["metadata"])
     return summary

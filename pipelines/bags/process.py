@@ -28,7 +28,8 @@ from pipelines.bags.dataset import cluster_cpus, decode_parts, plan_parts
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part, output_filesystem
 from pipelines.bags.features import json_safe, topic_features
 from pipelines.bags.location import BagLocation, filesystem_of, find_bags, local_copy
-from pipelines.bags.readers import BagContents, BagReader, Part
+from pipelines.bags.readers import BagReader, Part
+from pipelines.bags.summary import summarise
 from pipelines.bags.typesys import normalise
 
 logger = logging.getLogger(__name__)
@@ -60,45 +61,6 @@ def content_hash(bag: BagLocation) -> str:
             while chunk := stream.read(HASH_BUFFER):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _iso(ns: int | None) -> datetime | None:
-    return datetime.fromtimestamp(ns / 1e9, UTC) if ns is not None else None
-
-
-def summarise(bag: BagLocation, contents: BagContents) -> dict[str, Any]:
-    """The bag's row: format, size, time span, topics with types, counts and rates, tenant and robot."""
-    fields = bag.path_fields()
-    duration = (contents.end_ns - contents.start_ns) / 1e9 if contents.start_ns is not None else 0.0
-    metadata = contents.metadata
-    return {
-        "uri": bag.uri,
-        "format": bag.format,
-        "size_bytes": bag.size_bytes,
-        "start": _iso(contents.start_ns),
-        "end": _iso(contents.end_ns),
-        "duration_s": duration,
-        "message_count": contents.message_count,
-        "tenant": fields["tenant"] or metadata.get("fleetray.tenant") or metadata.get("tenant"),
-        "robot": fields["robot"] or metadata.get("fleetray.robot") or metadata.get("robot"),
-        "trigger": metadata.get("fleetray.trigger") or metadata.get("trigger"),
-        "metadata": metadata,
-        "topics": [
-            {
-                "topic": t.name,
-                "msgtype": t.msgtype,
-                "count": t.count,
-                "frequency_hz": (t.count - 1) / duration if duration > 0 and t.count > 1 else 0.0,
-            }
-            for t in sorted(contents.topics.values(), key=lambda t: t.name)
-        ],
-    }
-
-
-def bag_summary(bag: BagLocation) -> dict[str, Any]:
-    """:func:`summarise` for a bag found by :func:`find_bags`, read from its indexes only."""
-    with local_copy(bag) as path, BagReader(path, bag.format) as reader:
-        return summarise(bag, reader.contents())
 
 
 Runner = Callable[[Path, BagLocation, list[Part], str, DecodeOptions, dict[str, tuple[str, str]]], list[PartResult]]

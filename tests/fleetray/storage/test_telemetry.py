@@ -6,13 +6,8 @@ import pytest
 
 from fleetray.schemas import Telemetry, validate_message
 from fleetray.storage import Database
-from fleetray.storage.partitions import (
-    drop_expired_partitions,
-    ensure_partitions,
-    list_partitions,
-    partition_name,
-    premake_partitions,
-)
+from fleetray.storage.partitions import ensure_partitions, list_partitions, partition_name, premake_partitions
+from fleetray.storage.retention import drop_expired_partitions
 from fleetray.storage.telemetry import (
     TelemetryWriter,
     latest_telemetry,
