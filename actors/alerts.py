@@ -79,10 +79,15 @@ class AlertChange:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form for subscribers."""
         return {
-            "tenant_id": self.tenant_id, "robot_id": self.robot_id, "rule": self.rule,
-            "state": "active" if self.raised else "resolved", "severity": self.severity,
-            "message": self.message, "details": self.details, "at": self.at.isoformat(),
-        }  # fmt: skip
+            "tenant_id": self.tenant_id,
+            "robot_id": self.robot_id,
+            "rule": self.rule,
+            "state": "active" if self.raised else "resolved",
+            "severity": self.severity,
+            "message": self.message,
+            "details": self.details,
+            "at": self.at.isoformat(),
+        }
 
 
 @functools.cache
@@ -103,8 +108,9 @@ class AlertTracker:
     errors: deque[datetime] = field(default_factory=deque)
     stuck_since: tuple[datetime, float, float] | None = None
 
-    def _change(self, rule: str, raised: bool, at: datetime, severity: str, message: str,
-                **details: Any) -> AlertChange | None:  # fmt: skip
+    def _change(
+        self, rule: str, raised: bool, at: datetime, severity: str, message: str, **details: Any
+    ) -> AlertChange | None:
         """Raise or clear ``rule``; None if it already is in that state.
 
         ``message`` is a template over ``details``, formatted only for an actual change: rules are
@@ -116,8 +122,9 @@ class AlertTracker:
             self.active[rule] = at
         else:
             del self.active[rule]
-        return AlertChange(self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details),
-                           details)  # fmt: skip
+        return AlertChange(
+            self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details), details
+        )
 
     def on_telemetry(self, sample: Telemetry, anomaly: tuple[str, float] | None) -> list[AlertChange]:
         """Evaluate the rules that look at one sample.
@@ -172,9 +179,16 @@ class AlertTracker:
         if current > limit:
             self.streaks[rule] = self.streaks.get(rule, 0) + 1
             if self.streaks[rule] >= self.policy.overcurrent_samples:
-                return self._change(rule, True, at, "warning", "{component} draws {current_a:.2f} A, over its "
-                                    "limit of {limit_a:.2f} A", component=name, current_a=current,
-                                    limit_a=limit)  # fmt: skip
+                return self._change(
+                    rule,
+                    True,
+                    at,
+                    "warning",
+                    "{component} draws {current_a:.2f} A, over its limit of {limit_a:.2f} A",
+                    component=name,
+                    current_a=current,
+                    limit_a=limit,
+                )
         else:
             self.streaks[rule] = 0
             if current < limit * self.policy.overcurrent_clear_ratio:
@@ -197,8 +211,15 @@ class AlertTracker:
     def _anomaly(self, signal: str, score: float, at: datetime) -> AlertChange | None:
         if score > self.policy.anomaly_raise:
             self.streaks["anomaly"] = 0
-            return self._change("anomaly", True, at, "warning", "{signal} is unusual (score {score:.1f})",
-                                signal=signal, score=round(score, 2))  # fmt: skip
+            return self._change(
+                "anomaly",
+                True,
+                at,
+                "warning",
+                "{signal} is unusual (score {score:.1f})",
+                signal=signal,
+                score=round(score, 2),
+            )
         if score < self.policy.anomaly_clear:
             self.streaks["anomaly"] = self.streaks.get("anomaly", 0) + 1
             if self.streaks["anomaly"] >= self.policy.anomaly_clear_samples:
@@ -212,9 +233,16 @@ class AlertTracker:
         self.errors.append(event.ts)
         self._forget_old_errors(event.ts)
         if len(self.errors) >= self.policy.error_burst_count:
-            change = self._change("error_burst", True, event.ts, "critical", "{errors} errors within {window_s:.0f} s",
-                                  errors=len(self.errors), window_s=self.policy.error_burst_window_s,
-                                  last_code=event.code)  # fmt: skip
+            change = self._change(
+                "error_burst",
+                True,
+                event.ts,
+                "critical",
+                "{errors} errors within {window_s:.0f} s",
+                errors=len(self.errors),
+                window_s=self.policy.error_burst_window_s,
+                last_code=event.code,
+            )
             return [change] if change else []
         return []
 
@@ -224,8 +252,11 @@ class AlertTracker:
         if last_seen is not None:
             silent = (now - last_seen).total_seconds()
             if silent > self.policy.offline_after_s:
-                changes.append(self._change("offline", True, now, "warning", "no message for {silent_s:.0f} s",
-                                            silent_s=round(silent, 1)))  # fmt: skip
+                changes.append(
+                    self._change(
+                        "offline", True, now, "warning", "no message for {silent_s:.0f} s", silent_s=round(silent, 1)
+                    )
+                )
         self._forget_old_errors(now)
         if not self.errors:
             changes.append(self._change("error_burst", False, now, "critical", "no recent errors"))

@@ -25,15 +25,21 @@ logger = logging.getLogger(__name__)
 def to_raw(tenant_id: str, connector: str, messages: Sequence[Normalized]) -> list[RawMessage]:
     """Normalised messages as the shards take them (the topic names the connector as the source)."""
     return [
-        RawMessage(m.channel, tenant_id, m.robot_id,
-                   json.dumps({"tenant_id": tenant_id, "robot_id": m.robot_id, **m.message}).encode(),
-                   f"{MQTT_PREFIX}/{tenant_id}/{m.robot_id}/{m.channel}", f"connector:{connector}")
+        RawMessage(
+            m.channel,
+            tenant_id,
+            m.robot_id,
+            json.dumps({"tenant_id": tenant_id, "robot_id": m.robot_id, **m.message}).encode(),
+            f"{MQTT_PREFIX}/{tenant_id}/{m.robot_id}/{m.channel}",
+            f"connector:{connector}",
+        )
         for m in messages
-    ]  # fmt: skip
+    ]
 
 
-def register_vendor_robots(db: Database, tenant_id: str, manufacturer: str, robots: Sequence[VendorRobot],
-                           default_site: str | None) -> int:  # fmt: skip
+def register_vendor_robots(
+    db: Database, tenant_id: str, manufacturer: str, robots: Sequence[VendorRobot], default_site: str | None
+) -> int:
     """Register robots the vendor lists and fleetray does not know yet; return how many were new."""
     if not robots:
         return 0
@@ -45,9 +51,18 @@ def register_vendor_robots(db: Database, tenant_id: str, manufacturer: str, robo
             INSERT INTO robots (tenant_id, robot_id, manufacturer, model, serial, site_id)
             VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
             """,
-            [(tenant_id, r.robot_id, manufacturer, r.model, r.serial,
-              r.site_id if r.site_id in sites else default_site) for r in robots],
-        )  # fmt: skip
+            [
+                (
+                    tenant_id,
+                    r.robot_id,
+                    manufacturer,
+                    r.model,
+                    r.serial,
+                    r.site_id if r.site_id in sites else default_site,
+                )
+                for r in robots
+            ],
+        )
         return inserted.rowcount
 
 
@@ -58,15 +73,23 @@ class CloudPollerCore:
     rather than losing it; re-read messages are stored once (by robot and seq).
     """
 
-    def __init__(self, db: Database, tenant_id: str, connector: str,
-                 deliver: Callable[[list[RawMessage]], list[IngestReport]]) -> None:  # fmt: skip
+    def __init__(
+        self, db: Database, tenant_id: str, connector: str, deliver: Callable[[list[RawMessage]], list[IngestReport]]
+    ) -> None:
         self.db = db
         self.tenant_id = tenant_id
         self.connector = get_connector(connector)
         self._deliver = deliver
         self._lock = threading.Lock()  # the schedule and poll_now must not poll at once
-        self.stats: dict[str, Any] = {"polls": 0, "failures": 0, "messages": 0, "requests": 0, "retries": 0,
-                                      "robots_registered": 0, "last_error": None}  # fmt: skip
+        self.stats: dict[str, Any] = {
+            "polls": 0,
+            "failures": 0,
+            "messages": 0,
+            "requests": 0,
+            "retries": 0,
+            "robots_registered": 0,
+            "last_error": None,
+        }
 
     def poll_once(self) -> int:
         """Read what changed, register new robots, deliver, save cursors; return the messages delivered.
@@ -111,8 +134,9 @@ class CloudPollerCore:
 class CloudPoller:
     """Polls one account every ``poll_interval_s`` (the account's setting) and feeds the shards."""
 
-    def __init__(self, database_url: str, schema: str, tenant_id: str, connector: str, shard_count: int,
-                 prefix: str = "fleetray") -> None:  # fmt: skip
+    def __init__(
+        self, database_url: str, schema: str, tenant_id: str, connector: str, shard_count: int, prefix: str = "fleetray"
+    ) -> None:
         from actors.router import ShardRouter
 
         db = Database(database_url, schema=schema)
@@ -128,8 +152,7 @@ class CloudPoller:
             try:
                 self._core.poll_once()
             except ConnectorError as err:
-                logger.warning("%s poll for tenant %s failed: %s", self._core.connector.name, self._core.tenant_id,
-                               err)  # fmt: skip
+                logger.warning("%s poll for tenant %s failed: %s", self._core.connector.name, self._core.tenant_id, err)
             except Exception:
                 logger.exception("poller failed; retrying next interval")
             self._stop.wait(self._interval_s)

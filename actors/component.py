@@ -23,8 +23,7 @@ class RunningIngestion(RunningComponent):
 
     def describe(self) -> str:
         ingestion = self.ingestion
-        return (f"{ingestion.shard_count} shards, {len(ingestion.mqtt)} MQTT and "
-                f"{len(ingestion.kafka)} Kafka ingestors")  # fmt: skip
+        return f"{ingestion.shard_count} shards, {len(ingestion.mqtt)} MQTT and {len(ingestion.kafka)} Kafka ingestors"
 
     def stop(self) -> None:
         self.ingestion.stop()
@@ -40,17 +39,29 @@ class IngestionComponent(PlatformComponent):
         if settings.object_store_url is None or settings.object_store_url.startswith("file://"):
             from fleetray.objectstore.signing import load_or_create_signing_key
 
-            store = {"url": settings.resolved_object_store_url,
-                     "signing_key": load_or_create_signing_key(settings.data_dir)}  # fmt: skip
+            store = {
+                "url": settings.resolved_object_store_url,
+                "signing_key": load_or_create_signing_key(settings.data_dir),
+            }
         else:
-            store = {"url": settings.object_store_url, "s3_endpoint_url": settings.s3_endpoint_url,
-                     "s3_region": settings.s3_region}  # fmt: skip
-        return RunningIngestion(start_ingestion(
-            context.db, shards=settings.shards, mqtt_url=context.mqtt_url, mqtt_ingestors=settings.mqtt_ingestors,
-            shared_subscriptions=context.mqtt_shared_subscriptions, kafka_bootstrap=settings.kafka_bootstrap,
-            kafka_ingestors=settings.kafka_ingestors, retention_days=settings.telemetry_retention_days,
-            object_store=store,
-        ))  # fmt: skip
+            store = {
+                "url": settings.object_store_url,
+                "s3_endpoint_url": settings.s3_endpoint_url,
+                "s3_region": settings.s3_region,
+            }
+        return RunningIngestion(
+            start_ingestion(
+                context.db,
+                shards=settings.shards,
+                mqtt_url=context.mqtt_url,
+                mqtt_ingestors=settings.mqtt_ingestors,
+                shared_subscriptions=context.mqtt_shared_subscriptions,
+                kafka_bootstrap=settings.kafka_bootstrap,
+                kafka_ingestors=settings.kafka_ingestors,
+                retention_days=settings.telemetry_retention_days,
+                object_store=store,
+            )
+        )
 
     def status_rows(self) -> list[tuple[str, str, str]]:
         rows = []
@@ -61,9 +72,14 @@ class IngestionComponent(PlatformComponent):
                 break
             stats = ray.get(shard.stats.remote(), timeout=10)
             totals = stats["totals"]
-            rows.append((f"shard {index}", f"{stats['robots']} robots",
-                         f"{totals.get('new_telemetry', 0):,} samples, {totals.get('duplicates', 0):,} duplicates, "
-                         f"{sum(stats['dead_letters'].values()):,} dead letters"))  # fmt: skip
+            rows.append(
+                (
+                    f"shard {index}",
+                    f"{stats['robots']} robots",
+                    f"{totals.get('new_telemetry', 0):,} samples, {totals.get('duplicates', 0):,} duplicates, "
+                    f"{sum(stats['dead_letters'].values()):,} dead letters",
+                )
+            )
         for kind in ("mqtt", "kafka"):
             for number in itertools.count():
                 try:
@@ -71,8 +87,13 @@ class IngestionComponent(PlatformComponent):
                 except ValueError:
                     break
                 stats = ray.get(ingestor.stats.remote(), timeout=10)
-                rows.append((f"{kind} ingestor {number}", "",
-                             f"{stats['received']:,} received, {stats.get('buffered', 0)} buffered"))  # fmt: skip
+                rows.append(
+                    (
+                        f"{kind} ingestor {number}",
+                        "",
+                        f"{stats['received']:,} received, {stats.get('buffered', 0)} buffered",
+                    )
+                )
         return rows or [("ingestion", "", "no shards running")]
 
 

@@ -35,8 +35,16 @@ def add(
     try:
         get_connector(connector)
         with open_database(get_settings()) as db, db.connect() as conn:
-            account = add_account(conn, tenant, connector, base_url=url, api_token=token, poll_interval_s=interval,
-                                  requests_per_s=rate, site_id=site)  # fmt: skip
+            account = add_account(
+                conn,
+                tenant,
+                connector,
+                base_url=url,
+                api_token=token,
+                poll_interval_s=interval,
+                requests_per_s=rate,
+                site_id=site,
+            )
     except ConfigError as err:
         raise typer.BadParameter(str(err)) from err
     settings = get_settings()
@@ -54,12 +62,19 @@ def list_accounts() -> None:
 
     with open_database(get_settings()) as db, db.connect() as conn:
         accounts = accounts_of(conn)
-    console.print("installed connectors: " + ", ".join(f"{name} ({c.manufacturer})" for name, c in
-                                                        sorted(connectors().items())))  # fmt: skip
+    console.print(
+        "installed connectors: " + ", ".join(f"{name} ({c.manufacturer})" for name, c in sorted(connectors().items()))
+    )
     table = Table("tenant", "connector", "every", "last poll", "last error")
     table.add_column("url", no_wrap=True)  # a URL cut in two is a URL nobody can copy
     for account in accounts:
         polled = f"{account['last_polled_at']:%Y-%m-%d %H:%M:%S}" if account["last_polled_at"] else "never"
-        table.add_row(account["tenant_id"], account["connector"], f"{account['poll_interval_s']:g} s", polled,
-                      account["last_error"] or "", account["base_url"])  # fmt: skip
+        table.add_row(
+            account["tenant_id"],
+            account["connector"],
+            f"{account['poll_interval_s']:g} s",
+            polled,
+            account["last_error"] or "",
+            account["base_url"],
+        )
     console.print(table if accounts else "no tenant is connected to a manufacturer's cloud")

@@ -51,21 +51,33 @@ class Hub:
         self._subscriptions: dict[str, _Subscription] = {}
         self.published = 0
 
-    def subscribe(self, subscriber_id: str, tenant_id: str, *, kinds: list[str] | None = None,
-                  robot_ids: list[str] | None = None, site_ids: list[str] | None = None,
-                  rules: list[str] | None = None) -> None:  # fmt: skip
+    def subscribe(
+        self,
+        subscriber_id: str,
+        tenant_id: str,
+        *,
+        kinds: list[str] | None = None,
+        robot_ids: list[str] | None = None,
+        site_ids: list[str] | None = None,
+        rules: list[str] | None = None,
+    ) -> None:
         """Start (or replace) a subscription to a tenant's items, optionally of some kinds, robots, sites or rules."""
         self._subscriptions[subscriber_id] = _Subscription(
-            tenant_id, _frozen(kinds), _frozen(robot_ids), _frozen(site_ids), _frozen(rules),
+            tenant_id,
+            _frozen(kinds),
+            _frozen(robot_ids),
+            _frozen(site_ids),
+            _frozen(rules),
             deque(maxlen=self._queue_size),
-        )  # fmt: skip
+        )
 
     def watched_tenants(self) -> frozenset[str]:
         """Tenants whose live state updates someone wants (shards publish only theirs)."""
         return frozenset(
-            s.tenant_id for s in self._subscriptions.values()
+            s.tenant_id
+            for s in self._subscriptions.values()
             if s.tenant_id != ALL_TENANTS and (s.kinds is None or "state" in s.kinds)
-        )  # fmt: skip
+        )
 
     def unsubscribe(self, subscriber_id: str) -> None:
         """End a subscription."""
@@ -98,11 +110,16 @@ class EventHub:
     def __init__(self, queue_size: int = 1000) -> None:
         self._hub = Hub(queue_size)
 
-    def subscribe(self, subscriber_id: str, tenant_id: str, kinds: list[str] | None = None,
-                  robot_ids: list[str] | None = None, site_ids: list[str] | None = None,
-                  rules: list[str] | None = None) -> None:  # fmt: skip
-        self._hub.subscribe(subscriber_id, tenant_id, kinds=kinds, robot_ids=robot_ids, site_ids=site_ids,
-                            rules=rules)  # fmt: skip
+    def subscribe(
+        self,
+        subscriber_id: str,
+        tenant_id: str,
+        kinds: list[str] | None = None,
+        robot_ids: list[str] | None = None,
+        site_ids: list[str] | None = None,
+        rules: list[str] | None = None,
+    ) -> None:
+        self._hub.subscribe(subscriber_id, tenant_id, kinds=kinds, robot_ids=robot_ids, site_ids=site_ids, rules=rules)
 
     def watched_tenants(self) -> frozenset[str]:
         return self._hub.watched_tenants()

@@ -119,6 +119,7 @@ def start_ingestion(
             for i in range(kafka_ingestors)
         ]
     ray.get([i.stats.remote() for i in [*ingestion.mqtt, *ingestion.kafka]])
-    logger.info("ingestion up: %s shards, %s MQTT and %s Kafka ingestors", count, len(ingestion.mqtt),
-                len(ingestion.kafka))  # fmt: skip
+    logger.info(
+        "ingestion up: %s shards, %s MQTT and %s Kafka ingestors", count, len(ingestion.mqtt), len(ingestion.kafka)
+    )
     return ingestion

@@ -73,8 +73,9 @@ def sort_batch(
     for raw in messages:
 
         def dead(reason: str, detail: str, raw: RawMessage = raw) -> None:
-            intake.dead.append(DeadLetter(raw.source, reason, detail, raw.payload, raw.topic, raw.tenant_id,
-                                          raw.robot_id))  # fmt: skip
+            intake.dead.append(
+                DeadLetter(raw.source, reason, detail, raw.payload, raw.topic, raw.tenant_id, raw.robot_id)
+            )
 
         if not raw.channel:
             dead("bad_topic", f"topic {raw.topic!r} does not match fr/v1/{{tenant}}/{{robot}}/{{channel}}")

@@ -29,17 +29,31 @@ class KafkaIngestor:
     has processed but uncommitted records: at-least-once delivery, exactly-once effect.
     """
 
-    def __init__(self, name: str, bootstrap: str, shard_count: int, *, group_id: str = "fleetray-ingest",
-                 prefix: str = "fleetray", max_records: int = 5000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        bootstrap: str,
+        shard_count: int,
+        *,
+        group_id: str = "fleetray-ingest",
+        prefix: str = "fleetray",
+        max_records: int = 5000,
+    ) -> None:
         from kafka import KafkaConsumer
 
         self._router = ShardRouter(shard_count, prefix=prefix)
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap.split(","), group_id=group_id, client_id=f"{prefix}-{name}",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
-            session_timeout_ms=10_000, heartbeat_interval_ms=2_000, max_poll_interval_ms=30_000,
+            bootstrap_servers=bootstrap.split(","),
+            group_id=group_id,
+            client_id=f"{prefix}-{name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_records,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_poll_interval_ms=30_000,
             metadata_max_age_ms=5_000,
-        )  # fmt: skip
+        )
         self._consumer.subscribe(pattern=TOPIC_PATTERN)
         self._stop = threading.Event()
         self._partitions: list[str] = []

@@ -46,8 +46,17 @@ class MqttIngestor:
     its shard has persisted it: at-least-once delivery, exactly-once effect.
     """
 
-    def __init__(self, name: str, mqtt_url: str, shard_count: int, *, shared_group: str | None = None,
-                 prefix: str = "fleetray", batch_size: int = 5000, batch_interval_s: float = 0.2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        mqtt_url: str,
+        shard_count: int,
+        *,
+        shared_group: str | None = None,
+        prefix: str = "fleetray",
+        batch_size: int = 5000,
+        batch_interval_s: float = 0.2,
+    ) -> None:
         self._router = ShardRouter(shard_count, prefix=prefix)
         self._batch_size = batch_size
         self._interval = batch_interval_s
@@ -58,8 +67,12 @@ class MqttIngestor:
         self._stop = threading.Event()
         self.counts = {"received": 0, "acked": 0, "batches": 0}
         self._messages = metrics.Counter("fleetray_ingest_messages", "Messages ingested", ("source", "ingestor"))
-        self._latency = metrics.Histogram("fleetray_ingest_batch_seconds", "Receive-to-ack time of a batch",
-                                          [0.01, 0.05, 0.1, 0.5, 1, 5], ("source", "ingestor"))  # fmt: skip
+        self._latency = metrics.Histogram(
+            "fleetray_ingest_batch_seconds",
+            "Receive-to-ack time of a batch",
+            [0.01, 0.05, 0.1, 0.5, 1, 5],
+            ("source", "ingestor"),
+        )
         self._tags = {"source": "mqtt", "ingestor": name}
         topics = [mqtt_subscription(channel, shared_group=shared_group) for channel in INGESTED_CHANNELS]
         self.client_id = f"{prefix}-ingest-{name}"

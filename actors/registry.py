@@ -63,10 +63,16 @@ def load_robots(conn: psycopg.Connection, *, where: str = "TRUE", params: tuple 
             f"SELECT tenant_id, robot_id, site_id, manufacturer, model, metadata FROM robots WHERE {where}", params
         )
         return [
-            RobotInfo(row["tenant_id"], row["robot_id"], row["site_id"], row["manufacturer"], row["model"],
-                      {k: float(v) for k, v in (row["metadata"] or {}).get("current_limits", {}).items()})
+            RobotInfo(
+                row["tenant_id"],
+                row["robot_id"],
+                row["site_id"],
+                row["manufacturer"],
+                row["model"],
+                {k: float(v) for k, v in (row["metadata"] or {}).get("current_limits", {}).items()},
+            )
             for row in cur
-        ]  # fmt: skip
+        ]
 
 
 def robots_owned(conn: psycopg.Connection, shard_index: int, shard_count: int) -> list[RobotInfo]:

@@ -45,8 +45,9 @@ class ShardRouter:
                 try:
                     reports.append(ray.get(ref))
                 except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as err:
-                    logger.warning("shard %s did not take a batch of %s (%s); retrying", index,
-                                   len(pending[index]), err)  # fmt: skip
+                    logger.warning(
+                        "shard %s did not take a batch of %s (%s); retrying", index, len(pending[index]), err
+                    )
                     failed[index] = pending[index]
             if not failed:
                 return reports

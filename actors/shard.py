@@ -49,8 +49,16 @@ class FleetShard:
     (persistence is idempotent), so a crash costs a delay, never data.
     """
 
-    def __init__(self, index: int, count: int, database_url: str, schema: str, *, retention_days: int = 30,
-                 object_store: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        index: int,
+        count: int,
+        database_url: str,
+        schema: str,
+        *,
+        retention_days: int = 30,
+        object_store: dict[str, Any] | None = None,
+    ) -> None:
         lake = None
         database = Database(database_url, schema=schema)
         if object_store is not None:
@@ -59,17 +67,22 @@ class FleetShard:
             lake = ShardLake(ObjectStore(**object_store), database, index, count)
         hub = self._hub = get_hub()
         self._lock = threading.Lock()
-        self._core = ShardCore(index, count, database,
-                               retention=timedelta(days=retention_days), lake=lake,
-                               publish=hub.publish.remote)  # fmt: skip
+        self._core = ShardCore(
+            index, count, database, retention=timedelta(days=retention_days), lake=lake, publish=hub.publish.remote
+        )
         tags = {"shard": str(index)}
         self._received = metrics.Counter("fleetray_shard_messages", "Messages received by shards", ("shard", "kind"))
         self._dead = metrics.Counter("fleetray_dead_letters", "Messages refused, by reason", ("shard", "reason"))
-        self._batch = metrics.Histogram("fleetray_shard_batch_size", "Messages per batch", [10, 100, 1000, 10000],
-                                        ("shard",))  # fmt: skip
+        self._batch = metrics.Histogram(
+            "fleetray_shard_batch_size", "Messages per batch", [10, 100, 1000, 10000], ("shard",)
+        )
         self._robots = metrics.Gauge("fleetray_shard_robots", "Robots owned by a shard", ("shard",))
-        self._lag = metrics.Histogram("fleetray_ingest_lag_seconds", "Sample time to durable in the shard",
-                                      [0.1, 0.25, 0.5, 1, 2, 5, 30, 300], ("shard",))  # fmt: skip
+        self._lag = metrics.Histogram(
+            "fleetray_ingest_lag_seconds",
+            "Sample time to durable in the shard",
+            [0.1, 0.25, 0.5, 1, 2, 5, 30, 300],
+            ("shard",),
+        )
         self._tags = tags
         self._robots.set(len(self._core.state.robots), tags=tags)
         self._stop = threading.Event()
@@ -84,8 +97,12 @@ class FleetShard:
         self._batch.observe(report.received, tags=tags)
         if report.lag_s is not None:
             self._lag.observe(max(report.lag_s, 0.0), tags=tags)
-        counts = {"telemetry": report.telemetry, "events": report.events, "tasks": report.task_events,
-                  "duplicate": report.duplicates}  # fmt: skip
+        counts = {
+            "telemetry": report.telemetry,
+            "events": report.events,
+            "tasks": report.task_events,
+            "duplicate": report.duplicates,
+        }
         for kind, count in counts.items():
             if count:  # Ray counters refuse increments of zero
                 self._received.inc(count, tags={**tags, "kind": kind})
@@ -98,8 +115,9 @@ class FleetShard:
         with self._lock:
             return self._core.state.robot(tenant_id, robot_id)
 
-    def query(self, tenant_id: str, robot_ids: list[str] | None = None, site_id: str | None = None,
-              status: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def query(
+        self, tenant_id: str, robot_ids: list[str] | None = None, site_id: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """This shard's robots of a tenant, filtered."""
         with self._lock:
             return self._core.state.query(tenant_id, robot_ids=robot_ids, site_id=site_id, status=status)

@@ -110,8 +110,14 @@ class ShardCore:
         samples = [telemetry_from_row(row) for row in rows]
         self.state.apply(Intake(telemetry=samples, documents=[s.model_dump_json().encode() for s in samples]))
         self.state.restore_alerts(alerts)
-        logger.info("shard %s/%s rebuilt %s robots from %s samples in %.1f s", self.index, self.count,
-                    len(keys), len(rows), time.monotonic() - started)  # fmt: skip
+        logger.info(
+            "shard %s/%s rebuilt %s robots from %s samples in %.1f s",
+            self.index,
+            self.count,
+            len(keys),
+            len(rows),
+            time.monotonic() - started,
+        )
 
     def _is_known(self, tenant_id: str, robot_id: str) -> bool:
         return self.state.is_known(tenant_id, robot_id)
@@ -120,10 +126,11 @@ class ShardCore:
         """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
         now = time.monotonic()
         unseen = {
-            (m.tenant_id, m.robot_id) for m in messages
+            (m.tenant_id, m.robot_id)
+            for m in messages
             if not self.state.is_known(m.tenant_id, m.robot_id)
             and now - self._unknown.get((m.tenant_id, m.robot_id), -1e9) > UNKNOWN_ROBOT_RECHECK_S
-        }  # fmt: skip
+        }
         if not unseen:
             return
         with self.db.connect() as conn:
@@ -143,9 +150,14 @@ class ShardCore:
         intake = sort_batch(messages, now=now, retention=self.retention, is_known=self._is_known)
         result = self.state.apply(intake)
         changes = result.alerts + [c for key in intake.heartbeats for c in self.state.heard(*key, now)]
-        report = IngestReport(received=len(messages), telemetry=len(intake.telemetry),
-                              events=len(intake.events), task_events=len(intake.task_events),
-                              dead=dict(intake.dead_by_reason), alerts=len(changes))  # fmt: skip
+        report = IngestReport(
+            received=len(messages),
+            telemetry=len(intake.telemetry),
+            events=len(intake.events),
+            task_events=len(intake.task_events),
+            dead=dict(intake.dead_by_reason),
+            alerts=len(changes),
+        )
         try:
             conn = self._connection()
             with conn.transaction():
@@ -214,10 +226,13 @@ class ShardCore:
     def _announce(self, changes: list[AlertChange]) -> None:
         if changes:
             robots = self.state.robots
-            self._publish([
-                {"kind": "alert", "site_id": robots[(c.tenant_id, c.robot_id)].info.site_id, **c.as_dict()}
-                for c in changes if (c.tenant_id, c.robot_id) in robots
-            ])  # fmt: skip
+            self._publish(
+                [
+                    {"kind": "alert", "site_id": robots[(c.tenant_id, c.robot_id)].info.site_id, **c.as_dict()}
+                    for c in changes
+                    if (c.tenant_id, c.robot_id) in robots
+                ]
+            )
 
     def _announce_states(self, samples: Sequence[Telemetry]) -> None:
         """Each watched robot's newest state after this batch, as one update per robot."""
@@ -227,12 +242,24 @@ class ShardCore:
             self._publish([{"kind": "state", **self.state.robots[key].update()} for key in sorted(touched)])
 
     def _count(self, report: IngestReport) -> None:
-        self.totals.update(received=report.received, telemetry=report.telemetry, new_telemetry=report.new_telemetry,
-                           duplicates=report.duplicates, events=report.events, task_events=report.task_events,
-                           alerts=report.alerts, batches=1)  # fmt: skip
+        self.totals.update(
+            received=report.received,
+            telemetry=report.telemetry,
+            new_telemetry=report.new_telemetry,
+            duplicates=report.duplicates,
+            events=report.events,
+            task_events=report.task_events,
+            alerts=report.alerts,
+            batches=1,
+        )
         self.dead_totals.update(report.dead)
 
     def stats(self) -> dict[str, Any]:
         """Counters since start, and the shard's size."""
-        return {"index": self.index, "count": self.count, "robots": len(self.state.robots),
-                "totals": dict(self.totals), "dead_letters": dict(self.dead_totals)}  # fmt: skip
+        return {
+            "index": self.index,
+            "count": self.count,
+            "robots": len(self.state.robots),
+            "totals": dict(self.totals),
+            "dead_letters": dict(self.dead_totals),
+        }

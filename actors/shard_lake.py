@@ -82,8 +82,13 @@ class ShardLake:
                     self._chunk(number).tables.append(telemetry_table(samples))
                 recovered += len(rows)
         if recovered:
-            logger.info("shard %s/%s: %s rows received since %s are buffered for the lake again", self._index,
-                        self._count, recovered, checkpoint.isoformat())  # fmt: skip
+            logger.info(
+                "shard %s/%s: %s rows received since %s are buffered for the lake again",
+                self._index,
+                self._count,
+                recovered,
+                checkpoint.isoformat(),
+            )
         return recovered
 
     def add(self, received_at: datetime, table: pa.Table) -> None:
@@ -138,8 +143,12 @@ class ShardLake:
                 with self._db.connect() as conn:
                     write_checkpoint(conn, self._index, self._count, chunk.written_through)
             except Exception:
-                logger.exception("shard %s/%s: lake window from %s not written; will retry", self._index,
-                                 self._count, chunk.start.isoformat())  # fmt: skip
+                logger.exception(
+                    "shard %s/%s: lake window from %s not written; will retry",
+                    self._index,
+                    self._count,
+                    chunk.start.isoformat(),
+                )
                 return
             with self._ready_lock:
                 self._ready.popleft()

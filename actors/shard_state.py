@@ -69,27 +69,34 @@ class RobotState:
         """A compact live update (what the WebSocket feed sends on each new sample)."""
         latest = self.latest
         return {
-            "tenant_id": self.info.tenant_id, "robot_id": self.info.robot_id, "site_id": self.info.site_id,
-            "status": latest.status.value if latest else None, "seq": self.highest_seq,
+            "tenant_id": self.info.tenant_id,
+            "robot_id": self.info.robot_id,
+            "site_id": self.info.site_id,
+            "status": latest.status.value if latest else None,
+            "seq": self.highest_seq,
             "at": latest.ts.isoformat() if latest else None,
             "battery_soc": latest.battery.soc if latest and latest.battery else None,
             "pose": latest.pose.model_dump(mode="json") if latest and latest.pose else None,
-            "task_id": latest.task_id if latest else None, "alerts": sorted(self.alerts.active),
-        }  # fmt: skip
+            "task_id": latest.task_id if latest else None,
+            "alerts": sorted(self.alerts.active),
+        }
 
     def summary(self) -> dict[str, Any]:
         """The robot's state as JSON-able data (what the API serves)."""
         latest = self.latest
         return {
-            "tenant_id": self.info.tenant_id, "robot_id": self.info.robot_id, "site_id": self.info.site_id,
-            "manufacturer": self.info.manufacturer, "model": self.info.model,
+            "tenant_id": self.info.tenant_id,
+            "robot_id": self.info.robot_id,
+            "site_id": self.info.site_id,
+            "manufacturer": self.info.manufacturer,
+            "model": self.info.model,
             "status": latest.status.value if latest else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "seq": self.highest_seq if self.highest_seq >= 0 else None,
             "latest": sample_view(latest) if latest else None,
             "task": {"task_id": self.task_id, "status": self.task_status} if self.task_id else None,
             "alerts": sorted(self.alerts.active),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -137,8 +144,9 @@ class ShardState:
         for event in intake.events:  # counted before the samples close the minutes they belong to
             if event.level == EventLevel.WARNING:
                 self.features.on_warning((event.tenant_id, event.robot_id), event.component, event.ts)
-        arrivals = sorted(zip(intake.telemetry, intake.documents, strict=True),
-                          key=lambda pair: (pair[0].robot_id, pair[0].seq))  # fmt: skip
+        arrivals = sorted(
+            zip(intake.telemetry, intake.documents, strict=True), key=lambda pair: (pair[0].robot_id, pair[0].seq)
+        )
         for sample, document in arrivals:
             state = self.robots[(sample.tenant_id, sample.robot_id)]
             if sample.seq <= state.highest_seq:
@@ -163,10 +171,26 @@ class ShardState:
         for bucket, aggregates in state.minute.add(sample.ts, signals, scores):
             self.features.on_minute((state.info.tenant_id, state.info.robot_id), bucket, aggregates)
             result.closed_minutes += [
-                (state.info.tenant_id, state.info.robot_id, bucket, name, a.n, a.mean, a.low, a.high, a.last,
-                 a.std, a.p05, a.p50, a.p95, a.slope_per_s, a.rate_hz, None if isnan(a.anomaly) else a.anomaly)
+                (
+                    state.info.tenant_id,
+                    state.info.robot_id,
+                    bucket,
+                    name,
+                    a.n,
+                    a.mean,
+                    a.low,
+                    a.high,
+                    a.last,
+                    a.std,
+                    a.p05,
+                    a.p50,
+                    a.p95,
+                    a.slope_per_s,
+                    a.rate_hz,
+                    None if isnan(a.anomaly) else a.anomaly,
+                )
                 for name, a in aggregates.items()
-            ]  # fmt: skip
+            ]
         result.alerts += state.alerts.on_heard(sample.ts)
         worst = max(scores.items(), key=lambda item: item[1]) if scores else None
         result.alerts += state.alerts.on_telemetry(sample, worst)
@@ -196,8 +220,14 @@ class ShardState:
         state = self.robots.get((tenant_id, robot_id))
         return state.summary() if state else None
 
-    def query(self, tenant_id: str, *, robot_ids: Iterable[str] | None = None, site_id: str | None = None,
-              status: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        robot_ids: Iterable[str] | None = None,
+        site_id: str | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The tenant's robots on this shard, filtered by ids, site and status."""
         wanted = set(robot_ids) if robot_ids is not None else None
         found = []
@@ -228,9 +258,10 @@ class ShardState:
             "minute": {name: a.as_dict() for name, a in state.minute.current.items()},
             "previous_minute": {name: a.as_dict() for name, a in state.minute.previous.items()},
             "five_minutes": {name: a.as_dict() for name, a in state.minute.window(5).items()},
-            "anomaly_baselines": {name: {"mean": s.mean, "var": s.var, "n": s.n}
-                                  for name, s in state.scorer.scores.items()},
-        }  # fmt: skip
+            "anomaly_baselines": {
+                name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scorer.scores.items()
+            },
+        }
 
     def feature_rows(self, tenant_id: str, robot_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """Model features of the tenant's robots on this shard (all, or those of ``robot_ids`` it holds).

@@ -62,8 +62,12 @@ class WebhookSender:
 
     def _attempt(self, delivery: DueDelivery, now: datetime) -> None:
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(delivery.secret, body),
-                   "X-Fleetray-Delivery": str(delivery.delivery_id), "User-Agent": "fleetray-webhooks/1"}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(delivery.secret, body),
+            "X-Fleetray-Delivery": str(delivery.delivery_id),
+            "User-Agent": "fleetray-webhooks/1",
+        }
         status_code: int | None = None
         error: str | None = None
         try:
@@ -80,14 +84,16 @@ class WebhookSender:
         if not delivered and attempts < MAX_ATTEMPTS:
             retry_at = now + timedelta(seconds=retry_delay_s(attempts))
         with self.db.connect() as conn:
-            record_attempt(conn, delivery.delivery_id, delivered=delivered, status_code=status_code, error=error,
-                           retry_at=retry_at)  # fmt: skip
+            record_attempt(
+                conn, delivery.delivery_id, delivered=delivered, status_code=status_code, error=error, retry_at=retry_at
+            )
         if delivered:
             self.sent += 1
         elif retry_at is None:
             self.failed += 1
-            logger.warning("webhook delivery %s failed for good after %s attempts (%s)", delivery.delivery_id,
-                           attempts, error)  # fmt: skip
+            logger.warning(
+                "webhook delivery %s failed for good after %s attempts (%s)", delivery.delivery_id, attempts, error
+            )
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)

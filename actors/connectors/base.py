@@ -60,8 +60,14 @@ class TokenBucket:
     a leaky bucket, and neither blocks a thread until its turn, which is all a poller needs.
     """
 
-    def __init__(self, rate_per_s: float, *, capacity: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rate_per_s: float,
+        *,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be positive, got {rate_per_s}")
         self.rate_per_s = rate_per_s
@@ -93,18 +99,29 @@ class VendorClient:
     honouring Retry-After; other 4xx answers are not.
     """
 
-    def __init__(self, base_url: str, token: str, *, requests_per_s: float, burst: float = 1.0, attempts: int = 6,
-                 timeout_s: float = 10.0, max_backoff_s: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        requests_per_s: float,
+        burst: float = 1.0,
+        attempts: int = 6,
+        timeout_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._http = httpx.Client(base_url=base_url, timeout=timeout_s, headers=headers)
         self._bucket = TokenBucket(requests_per_s, capacity=burst)
         self.requests = 0
         self.retries = 0
         self._get = retry(
-            retry=retry_if_exception(_is_transient), stop=stop_after_attempt(attempts),
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(attempts),
             wait=_RetryAfterOr(wait_exponential_jitter(initial=0.5, max=max_backoff_s)),
-            before_sleep=self._count_retry, reraise=True,
-        )(self._get_once)  # fmt: skip
+            before_sleep=self._count_retry,
+            reraise=True,
+        )(self._get_once)
 
     def _count_retry(self, state: Any) -> None:
         self.retries += 1
@@ -126,9 +143,11 @@ class VendorClient:
             raise ConnectorError(f"GET {path}: {type(err).__name__}: {err}") from err
         if answer.status_code >= 400:
             retry_after = answer.headers.get("Retry-After", "")
-            raise ConnectorError(f"GET {path} answered {answer.status_code}: {answer.text[:200]}",
-                                 status=answer.status_code,
-                                 retry_after_s=float(retry_after) if retry_after.isdigit() else None)  # fmt: skip
+            raise ConnectorError(
+                f"GET {path} answered {answer.status_code}: {answer.text[:200]}",
+                status=answer.status_code,
+                retry_after_s=float(retry_after) if retry_after.isdigit() else None,
+            )
         return answer.json()
 
     def close(self) -> None:

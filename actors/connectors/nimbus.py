@@ -14,8 +14,15 @@ from typing import Any
 
 from actors.connectors.base import CloudConnector, Normalized, PollOutcome, VendorClient, VendorRobot
 
-STATUS = {"cleaning": "cleaning", "returning": "moving", "charging": "charging", "idle": "idle", "docked": "docked",
-          "error": "error", "offline": "offline"}  # fmt: skip
+STATUS = {
+    "cleaning": "cleaning",
+    "returning": "moving",
+    "charging": "charging",
+    "idle": "idle",
+    "docked": "docked",
+    "error": "error",
+    "offline": "offline",
+}
 LEVELS = {"INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "CRITICAL": "FATAL"}
 JOB_TYPES = {"queued": "assigned", "running": "started", "done": "completed", "failed": "failed"}
 MAX_PAGES = 1000  # a guard against a vendor whose page tokens never end
@@ -36,8 +43,9 @@ class NimbusConnector(CloudConnector):
     def poll(self, client: VendorClient, cursors: dict[str, Any]) -> PollOutcome:
         outcome = PollOutcome(cursors=dict(cursors))
         for robot in self._pages(client, "/v2/robots", "robots"):
-            outcome.robots.append(VendorRobot(robot_id(robot["serial"]), robot["serial"], robot["model"],
-                                              robot.get("site")))  # fmt: skip
+            outcome.robots.append(
+                VendorRobot(robot_id(robot["serial"]), robot["serial"], robot["model"], robot.get("site"))
+            )
         revisions = dict(cursors.get("revisions", {}))
         for status in self._pages(client, "/v2/robots/status", "statuses"):
             if status["revision"] > revisions.get(status["serial"], -1):
@@ -87,27 +95,44 @@ class NimbusConnector(CloudConnector):
         position = status.get("position") or {}
         heading = float(position.get("heading", 0.0))
         message = {
-            "ts": _timestamp(status["reported_at"]), "seq": int(status["revision"]),
-            "status": STATUS.get(status["state"], "idle"), "task_id": status.get("job_id"),
-            "battery": {"soc": min(1.0, max(0.0, float(status["battery_pct"]) / 100)), "charging":
-                        status["state"] == "charging"},
-            "pose": {"x": float(position.get("x", 0.0)), "y": float(position.get("y", 0.0)),
-                     "theta": math.remainder(heading, math.tau)},
-        }  # fmt: skip
+            "ts": _timestamp(status["reported_at"]),
+            "seq": int(status["revision"]),
+            "status": STATUS.get(status["state"], "idle"),
+            "task_id": status.get("job_id"),
+            "battery": {
+                "soc": min(1.0, max(0.0, float(status["battery_pct"]) / 100)),
+                "charging": status["state"] == "charging",
+            },
+            "pose": {
+                "x": float(position.get("x", 0.0)),
+                "y": float(position.get("y", 0.0)),
+                "theta": math.remainder(heading, math.tau),
+            },
+        }
         return Normalized("telemetry", robot_id(status["serial"]), message)
 
     @staticmethod
     def _event(event: dict[str, Any]) -> Normalized:
-        message = {"ts": _timestamp(event["time"]), "seq": int(event["id"]), "level": LEVELS.get(event["severity"],
-                   "WARNING"), "code": event["code"], "message": event.get("text", "")}  # fmt: skip
+        message = {
+            "ts": _timestamp(event["time"]),
+            "seq": int(event["id"]),
+            "level": LEVELS.get(event["severity"], "WARNING"),
+            "code": event["code"],
+            "message": event.get("text", ""),
+        }
         return Normalized("events", robot_id(event["serial"]), message)
 
     @staticmethod
     def _job(job: dict[str, Any]) -> Normalized:
-        message = {"ts": _timestamp(job["updated_at"]), "seq": int(job["update_id"]), "task_id": job["job_id"],
-                   "type": JOB_TYPES.get(job["state"], "progress"), "area_m2": job.get("area_m2"),
-                   "progress": min(1.0, float(job.get("progress_pct", 0)) / 100),
-                   "site_id": job.get("site")}  # fmt: skip
+        message = {
+            "ts": _timestamp(job["updated_at"]),
+            "seq": int(job["update_id"]),
+            "task_id": job["job_id"],
+            "type": JOB_TYPES.get(job["state"], "progress"),
+            "area_m2": job.get("area_m2"),
+            "progress": min(1.0, float(job.get("progress_pct", 0)) / 100),
+            "site_id": job.get("site"),
+        }
         return Normalized("tasks", robot_id(job["serial"]), message)
 
 
