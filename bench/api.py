@@ -222,8 +222,13 @@ def main() -> None:
         serve_environment = apply_serve_environment(args.ingress)  # before Ray starts, as `fleetray up` does
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=namespace)
         ingestion = start_ingestion(db, shards=2)
-        settings = load_settings(database_url=db_url, database_schema=db.schema, api_rate_limit="1000000/second",
-                                 api_replicas=args.replicas, log_level="WARNING")  # fmt: skip
+        settings = load_settings(
+            database_url=db_url,
+            database_schema=db.schema,
+            api_rate_limit="1000000/second",
+            api_replicas=args.replicas,
+            log_level="WARNING",
+        )
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_application(settings), name="bench-api", route_prefix="/")
@@ -249,28 +254,43 @@ def main() -> None:
 
         uvicorn_port = free_port()
         child = subprocess.Popen(
-            [sys.executable, __file__, "--uvicorn-child", str(uvicorn_port), db_url, db.schema,
-             ray.get_runtime_context().gcs_address, namespace],
+            [
+                sys.executable,
+                __file__,
+                "--uvicorn-child",
+                str(uvicorn_port),
+                db_url,
+                db.schema,
+                ray.get_runtime_context().gcs_address,
+                namespace,
+            ],
             env={**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")},
-        )  # fmt: skip
+        )
         uvicorn_url = f"http://127.0.0.1:{uvicorn_port}"
         wait_until_up(uvicorn_url)
         plain = load(uvicorn_url, state_paths, token, args.seconds, warmup_s=warmup_s)
         result.update(
-            state_rps=round(state["rps"]), state_p50_ms=round(state["p50_ms"], 1),
+            state_rps=round(state["rps"]),
+            state_p50_ms=round(state["p50_ms"], 1),
             state_p99_ms=round(state["p99_ms"], 1),
-            history_rps=round(history["rps"]), history_p50_ms=round(history["p50_ms"], 1),
+            history_rps=round(history["rps"]),
+            history_p50_ms=round(history["p50_ms"], 1),
             history_p99_ms=round(history["p99_ms"], 1),
-            uvicorn_state_rps=round(plain["rps"]), uvicorn_state_p99_ms=round(plain["p99_ms"], 1),
+            uvicorn_state_rps=round(plain["rps"]),
+            uvicorn_state_p99_ms=round(plain["p99_ms"], 1),
             serve_to_uvicorn_rps_ratio=round(state["rps"] / max(plain["rps"], 1e-9), 2),
-            **{f"state_p50_ms_at_{args.state_rate:g}rps": round(state_open["p50_ms"], 1),
-               f"state_p99_ms_at_{args.state_rate:g}rps": round(state_open["p99_ms"], 1),
-               f"history_p50_ms_at_{args.history_rate:g}rps": round(history_open["p50_ms"], 1),
-               f"history_p99_ms_at_{args.history_rate:g}rps": round(history_open["p99_ms"], 1)},
+            **{
+                f"state_p50_ms_at_{args.state_rate:g}rps": round(state_open["p50_ms"], 1),
+                f"state_p99_ms_at_{args.state_rate:g}rps": round(state_open["p99_ms"], 1),
+                f"history_p50_ms_at_{args.history_rate:g}rps": round(history_open["p50_ms"], 1),
+                f"history_p99_ms_at_{args.history_rate:g}rps": round(history_open["p99_ms"], 1),
+            },
             open_loop_rps={"state": round(state_open["rps"]), "history": round(history_open["rps"])},
             errors=sum(phase["errors"] for phase in (state, history, state_open, history_open, plain)),
-            seconds_per_phase=args.seconds, ingress=args.ingress, serve_environment=serve_environment,
-        )  # fmt: skip
+            seconds_per_phase=args.seconds,
+            ingress=args.ingress,
+            serve_environment=serve_environment,
+        )
         ingestion.stop()
     finally:
         if child is not None:

@@ -40,8 +40,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MANY_PART = 64 * 1024 * 1024  # each of the many bags in one part: a part has fixed costs (opening, files)
-FORMATS = [("ros1", "bag-{i}.bag", "lz4"), ("ros2-mcap", "bag-{i}-mcap", None), ("ros2-sqlite3", "bag-{i}-db3", None),
-           ("mcap", "bag-{i}.mcap", None)]  # fmt: skip
+FORMATS = [
+    ("ros1", "bag-{i}.bag", "lz4"),
+    ("ros2-mcap", "bag-{i}-mcap", None),
+    ("ros2-sqlite3", "bag-{i}-db3", None),
+    ("mcap", "bag-{i}.mcap", None),
+]
 
 
 def generate(root: Path, bags: int, duration_s: float, large_mb: int) -> tuple[Path, Path]:
@@ -51,12 +55,20 @@ def generate(root: Path, bags: int, duration_s: float, large_mb: int) -> tuple[P
     many = root / "many" / "bags" / "bench" / "robot-1" / "2026-01-01"
     for i in range(bags):
         fmt, name, compression = FORMATS[i % len(FORMATS)]
-        write_bag(many / name.format(i=i), fmt, BagSpec(duration_s=duration_s, seed=i, image_width=160,
-                                                         image_height=120), compression=compression)  # fmt: skip
+        write_bag(
+            many / name.format(i=i),
+            fmt,
+            BagSpec(duration_s=duration_s, seed=i, image_width=160, image_height=120),
+            compression=compression,
+        )
     # 320 x 240 RGB at 5 Hz is about 1.2 MB/s of camera: the large bag's length follows from its size.
     large = root / "large" / "bags" / "bench" / "robot-2" / "2026-01-01" / "large.mcap"
-    write_bag(large, "mcap", BagSpec(duration_s=max(10.0, large_mb / 1.2), image_width=320, image_height=240,
-                                     cloud_points=4096), compression="zstd")  # fmt: skip
+    write_bag(
+        large,
+        "mcap",
+        BagSpec(duration_s=max(10.0, large_mb / 1.2), image_width=320, image_height=240, cloud_points=4096),
+        compression="zstd",
+    )
     return many.parents[3], large
 
 
@@ -99,8 +111,13 @@ def pipeline(root: Path, out: Path, workers: int, part_bytes: int, options: obje
     started = time.perf_counter()
     results = decode_parts(units, outputs, options, concurrency=workers)  # type: ignore[arg-type]
     wall = time.perf_counter() - started
-    return Run(sum(sum(r.messages.values()) for r in results), wall, sum(r.seconds for r in results),
-               max(r.peak_rss_mb for r in results), sum(r.raw_bytes for r in results))  # fmt: skip
+    return Run(
+        sum(sum(r.messages.values()) for r in results),
+        wall,
+        sum(r.seconds for r in results),
+        max(r.peak_rss_mb for r in results),
+        sum(r.raw_bytes for r in results),
+    )
 
 
 def _decode_in_process(units: list, out: str, options: object) -> float:
@@ -192,13 +209,25 @@ def main() -> None:
             ceilings.append(machine_ceiling(many, workdir / "ceiling", tables))
             measured: dict = {"plain": plain_messages / plain_s}
             for name, root, part in (("many", many, MANY_PART), ("large", large.parent, large_part)):
-                one_a, two_a, two_b, one_b = (pipeline(root, workdir / "out", workers, part, tables)
-                                              for workers in (1, 2, 2, 1))  # fmt: skip
+                one_a, two_a, two_b, one_b = (
+                    pipeline(root, workdir / "out", workers, part, tables) for workers in (1, 2, 2, 1)
+                )
                 measured[name, 1], measured[name, 2] = [one_a, one_b], [two_a, two_b]
             rounds.append(measured)
-            print(json.dumps({"round": len(rounds), "speedup_2_processes_without_ray": round(ceilings[-1], 2), **{
-                f"{name}_{workers}_worker_s": [round(run.wall_s, 2) for run in measured[name, workers]]
-                for name in ("many", "large") for workers in (1, 2)}}), flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "round": len(rounds),
+                        "speedup_2_processes_without_ray": round(ceilings[-1], 2),
+                        **{
+                            f"{name}_{workers}_worker_s": [round(run.wall_s, 2) for run in measured[name, workers]]
+                            for name in ("many", "large")
+                            for workers in (1, 2)
+                        },
+                    }
+                ),
+                flush=True,
+            )
         media = pipeline(many, workdir / "out", 1, MANY_PART, DecodeOptions())
         peer_messages, peer_s = read_mcap_peer(many)
     finally:
@@ -215,23 +244,29 @@ def main() -> None:
         return sum(getattr(run, of) for run in runs) / sum(run.worker_s for run in runs)
 
     runs = [run for r in rounds for key, pair in r.items() if key != "plain" for run in pair]
-    print(json.dumps({
-        "plain_msgs_per_s": round(median(lambda r: r["plain"])),
-        "one_worker_msgs_per_s": round(median(lambda r: per_worker(r["many", 1]))),
-        "per_worker_ratio_to_plain": round(median(lambda r: per_worker(r["many", 1]) / r["plain"]), 3),
-        "two_workers_msgs_per_s": round(median(lambda r: r["many", 2][0].messages * 2 / wall(r["many", 2]))),
-        "speedup_2_workers": round(median(lambda r: wall(r["many", 1]) / wall(r["many", 2])), 2),
-        "speedup_2_workers_single_bag": round(median(lambda r: wall(r["large", 1]) / wall(r["large", 2])), 2),
-        "speedup_2_processes_without_ray": round(statistics.median(ceilings), 2),
-        "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs)),
-        "mb_per_s": round(median(lambda r: per_worker(r["many", 1], "raw_bytes") / 1e6), 1),
-        "with_media_msgs_per_s": round(media.per_worker_msgs_per_s),
-        "large_bag_mb": round(rounds[0]["large", 1][0].raw_bytes / 1e6),
-        "large_one_worker_s": round(median(lambda r: wall(r["large", 1]) / 2), 1),
-        "large_two_workers_s": round(median(lambda r: wall(r["large", 2]) / 2), 1),
-        "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s), "rounds": args.rounds, "bags": args.bags,
-        "messages": rounds[0]["many", 1][0].messages,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "plain_msgs_per_s": round(median(lambda r: r["plain"])),
+                "one_worker_msgs_per_s": round(median(lambda r: per_worker(r["many", 1]))),
+                "per_worker_ratio_to_plain": round(median(lambda r: per_worker(r["many", 1]) / r["plain"]), 3),
+                "two_workers_msgs_per_s": round(median(lambda r: r["many", 2][0].messages * 2 / wall(r["many", 2]))),
+                "speedup_2_workers": round(median(lambda r: wall(r["many", 1]) / wall(r["many", 2])), 2),
+                "speedup_2_workers_single_bag": round(median(lambda r: wall(r["large", 1]) / wall(r["large", 2])), 2),
+                "speedup_2_processes_without_ray": round(statistics.median(ceilings), 2),
+                "peak_rss_mb_per_worker": round(max(run.peak_rss_mb for run in runs)),
+                "mb_per_s": round(median(lambda r: per_worker(r["many", 1], "raw_bytes") / 1e6), 1),
+                "with_media_msgs_per_s": round(media.per_worker_msgs_per_s),
+                "large_bag_mb": round(rounds[0]["large", 1][0].raw_bytes / 1e6),
+                "large_one_worker_s": round(median(lambda r: wall(r["large", 1]) / 2), 1),
+                "large_two_workers_s": round(median(lambda r: wall(r["large", 2]) / 2), 1),
+                "ray_read_mcap_msgs_per_s": round(peer_messages / peer_s),
+                "rounds": args.rounds,
+                "bags": args.bags,
+                "messages": rounds[0]["many", 1][0].messages,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

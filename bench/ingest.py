@@ -101,15 +101,17 @@ def publisher(
     client = KafkaLoadPublisher(url.removeprefix("kafka://")) if kafka else LoadPublisher(url, f"load-{os.getpid()}")
     # Templates hold the JSON a robot sends; ts and seq are filled in at publish time.
     templates = [
-        (robot.encode() if kafka else f"fr/v1/{TENANT}/{robot}/telemetry".encode(),
-         b'{"tenant_id":"' + TENANT.encode() + b'","robot_id":"' + robot.encode() + b'","ts":"%s","seq":%d,'
-         b'"status":"cleaning","pose":{"x":1.5,"y":2.5,"theta":0.1},"velocity":{"linear":0.8,"angular":0.0},'
-         b'"battery":{"soc":0.77,"voltage":25.1,"current":-12.0,"temp":31.0},'
-         b'"components":{"main_brush":{"current_a":4.1,"temp_c":41.0,"rpm":380,"usage_h":120.5},'
-         b'"vacuum":{"current_a":6.2,"temp_c":45.0,"rpm":17800,"usage_h":640.2}},'
-         b'"metrics":{"wheel_vibration_g":0.07}}')
+        (
+            robot.encode() if kafka else f"fr/v1/{TENANT}/{robot}/telemetry".encode(),
+            b'{"tenant_id":"' + TENANT.encode() + b'","robot_id":"' + robot.encode() + b'","ts":"%s","seq":%d,'
+            b'"status":"cleaning","pose":{"x":1.5,"y":2.5,"theta":0.1},"velocity":{"linear":0.8,"angular":0.0},'
+            b'"battery":{"soc":0.77,"voltage":25.1,"current":-12.0,"temp":31.0},'
+            b'"components":{"main_brush":{"current_a":4.1,"temp_c":41.0,"rpm":380,"usage_h":120.5},'
+            b'"vacuum":{"current_a":6.2,"temp_c":45.0,"rpm":17800,"usage_h":640.2}},'
+            b'"metrics":{"wheel_vibration_g":0.07}}',
+        )
         for robot in robot_ids
-    ]  # fmt: skip
+    ]
     period = 1.0 / rate_per_robot
     slices = max(1, int(period / SLICE_S))
     per_slice = -(-len(templates) // slices)
@@ -168,8 +170,9 @@ def run_load(
         multiprocessing.Process(
             target=publisher, args=(url, part, rate, seconds, start_at, first_seq, counter, per_message)
         )
-        for part in slices if part
-    ]  # fmt: skip
+        for part in slices
+        if part
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -469,8 +472,9 @@ def main() -> None:
         before = stored(db)[1]
         burst_start = time.time() + 1.0
         burst_end = burst_start + args.burst_seconds
-        burst = run_load(url, robots, 3.0, args.burst_seconds, args.publishers, first_seq=args.seconds + 1,
-                         start_at=burst_start)  # fmt: skip
+        burst = run_load(
+            url, robots, 3.0, args.burst_seconds, args.publishers, first_seq=args.seconds + 1, start_at=burst_start
+        )
         deadline = time.monotonic() + 180
         while meter.total() < published + burst and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -88,8 +88,9 @@ class LoadPublisher:
             self.sent += 1
             length = _remaining_length(2 + len(topic) + 2 + len(payload))
             packet_id = struct.pack("!H", self.sent % 65535 + 1)
-            frames.append(b"%c%s%s%s%s%s" % (PUBLISH_QOS1, length, struct.pack("!H", len(topic)), topic, packet_id,
-                                             payload))  # fmt: skip
+            frames.append(
+                b"%c%s%s%s%s%s" % (PUBLISH_QOS1, length, struct.pack("!H", len(topic)), topic, packet_id, payload)
+            )
         self._sock.sendall(b"".join(frames))
 
     def wait_acknowledged(self, timeout_s: float) -> int:

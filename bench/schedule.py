@@ -60,9 +60,13 @@ def _solve(problem: tuple, out: object) -> None:
     for method in ("greedy", "optimize"):
         started = time.perf_counter()
         plan = solve(request, method=method)
-        figures[method] = {"objective": plan.objective, "dropped": plan.kpis.tasks_dropped,
-                           "vehicles": plan.kpis.robots_used, "distance": plan.kpis.distance_m / scale,
-                           "solve_s": round(time.perf_counter() - started, 2)}  # fmt: skip
+        figures[method] = {
+            "objective": plan.objective,
+            "dropped": plan.kpis.tasks_dropped,
+            "vehicles": plan.kpis.robots_used,
+            "distance": plan.kpis.distance_m / scale,
+            "solve_s": round(time.perf_counter() - started, 2),
+        }
     if problem[0] != "classic" and bound_s:
         from fleetray.scheduling.bound import lower_bound
 
@@ -102,11 +106,17 @@ def main() -> None:
             result.update({f"{name}_feasible": 0, f"{name}_solve_s": optimised["solve_s"] if optimised else None})
             continue
         greedy = figures["greedy"]
-        result.update({
-            f"{name}_feasible": 1, f"{name}_objective": optimised["objective"], f"{name}_dropped": optimised["dropped"],
-            f"{name}_solve_s": optimised["solve_s"], f"{name}_greedy_objective": greedy["objective"],
-            f"{name}_greedy_dropped": greedy["dropped"], f"{name}_greedy_solve_s": greedy["solve_s"],
-        })  # fmt: skip
+        result.update(
+            {
+                f"{name}_feasible": 1,
+                f"{name}_objective": optimised["objective"],
+                f"{name}_dropped": optimised["dropped"],
+                f"{name}_solve_s": optimised["solve_s"],
+                f"{name}_greedy_objective": greedy["objective"],
+                f"{name}_greedy_dropped": greedy["dropped"],
+                f"{name}_greedy_solve_s": greedy["solve_s"],
+            }
+        )
         ratios.append(optimised["objective"] / max(greedy["objective"], 1e-9))
         if "bound" in figures:
             bound = figures["bound"]
@@ -133,14 +143,18 @@ def run_classics(names: list[str], time_limit_s: float) -> dict[str, float | int
         gaps.append(gap)
         times.append(optimised["solve_s"])
         never_worse &= optimised["objective"] <= greedy["objective"] and optimised["dropped"] == 0
-        result.update({
-            f"classic_{name}_vehicles": optimised["vehicles"],
-            f"classic_{name}_distance": round(optimised["distance"], 2),
-            f"classic_{name}_best_known_vehicles": best_vehicles, f"classic_{name}_best_known_distance": best_distance,
-            f"classic_{name}_gap_pct": round(gap, 2), f"classic_{name}_solve_s": optimised["solve_s"],
-            f"classic_{name}_greedy_vehicles": greedy["vehicles"],
-            f"classic_{name}_greedy_distance": round(greedy["distance"], 2),
-        })  # fmt: skip
+        result.update(
+            {
+                f"classic_{name}_vehicles": optimised["vehicles"],
+                f"classic_{name}_distance": round(optimised["distance"], 2),
+                f"classic_{name}_best_known_vehicles": best_vehicles,
+                f"classic_{name}_best_known_distance": best_distance,
+                f"classic_{name}_gap_pct": round(gap, 2),
+                f"classic_{name}_solve_s": optimised["solve_s"],
+                f"classic_{name}_greedy_vehicles": greedy["vehicles"],
+                f"classic_{name}_greedy_distance": round(greedy["distance"], 2),
+            }
+        )
     result["classic_worst_gap_pct"] = round(max(gaps), 2) if gaps else None
     result["classic_max_solve_s"] = max(times) if times else None
     result["classic_never_worse_than_greedy"] = int(never_worse and bool(gaps))

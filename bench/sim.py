@@ -73,14 +73,18 @@ def main() -> None:
     sim_rate = generation(robots, seconds)
     message_rate = messages(min(robots, 200), 120)
     persist_rate = persistence(persist_robots, persist_seconds)
-    print(json.dumps({
-        "sim_events_per_s": round(sim_rate),
-        "messages_per_s": round(message_rate),
-        "persisted_rows_per_s": round(persist_rate),
-        "robot_days_per_s": round(sim_rate / 86400, 2),
-        "robots": robots,
-        "simulated_seconds": seconds,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "sim_events_per_s": round(sim_rate),
+                "messages_per_s": round(message_rate),
+                "persisted_rows_per_s": round(persist_rate),
+                "robot_days_per_s": round(sim_rate / 86400, 2),
+                "robots": robots,
+                "simulated_seconds": seconds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
