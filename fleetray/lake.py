@@ -34,16 +34,30 @@ COMPONENT_TYPE = pa.struct([(name, pa.float64()) for name in ("current_a", "temp
 SYSTEM_TYPE = pa.struct([(name, pa.float64()) for name in ("cpu", "mem", "disk", "net")])
 _component_values = operator.attrgetter(*COMPONENT_TYPE.names)
 _system_values = operator.attrgetter(*SYSTEM_TYPE.names)
-TELEMETRY_SCHEMA = pa.schema([
-    ("tenant_id", pa.string()), ("robot_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
-    ("seq", pa.int64()), ("status", pa.string()), ("task_id", pa.string()),
-    ("x", pa.float64()), ("y", pa.float64()), ("theta", pa.float64()), ("map_id", pa.string()),
-    ("linear_velocity", pa.float64()), ("angular_velocity", pa.float64()),
-    ("battery_soc", pa.float64()), ("battery_voltage", pa.float64()), ("battery_current", pa.float64()),
-    ("battery_temp", pa.float64()), ("charging", pa.bool_()),
-    ("components", pa.map_(pa.string(), COMPONENT_TYPE)), ("system", SYSTEM_TYPE),
-    ("metrics", pa.map_(pa.string(), pa.float64())),
-])  # fmt: skip
+TELEMETRY_SCHEMA = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("robot_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("seq", pa.int64()),
+        ("status", pa.string()),
+        ("task_id", pa.string()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("theta", pa.float64()),
+        ("map_id", pa.string()),
+        ("linear_velocity", pa.float64()),
+        ("angular_velocity", pa.float64()),
+        ("battery_soc", pa.float64()),
+        ("battery_voltage", pa.float64()),
+        ("battery_current", pa.float64()),
+        ("battery_temp", pa.float64()),
+        ("charging", pa.bool_()),
+        ("components", pa.map_(pa.string(), COMPONENT_TYPE)),
+        ("system", SYSTEM_TYPE),
+        ("metrics", pa.map_(pa.string(), pa.float64())),
+    ]
+)
 """The lake's telemetry table: the simulator and the live shards both write exactly this."""
 
 
@@ -61,16 +75,27 @@ def telemetry_table(messages: Sequence[Telemetry]) -> pa.Table:
         return [getattr(o, name) if o is not None else None for o in objects]
 
     columns = [
-        [m.tenant_id for m in messages], [m.robot_id for m in messages], [m.ts for m in messages],
-        [m.seq for m in messages], [m.status.value for m in messages], [m.task_id for m in messages],
-        attribute(poses, "x"), attribute(poses, "y"), attribute(poses, "theta"), attribute(poses, "map_id"),
-        attribute(velocities, "linear"), attribute(velocities, "angular"),
-        attribute(batteries, "soc"), attribute(batteries, "voltage"), attribute(batteries, "current"),
-        attribute(batteries, "temp"), attribute(batteries, "charging"),
+        [m.tenant_id for m in messages],
+        [m.robot_id for m in messages],
+        [m.ts for m in messages],
+        [m.seq for m in messages],
+        [m.status.value for m in messages],
+        [m.task_id for m in messages],
+        attribute(poses, "x"),
+        attribute(poses, "y"),
+        attribute(poses, "theta"),
+        attribute(poses, "map_id"),
+        attribute(velocities, "linear"),
+        attribute(velocities, "angular"),
+        attribute(batteries, "soc"),
+        attribute(batteries, "voltage"),
+        attribute(batteries, "current"),
+        attribute(batteries, "temp"),
+        attribute(batteries, "charging"),
         [[(name, _component_values(reading)) for name, reading in m.components.items()] for m in messages],
         [_system_values(m.system) if m.system is not None else None for m in messages],
         [list(m.metrics.items()) for m in messages],
-    ]  # fmt: skip
+    ]
     arrays = [pa.array(column, type=f.type) for column, f in zip(columns, TELEMETRY_SCHEMA, strict=True)]
     return pa.table(arrays, schema=TELEMETRY_SCHEMA)
 

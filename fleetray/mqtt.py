@@ -57,9 +57,12 @@ def connect(
     parts = urlsplit(url)
     host, port, tls = broker_address(url)
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_start,
-        protocol=mqtt.MQTTv311, manual_ack=manual_ack,
-    )  # fmt: skip
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_start,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
     if tls:

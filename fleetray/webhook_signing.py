@@ -27,8 +27,9 @@ def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
     return f"t={moment},v1={digest}"
 
 
-def verify(secret: str, header: str | None, body: bytes, *, now: float | None = None,
-           tolerance_s: float = DEFAULT_TOLERANCE_S) -> int:  # fmt: skip
+def verify(
+    secret: str, header: str | None, body: bytes, *, now: float | None = None, tolerance_s: float = DEFAULT_TOLERANCE_S
+) -> int:
     """Check a signature header; return its timestamp.
 
     Raises:

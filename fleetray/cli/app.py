@@ -109,8 +109,9 @@ def demo(
         store = ObjectStore.from_settings(settings)
         history_start_at = history_start(history_length / 86400)
         history_s = int((datetime.now(UTC) - history_start_at).total_seconds())  # live picks up at "now"
-        sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
-                                       start=history_start_at))  # fmt: skip
+        sim = FleetSimulator(
+            SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate, start=history_start_at)
+        )
         with console.status(f"writing {history} of history for {robots} robots..."):
             report = write_history(sim, platform.db, store, history_s)
         _print_platform(platform)
@@ -130,8 +131,9 @@ def demo(
         assert platform.mqtt_url is not None
         publisher = MqttPublisher(platform.mqtt_url, client_id=f"fleetray-demo-{tenant}")
         try:
-            run_live(sim, [publisher], speed=speed,
-                     duration_s=parse_duration(duration).total_seconds() if duration else None)  # fmt: skip
+            run_live(
+                sim, [publisher], speed=speed, duration_s=parse_duration(duration).total_seconds() if duration else None
+            )
         except KeyboardInterrupt:
             console.print("stopping...")
         finally:
@@ -189,11 +191,15 @@ def sim_history(
     settings = get_settings()
     start = history_start(days)
     seconds = int((datetime.now(UTC) - start).total_seconds())
-    sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
-                                   start=start))  # fmt: skip
+    sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate, start=start))
     started = time.monotonic()
-    progress = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                        TimeRemainingColumn(), console=console)  # fmt: skip
+    progress = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=console,
+    )
     with open_database(settings) as db, progress:
         task = progress.add_task("history", total=seconds)
         store = ObjectStore.from_settings(settings) if lake else None
@@ -229,13 +235,15 @@ def sim_live(
     url = mqtt_url or settings.mqtt_url or (state.mqtt_url if state else None)
     if url is None:
         raise ConfigError("no MQTT broker to publish to: start `fleetray up`, or pass --mqtt-url / FLEETRAY_MQTT_URL")
-    sim = FleetSimulator(SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate,
-                                   start=utc_now_whole_second()))  # fmt: skip
+    sim = FleetSimulator(
+        SimConfig(tenant_id=tenant, robots=robots, seed=seed, wear_rate=wear_rate, start=utc_now_whole_second())
+    )
     publisher = MqttPublisher(url, client_id=f"fleetray-sim-{tenant}")
     console.print(f"publishing {robots} robots to {url} at {speed:g}x; Ctrl-C stops")
     try:
-        run_live(sim, [publisher], speed=speed,
-                 duration_s=parse_duration(duration).total_seconds() if duration else None)  # fmt: skip
+        run_live(
+            sim, [publisher], speed=speed, duration_s=parse_duration(duration).total_seconds() if duration else None
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -261,8 +269,10 @@ def tenants_create(
         raise typer.BadParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in err.errors())) from None
     with open_database(get_settings()) as db, db.connect() as conn:
         upsert_tenant(conn, record)
-    console.print(f"tenant {tenant_id} ({name}) is ready; issue its first key with "
-                  f"[bold]fleetray keys create -t {tenant_id} --role admin[/]")  # fmt: skip
+    console.print(
+        f"tenant {tenant_id} ({name}) is ready; issue its first key with "
+        f"[bold]fleetray keys create -t {tenant_id} --role admin[/]"
+    )
 
 
 @tenants_app.command("list")
@@ -338,17 +348,24 @@ def schedule_solve(
     for itinerary in plan.itineraries:
         for stop in itinerary.stops:
             if stop.kind in ("task", "charge"):
-                table.add_row(itinerary.robot_id, _clock(stop.start_s), _clock(stop.end_s),
-                              stop.task_id or "charging", stop.location,
-                              f"{stop.battery_soc:.0%}" if stop.battery_soc is not None else "")  # fmt: skip
+                table.add_row(
+                    itinerary.robot_id,
+                    _clock(stop.start_s),
+                    _clock(stop.end_s),
+                    stop.task_id or "charging",
+                    stop.location,
+                    f"{stop.battery_soc:.0%}" if stop.battery_soc is not None else "",
+                )
     console.print(table)
     for dropped in plan.dropped:
         console.print(f"[yellow]dropped[/] {dropped.task_id}: {dropped.reason}")
     kpis = plan.kpis
-    console.print(f"{kpis.tasks_planned} planned, {kpis.tasks_dropped} dropped, {kpis.robots_used} robots, "
-                  f"{kpis.charging_stops} charging stops, {kpis.distance_m / 1000:.2f} km; objective "
-                  f"{plan.objective:g}{_bound_note(plan.lower_bound, plan.objective)}; "
-                  f"solved in {plan.solve_time_s:.1f} s")  # fmt: skip
+    console.print(
+        f"{kpis.tasks_planned} planned, {kpis.tasks_dropped} dropped, {kpis.robots_used} robots, "
+        f"{kpis.charging_stops} charging stops, {kpis.distance_m / 1000:.2f} km; objective "
+        f"{plan.objective:g}{_bound_note(plan.lower_bound, plan.objective)}; "
+        f"solved in {plan.solve_time_s:.1f} s"
+    )
     if gantt is not None:
         gantt.write_text(gantt_html(plan, title=request_file.stem))
         console.print(f"Gantt chart: {gantt}")
@@ -385,8 +402,10 @@ def keys_create(
             issued = create_key(conn, tenant, role, robot_id=robot, description=description, expires_at=expires_at)
     except (ConfigError, ValueError) as err:
         raise typer.BadParameter(str(err)) from err
-    console.print(f"key {issued.key.key_id} ({issued.key.role}) for tenant {tenant}"
-                  + (f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""))  # fmt: skip
+    console.print(
+        f"key {issued.key.key_id} ({issued.key.role}) for tenant {tenant}"
+        + (f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "")
+    )
     console.print("Store it now; it cannot be shown again:")
     typer.echo(issued.token)
 
@@ -407,9 +426,16 @@ def keys_list(tenant: TenantOption) -> None:
     now = datetime.now(UTC)
     for key in keys:
         state = "revoked" if key.revoked_at else "expired" if not key.usable_at(now) else "active"
-        table.add_row(key.key_id, key.role, state, key.robot_id or "", f"{key.created_at:%Y-%m-%d}",
-                      f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never",
-                      _ago(key.last_used_at) if key.last_used_at else "never", key.description)  # fmt: skip
+        table.add_row(
+            key.key_id,
+            key.role,
+            state,
+            key.robot_id or "",
+            f"{key.created_at:%Y-%m-%d}",
+            f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never",
+            _ago(key.last_used_at) if key.last_used_at else "never",
+            key.description,
+        )
     console.print(table if keys else f"tenant {tenant!r} has no API keys")
 
 
@@ -452,11 +478,14 @@ def robots(tenant: TenantOption = "demo", site: Annotated[str | None, typer.Opti
         state = latest.get(robot["robot_id"], {})
         seen = state.get("ts")
         table.add_row(
-            robot["robot_id"], robot["manufacturer"], robot["model"], robot["site_id"] or "",
+            robot["robot_id"],
+            robot["manufacturer"],
+            robot["model"],
+            robot["site_id"] or "",
             state.get("status", "-"),
             f"{state['battery_soc']:.0%}" if state.get("battery_soc") is not None else "-",
             _ago(seen) if seen else "never",
-        )  # fmt: skip
+        )
     console.print(
         table if fleet else f"tenant {tenant!r} has no robots (run `fleetray demo` or `fleetray sim history`)"
     )
@@ -475,19 +504,35 @@ def telemetry(
 
     now = datetime.now(UTC)
     with open_database(get_settings()) as db, db.connect() as conn:
-        rows = read_telemetry(conn, tenant, robot, start=now - parse_duration(since), end=now + timedelta(minutes=5),
-                              limit=1_000_000)  # fmt: skip
+        rows = read_telemetry(
+            conn, tenant, robot, start=now - parse_duration(since), end=now + timedelta(minutes=5), limit=1_000_000
+        )
     rows = rows[-limit:]
-    table = Table("time (UTC)", "seq", "status", "battery", "x", "y", "speed", "main brush A", "vacuum A",
-                  title=f"{tenant}/{robot}, last {len(rows)} samples")  # fmt: skip
+    table = Table(
+        "time (UTC)",
+        "seq",
+        "status",
+        "battery",
+        "x",
+        "y",
+        "speed",
+        "main brush A",
+        "vacuum A",
+        title=f"{tenant}/{robot}, last {len(rows)} samples",
+    )
     for row in rows:
         parts = row["components"]
         table.add_row(
-            f"{row['ts']:%Y-%m-%d %H:%M:%S}", str(row["seq"]), row["status"],
+            f"{row['ts']:%Y-%m-%d %H:%M:%S}",
+            str(row["seq"]),
+            row["status"],
             f"{row['battery_soc']:.1%}" if row["battery_soc"] is not None else "-",
-            _num(row["x"]), _num(row["y"]), _num(row["linear_velocity"]),
-            _num(parts.get("main_brush", {}).get("current_a")), _num(parts.get("vacuum", {}).get("current_a")),
-        )  # fmt: skip
+            _num(row["x"]),
+            _num(row["y"]),
+            _num(row["linear_velocity"]),
+            _num(parts.get("main_brush", {}).get("current_a")),
+            _num(parts.get("vacuum", {}).get("current_a")),
+        )
     console.print(table if rows else f"no telemetry for {tenant}/{robot} in the last {since}")
 
 
@@ -505,13 +550,21 @@ def status() -> None:
     state = read_state(settings.data_dir)
     table = Table("component", "where", "state", title="fleetray status")
     mqtt_url = settings.mqtt_url or (state.mqtt_url if state else None)
-    table.add_row("platform", f"pid {state.pid} since {state.started_at}" if state else "-",
-                  "[green]up[/]" if state else "not running (fleetray up)")  # fmt: skip
+    table.add_row(
+        "platform",
+        f"pid {state.pid} since {state.started_at}" if state else "-",
+        "[green]up[/]" if state else "not running (fleetray up)",
+    )
     with open_database(settings) as db, db.connect() as conn:
         partitions = list_partitions(conn)
         recent = conn.execute("SELECT count(*) FROM telemetry WHERE ts > now() - interval '5 minutes'").fetchone()[0]
-        table.add_row("database", db.host, f"[green]up[/], {len(partitions)} partitions "
-                      f"({partitions[0]} .. {partitions[-1]})" if partitions else "[green]up[/]")  # fmt: skip
+        table.add_row(
+            "database",
+            db.host,
+            f"[green]up[/], {len(partitions)} partitions ({partitions[0]} .. {partitions[-1]})"
+            if partitions
+            else "[green]up[/]",
+        )
         table.add_row("telemetry", "last 5 minutes", f"{recent:,} samples")
         for tenant in list_tenants(conn):
             table.add_row("tenant", tenant["tenant_id"], f"{tenant['robots']} robots")

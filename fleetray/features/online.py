@@ -75,10 +75,19 @@ class Aggregate:
     def as_dict(self) -> dict[str, float]:
         """Every statistic by its name in :data:`~fleetray.features.windows.STATISTICS`."""
         return {
-            "n": self.n, "mean": self.mean, "std": self.std, "min": self.low, "max": self.high, "p05": self.p05,
-            "p50": self.p50, "p95": self.p95, "slope_per_s": self.slope_per_s, "rate_hz": self.rate_hz,
-            "last": self.last, "anomaly": self.anomaly,
-        }  # fmt: skip
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.low,
+            "max": self.high,
+            "p05": self.p05,
+            "p50": self.p50,
+            "p95": self.p95,
+            "slope_per_s": self.slope_per_s,
+            "rate_hz": self.rate_hz,
+            "last": self.last,
+            "anomaly": self.anomaly,
+        }
 
     @classmethod
     def from_summary(cls, summary: dict[str, np.ndarray], column: int) -> Aggregate:
@@ -86,9 +95,19 @@ class Aggregate:
         value = {name: summary[name][column].item() for name in STATISTICS}
         n = int(value["n"])
         return cls(
-            n, value["mean"] * n, value["min"], value["max"], value["last"], value["std"] ** 2 * n, value["p05"],
-            value["p50"], value["p95"], value["slope_per_s"], value["rate_hz"], value["anomaly"],
-        )  # fmt: skip
+            n,
+            value["mean"] * n,
+            value["min"],
+            value["max"],
+            value["last"],
+            value["std"] ** 2 * n,
+            value["p05"],
+            value["p50"],
+            value["p95"],
+            value["slope_per_s"],
+            value["rate_hz"],
+            value["anomaly"],
+        )
 
 
 class MinuteSamples:

@@ -25,8 +25,11 @@ def telemetry_signals(message: Telemetry) -> dict[str, float]:
     if message.battery is not None:
         battery = message.battery
         signals["battery.soc"] = battery.soc
-        for name, value in (("battery.voltage", battery.voltage), ("battery.current", battery.current),
-                            ("battery.temp", battery.temp)):  # fmt: skip
+        for name, value in (
+            ("battery.voltage", battery.voltage),
+            ("battery.current", battery.current),
+            ("battery.temp", battery.temp),
+        ):
             if value is not None:
                 signals[name] = value
     if message.velocity is not None:

@@ -29,8 +29,12 @@ class ScheduleRequestError(FleetrayError, ValueError):
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
-def solve(request: ScheduleRequest, *, method: Literal["optimize", "greedy"] = "optimize",
-          seed: dict[str, list[str]] | None = None) -> ScheduleResult:  # fmt: skip
+def solve(
+    request: ScheduleRequest,
+    *,
+    method: Literal["optimize", "greedy"] = "optimize",
+    seed: dict[str, list[str]] | None = None,
+) -> ScheduleResult:
     """Plan ``request``; ``seed`` (robot id -> task ids in order) is a plan to keep where it stays feasible.
 
     Raises:
@@ -66,8 +70,10 @@ def _with_lower_bound(instance: Instance, plan: ScheduleResult) -> ScheduleResul
         logger.info("no lower bound: %s", err)
         return plan
     rounding = 1e-3 * (len(instance.tasks) + len(instance.robots))  # the bound rounds each arc's cost down
-    return plan.model_copy(update={
-        "lower_bound": round(bound, 3),
-        "status": "optimal" if plan.objective <= bound + rounding else plan.status,
-        "solve_time_s": round(plan.solve_time_s + time.perf_counter() - started, 3),
-    })  # fmt: skip
+    return plan.model_copy(
+        update={
+            "lower_bound": round(bound, 3),
+            "status": "optimal" if plan.objective <= bound + rounding else plan.status,
+            "solve_time_s": round(plan.solve_time_s + time.perf_counter() - started, 3),
+        }
+    )

@@ -36,8 +36,15 @@ class _Kind:
 def _kinds(instance: Instance) -> list[_Kind]:
     kinds: dict[tuple, _Kind] = {}
     for r, spec in enumerate(instance.robots):
-        key = (instance.robot_start[r], instance.robot_end[r], tuple(instance.durations[r]),
-               tuple(instance.compatible[r]), spec.speed_m_s, spec.capacity, spec.failure_risk)  # fmt: skip
+        key = (
+            instance.robot_start[r],
+            instance.robot_end[r],
+            tuple(instance.durations[r]),
+            tuple(instance.compatible[r]),
+            spec.speed_m_s,
+            spec.capacity,
+            spec.failure_risk,
+        )
         start, end = instance.availability(r)
         kind = kinds.setdefault(key, _Kind(r, 0, start, end))
         kind.count += 1
@@ -68,9 +75,11 @@ def lower_bound(instance: Instance, time_limit_s: float, seed: int = 0, workers:
             source = places[i]
             target = instance.robot_end[r] if j == 0 else places[j]
             work = instance.durations[r][i - 1] if i else 0
-            cost = (weights.distance_m * instance.distance(source, target)
-                    + weights.travel_s * math.floor(instance.distance(source, target) / instance.robots[r].speed_m_s)
-                    + weights.risk * work * instance.robots[r].failure_risk)  # fmt: skip
+            cost = (
+                weights.distance_m * instance.distance(source, target)
+                + weights.travel_s * math.floor(instance.distance(source, target) / instance.robots[r].speed_m_s)
+                + weights.risk * work * instance.robots[r].failure_risk
+            )
             return math.floor(cost * COST_SCALE)
 
         def travel(i: int, j: int, r: int = r, places: list[int] = places) -> int:
@@ -103,11 +112,13 @@ def lower_bound(instance: Instance, time_limit_s: float, seed: int = 0, workers:
                     routes.append(arc)
                     model.add(starts[j - 1] >= kind.available_from + travel(0, j)).only_enforce_if(arc)
                 elif j == 0:
-                    model.add(starts[i - 1] + instance.durations[r][i - 1] + travel(i, 0)
-                              <= kind.available_to).only_enforce_if(arc)  # fmt: skip
+                    model.add(
+                        starts[i - 1] + instance.durations[r][i - 1] + travel(i, 0) <= kind.available_to
+                    ).only_enforce_if(arc)
                 else:
-                    model.add(starts[j - 1] >= starts[i - 1] + instance.durations[r][i - 1] + travel(i, j)
-                              ).only_enforce_if(arc)  # fmt: skip
+                    model.add(
+                        starts[j - 1] >= starts[i - 1] + instance.durations[r][i - 1] + travel(i, j)
+                    ).only_enforce_if(arc)
                     model.add(loads[j - 1] >= loads[i - 1] + instance.tasks[j - 1].demand).only_enforce_if(arc)
         model.add_multiple_circuit(arcs)
         model.add(sum(routes) <= kind.count)

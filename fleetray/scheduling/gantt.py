@@ -17,14 +17,18 @@ def gantt_html(plan: ScheduleResult, *, title: str = "fleetray schedule") -> str
     end = max((stop.end_s for itinerary in plan.itineraries for stop in itinerary.stops), default=0) or 1
     scale = (WIDTH_PX - LABEL_PX - 20) / end
     height = ROW_PX * (len(plan.itineraries) + 2)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH_PX}" height="{height}" '
-             'font-family="sans-serif" font-size="12">']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH_PX}" height="{height}" '
+        'font-family="sans-serif" font-size="12">'
+    ]
     hours = max(1, end // 3600)
     step = max(1, hours // 12) * 3600
     for tick in range(0, end + 1, step):
         x = LABEL_PX + tick * scale
-        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - ROW_PX}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick // 3600}h</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - ROW_PX}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick // 3600}h</text>'
+        )
     for row, itinerary in enumerate(plan.itineraries):
         y = ROW_PX * (row + 0.5)
         parts.append(f'<text x="4" y="{y + 14:.1f}">{escape(itinerary.robot_id)}</text>')
@@ -44,14 +48,19 @@ def gantt_html(plan: ScheduleResult, *, title: str = "fleetray schedule") -> str
                     f'<rect x="{LABEL_PX + start * scale:.1f}" y="{top:.1f}" width="{width:.1f}" '
                     f'height="{bar_height}" fill="{COLOURS[kind]}"><title>{escape(str(label))}: '
                     f"{start // 60} to {finish // 60} min</title></rect>"
-                )  # fmt: skip
+                )
             previous_end = stop.end_s
     parts.append("</svg>")
     dropped = "".join(f"<li>{escape(d.task_id)}: {escape(d.reason)}</li>" for d in plan.dropped)
     kpis = plan.kpis
-    summary = (f"{kpis.tasks_planned} tasks planned on {kpis.robots_used} robots, {kpis.tasks_dropped} dropped; "
-               f"{kpis.distance_m / 1000:.1f} km; objective {plan.objective:g} ({plan.solver}, "
-               f"{plan.solve_time_s:.1f} s)")  # fmt: skip
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head><body>"
-            f"<h2>{escape(title)}</h2><p>{escape(summary)}</p>{''.join(parts)}"
-            + (f"<h3>Dropped</h3><ul>{dropped}</ul>" if dropped else "") + "</body></html>")  # fmt: skip
+    summary = (
+        f"{kpis.tasks_planned} tasks planned on {kpis.robots_used} robots, {kpis.tasks_dropped} dropped; "
+        f"{kpis.distance_m / 1000:.1f} km; objective {plan.objective:g} ({plan.solver}, "
+        f"{plan.solve_time_s:.1f} s)"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head><body>"
+        f"<h2>{escape(title)}</h2><p>{escape(summary)}</p>{''.join(parts)}"
+        + (f"<h3>Dropped</h3><ul>{dropped}</ul>" if dropped else "")
+        + "</body></html>"
+    )

@@ -35,16 +35,19 @@ def _nearness(instance: Instance, robot: int, last_task: int | None, place: int)
 
 def _insertion_cost(instance: Instance, before: RouteOutcome, after: RouteOutcome, was_empty: bool) -> float:
     weights = instance.request.objective
-    return (weights.distance_m * (after.distance_m - before.distance_m)
-            + weights.travel_s * (after.travel_s - before.travel_s)
-            + weights.lateness_s * (after.lateness_s - before.lateness_s)
-            + weights.balance_s * (after.span_s - before.span_s)
-            + weights.risk * (after.risk - before.risk)
-            + (weights.robots_used if was_empty else 0.0))  # fmt: skip
+    return (
+        weights.distance_m * (after.distance_m - before.distance_m)
+        + weights.travel_s * (after.travel_s - before.travel_s)
+        + weights.lateness_s * (after.lateness_s - before.lateness_s)
+        + weights.balance_s * (after.span_s - before.span_s)
+        + weights.risk * (after.risk - before.risk)
+        + (weights.robots_used if was_empty else 0.0)
+    )
 
 
-def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None) -> tuple[list[list[int]],
-                                                                                         dict[int, str]]:  # fmt: skip
+def greedy_routes(
+    instance: Instance, seed_routes: list[list[int]] | None = None
+) -> tuple[list[list[int]], dict[int, str]]:
     """Driven routes (charging stops included) built by cheapest insertion, and the dropped tasks with the last
     reason each was refused.
 
@@ -68,8 +71,10 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
 
     order = sorted((t for t in range(len(instance.tasks)) if t not in placed), key=urgency)
     # Robots without maintenance windows are checked in constant time per position; the others by replay.
-    slacks = [build_slack(instance, r, routes[r]) if not instance.robots[r].maintenance and outcomes[r].feasible
-              else None for r in robots]  # fmt: skip
+    slacks = [
+        build_slack(instance, r, routes[r]) if not instance.robots[r].maintenance and outcomes[r].feasible else None
+        for r in robots
+    ]
     anchors = [served(routes[r])[-1] if served(routes[r]) else None for r in robots]
     weights = instance.request.objective
     for task in order:
@@ -96,8 +101,7 @@ def greedy_routes(instance: Instance, seed_routes: list[list[int]] | None = None
                     cost = weights.distance_m * found.extra_m + weights.travel_s * found.extra_s + risk + opening
                     charger = found.charger
                 else:
-                    candidate = evaluate_route(instance, robot, inserted(route, task, position, None),
-                                               with_stops=False)  # fmt: skip
+                    candidate = evaluate_route(instance, robot, inserted(route, task, position, None), with_stops=False)
                     if not candidate.feasible:
                         reason = candidate.reason
                         continue
@@ -122,12 +126,26 @@ def solve_greedy(instance: Instance, seed_routes: list[list[int]] | None = None)
     """The baseline's plan."""
     started = time.perf_counter()
     routes, dropped = greedy_routes(instance, seed_routes)
-    return build_result(instance, routes, dropped, solver="greedy-insertion", status="feasible",
-                        solve_time_s=time.perf_counter() - started)  # fmt: skip
+    return build_result(
+        instance,
+        routes,
+        dropped,
+        solver="greedy-insertion",
+        status="feasible",
+        solve_time_s=time.perf_counter() - started,
+    )
 
 
-def build_result(instance: Instance, routes: list[list[int]], dropped: dict[int, str], *, solver: str, status: str,
-                 solve_time_s: float, lower_bound: float | None = None) -> ScheduleResult:  # fmt: skip
+def build_result(
+    instance: Instance,
+    routes: list[list[int]],
+    dropped: dict[int, str],
+    *,
+    solver: str,
+    status: str,
+    solve_time_s: float,
+    lower_bound: float | None = None,
+) -> ScheduleResult:
     """The answer for a plan, evaluated and priced the same way whichever solver made it.
 
     A dropped task that no robot could serve even alone is explained by what stops each robot.
@@ -137,15 +155,25 @@ def build_result(instance: Instance, routes: list[list[int]], dropped: dict[int,
     if broken:
         raise InfeasiblePlanError(f"{solver} produced a plan that breaks a hard constraint: {broken[0]}")
     used = [o for o, route in zip(outcomes, routes, strict=True) if served(route)]
-    kpis = Kpis(tasks_planned=sum(len(served(route)) for route in routes), tasks_dropped=len(dropped),
-                robots_used=len(used), charging_stops=sum(len(o.visits) - len(served(o.visits)) for o in used),
-                distance_m=round(sum(o.distance_m for o in used), 1), travel_s=sum(o.travel_s for o in used),
-                makespan_s=max((o.end_s for o in used), default=0))  # fmt: skip
+    kpis = Kpis(
+        tasks_planned=sum(len(served(route)) for route in routes),
+        tasks_dropped=len(dropped),
+        robots_used=len(used),
+        charging_stops=sum(len(o.visits) - len(served(o.visits)) for o in used),
+        distance_m=round(sum(o.distance_m for o in used), 1),
+        travel_s=sum(o.travel_s for o in used),
+        makespan_s=max((o.end_s for o in used), default=0),
+    )
     return ScheduleResult(
-        status=status, solver=solver, objective=round(plan_cost(instance, outcomes, routes, list(dropped)), 3),
-        lower_bound=lower_bound, solve_time_s=round(solve_time_s, 3),
+        status=status,
+        solver=solver,
+        objective=round(plan_cost(instance, outcomes, routes, list(dropped)), 3),
+        lower_bound=lower_bound,
+        solve_time_s=round(solve_time_s, 3),
         itineraries=[i for i, route in zip(itineraries(instance, outcomes), routes, strict=True) if served(route)],
-        dropped=[DroppedTask(task_id=instance.tasks[t].id, reason=unservable_reason(instance, t) or reason)
-                 for t, reason in sorted(dropped.items())],
+        dropped=[
+            DroppedTask(task_id=instance.tasks[t].id, reason=unservable_reason(instance, t) or reason)
+            for t, reason in sorted(dropped.items())
+        ],
         kpis=kpis,
-    )  # fmt: skip
+    )

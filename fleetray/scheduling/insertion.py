@@ -48,10 +48,14 @@ def build_slack(instance: Instance, robot: int, items: list[int]) -> RouteSlack:
     """The slack of a feasible driven route (checked beforehand with the evaluator)."""
     available_from, available_to = instance.availability(robot)
     spec = instance.robots[robot]
-    places = [instance.robot_start[robot], *(charge_location(i) if i < 0 else instance.task_location[i]
-                                             for i in items), instance.robot_end[robot]]  # fmt: skip
-    slack = RouteSlack(robot, list(items), places, finish=[available_from], used=[0.0], stretch=[0],
-                       stretch_level=[spec.battery_soc])  # fmt: skip
+    places = [
+        instance.robot_start[robot],
+        *(charge_location(i) if i < 0 else instance.task_location[i] for i in items),
+        instance.robot_end[robot],
+    ]
+    slack = RouteSlack(
+        robot, list(items), places, finish=[available_from], used=[0.0], stretch=[0], stretch_level=[spec.battery_soc]
+    )
     used, durations = 0.0, [0]
     for k, item in enumerate(items, start=1):
         used += instance.energy(robot, places[k - 1], places[k])
@@ -117,8 +121,11 @@ def insertion(instance: Instance, route: RouteSlack, task: int, position: int) -
         if not _fits_before_next(instance, route, position, ready, later_charge):
             return None
         extra_m = instance.distance(before, here) + instance.distance(here, after) - instance.distance(before, after)
-        extra_s = (instance.travel_s(robot, before, here) + instance.travel_s(robot, here, after)
-                   - instance.travel_s(robot, before, after))  # fmt: skip
+        extra_s = (
+            instance.travel_s(robot, before, here)
+            + instance.travel_s(robot, here, after)
+            - instance.travel_s(robot, before, after)
+        )
         return Insertion(extra_m, extra_s)
     return _insertion_after_charge(instance, route, task, position)
 
@@ -137,8 +144,12 @@ def _insertion_after_charge(instance: Instance, route: RouteSlack, task: int, po
     if arriving_level < spec.reserve - EPSILON:
         return None
     rest = stretch_used - route.used[position] - instance.energy(robot, before, after)
-    new_used = (instance.energy(robot, charger, here) + instance.work_energy(robot, task)
-                + instance.energy(robot, here, after) + rest)  # fmt: skip
+    new_used = (
+        instance.energy(robot, charger, here)
+        + instance.work_energy(robot, task)
+        + instance.energy(robot, here, after)
+        + rest
+    )
     if new_used > 1.0 - spec.reserve + EPSILON:
         return None
     charged = route.finish[position] + instance.travel_s(robot, before, charger) + charge_seconds(spec, arriving_level)
@@ -150,13 +161,22 @@ def _insertion_after_charge(instance: Instance, route: RouteSlack, task: int, po
     later_charge = 0
     if route.stretch_charges[stretch]:
         later_charge = max(0, charge_seconds(spec, 1.0 - new_used) - charge_seconds(spec, level - stretch_used))
-    if not _fits_before_next(instance, route, position, start + duration + instance.travel_s(robot, here, after),
-                             later_charge):  # fmt: skip
+    if not _fits_before_next(
+        instance, route, position, start + duration + instance.travel_s(robot, here, after), later_charge
+    ):
         return None
-    extra_m = (instance.distance(before, charger) + instance.distance(charger, here) + instance.distance(here, after)
-               - instance.distance(before, after))  # fmt: skip
-    extra_s = (instance.travel_s(robot, before, charger) + instance.travel_s(robot, charger, here)
-               + instance.travel_s(robot, here, after) - instance.travel_s(robot, before, after))  # fmt: skip
+    extra_m = (
+        instance.distance(before, charger)
+        + instance.distance(charger, here)
+        + instance.distance(here, after)
+        - instance.distance(before, after)
+    )
+    extra_s = (
+        instance.travel_s(robot, before, charger)
+        + instance.travel_s(robot, charger, here)
+        + instance.travel_s(robot, here, after)
+        - instance.travel_s(robot, before, after)
+    )
     return Insertion(extra_m, extra_s, charger)
 
 

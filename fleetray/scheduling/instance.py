@@ -114,16 +114,23 @@ def compile_request(request: ScheduleRequest) -> Instance:
     durations, compatible = [], []
     for robot in request.robots:
         capabilities = set(robot.capabilities)
-        durations.append([
-            task.duration_s if task.duration_s is not None else math.ceil(task.area_m2 / robot.cleaning_rate_m2_s)
-            for task in request.tasks
-        ])  # fmt: skip
+        durations.append(
+            [
+                task.duration_s if task.duration_s is not None else math.ceil(task.area_m2 / robot.cleaning_rate_m2_s)
+                for task in request.tasks
+            ]
+        )
         compatible.append([task.capability is None or task.capability in capabilities for task in request.tasks])
     instance = Instance(
-        request, location_index, distance_m, [(loc.x, loc.y) for loc in request.locations],
-        [location_index[task.location] for task in request.tasks], durations, compatible,
+        request,
+        location_index,
+        distance_m,
+        [(loc.x, loc.y) for loc in request.locations],
+        [location_index[task.location] for task in request.tasks],
+        durations,
+        compatible,
         [drop_penalty(task) for task in request.tasks],
-    )  # fmt: skip
+    )
     instance.robot_start = [location_index[robot.start_location] for robot in request.robots]
     instance.robot_end = [location_index[robot.end_location or robot.start_location] for robot in request.robots]
     instance.chargers = [i for i, location in enumerate(request.locations) if location.charger]
@@ -191,8 +198,16 @@ class _Walk:
         self.battery, self.just_charged = 1.0, True
         self.outcome.visits.append(charge_item(charger))
         if self.stops is not None:
-            self.stops.append(Stop(kind="charge", location=self.instance.request.locations[charger].id,
-                                   arrival_s=arrival, start_s=arrival, end_s=self.time, battery_soc=1.0))  # fmt: skip
+            self.stops.append(
+                Stop(
+                    kind="charge",
+                    location=self.instance.request.locations[charger].id,
+                    arrival_s=arrival,
+                    start_s=arrival,
+                    end_s=self.time,
+                    battery_soc=1.0,
+                )
+            )
         return True
 
     def needs_charge_before(self, target: int, then: float) -> bool:
@@ -201,8 +216,11 @@ class _Walk:
         Only robots that use charge on a site with chargers ever stop to charge on their own.
         """
         instance, robot = self.instance, self.robot
-        if self.just_charged or not instance.chargers or (not self.spec.consumption_per_m
-                                                          and not self.spec.consumption_per_min_work):  # fmt: skip
+        if (
+            self.just_charged
+            or not instance.chargers
+            or (not self.spec.consumption_per_m and not self.spec.consumption_per_min_work)
+        ):
             return False
         after = self.battery - instance.energy(robot, self.position, target) - then
         nearest = instance.nearest_charger(target)
@@ -227,8 +245,16 @@ def evaluate_route(instance: Instance, robot: int, items: list[int], *, with_sto
     outcome, stops = walk.outcome, walk.stops
     available_from, available_to = instance.availability(robot)
     if stops is not None:
-        stops.append(Stop(kind="start", location=spec.start_location, arrival_s=walk.time, start_s=walk.time,
-                          end_s=walk.time, battery_soc=round(walk.battery, 4)))  # fmt: skip
+        stops.append(
+            Stop(
+                kind="start",
+                location=spec.start_location,
+                arrival_s=walk.time,
+                start_s=walk.time,
+                end_s=walk.time,
+                battery_soc=round(walk.battery, 4),
+            )
+        )
     for task in items:
         if task < 0:
             if walk.just_charged and walk.position == charge_location(task):
@@ -267,9 +293,17 @@ def evaluate_route(instance: Instance, robot: int, items: list[int], *, with_sto
         outcome.visits.append(task)
         walk.just_charged = False
         if stops is not None:
-            stops.append(Stop(kind="task", location=instance.tasks[task].location, task_id=instance.tasks[task].id,
-                              arrival_s=arrival, start_s=start, end_s=start + duration,
-                              battery_soc=round(walk.battery, 4)))  # fmt: skip
+            stops.append(
+                Stop(
+                    kind="task",
+                    location=instance.tasks[task].location,
+                    task_id=instance.tasks[task].id,
+                    arrival_s=arrival,
+                    start_s=start,
+                    end_s=start + duration,
+                    battery_soc=round(walk.battery, 4),
+                )
+            )
         walk.time = start + duration
     end = instance.robot_end[robot]
     walk.charge_if_needed(end, 0.0)
@@ -284,8 +318,16 @@ def evaluate_route(instance: Instance, robot: int, items: list[int], *, with_sto
     outcome.end_s = arrival
     outcome.span_s = arrival - available_from
     if stops is not None:
-        stops.append(Stop(kind="end", location=spec.end_location or spec.start_location, arrival_s=arrival,
-                          start_s=arrival, end_s=arrival, battery_soc=round(walk.battery, 4)))  # fmt: skip
+        stops.append(
+            Stop(
+                kind="end",
+                location=spec.end_location or spec.start_location,
+                arrival_s=arrival,
+                start_s=arrival,
+                end_s=arrival,
+                battery_soc=round(walk.battery, 4),
+            )
+        )
     return outcome
 
 
@@ -299,8 +341,14 @@ def plan_cost(instance: Instance, outcomes: list[RouteOutcome], routes: list[lis
     weights = instance.request.objective
     used = [outcome for outcome, route in zip(outcomes, routes, strict=True) if served(route)]
     cost = weights.dropped * sum(instance.penalties[task] for task in dropped)
-    cost += sum(weights.distance_m * o.distance_m + weights.travel_s * o.travel_s + weights.lateness_s * o.lateness_s
-                + weights.balance_s * o.span_s + weights.risk * o.risk for o in used)  # fmt: skip
+    cost += sum(
+        weights.distance_m * o.distance_m
+        + weights.travel_s * o.travel_s
+        + weights.lateness_s * o.lateness_s
+        + weights.balance_s * o.span_s
+        + weights.risk * o.risk
+        for o in used
+    )
     cost += weights.robots_used * len(used)
     cost += weights.makespan_s * max((o.end_s for o in used), default=0)
     return cost
@@ -308,5 +356,9 @@ def plan_cost(instance: Instance, outcomes: list[RouteOutcome], routes: list[lis
 
 def itineraries(instance: Instance, outcomes: list[RouteOutcome]) -> list[Itinerary]:
     """Each robot's itinerary, as the answer carries it."""
-    return [Itinerary(robot_id=robot.id, stops=o.stops, distance_m=round(o.distance_m, 1), travel_s=o.travel_s,
-                      work_s=o.work_s) for robot, o in zip(instance.robots, outcomes, strict=True)]  # fmt: skip
+    return [
+        Itinerary(
+            robot_id=robot.id, stops=o.stops, distance_m=round(o.distance_m, 1), travel_s=o.travel_s, work_s=o.work_s
+        )
+        for robot, o in zip(instance.robots, outcomes, strict=True)
+    ]

@@ -85,12 +85,16 @@ def reoptimize(body: ReoptimizeRequest) -> ScheduleResult:
         if event.type == "robot_late" and robot.id == event.robot_id:
             ready += event.delay_s
         until = robot.availability.end if robot.availability is not None else request.horizon_s
-        robots.append(robot.model_copy(update={
-            "start_location": last.location if last else robot.start_location,
-            "end_location": robot.end_location or robot.start_location,
-            "battery_soc": last.battery_soc if last and last.battery_soc is not None else robot.battery_soc,
-            "availability": Window(start=min(ready, until), end=until),
-        }))  # fmt: skip
+        robots.append(
+            robot.model_copy(
+                update={
+                    "start_location": last.location if last else robot.start_location,
+                    "end_location": robot.end_location or robot.start_location,
+                    "battery_soc": last.battery_soc if last and last.battery_soc is not None else robot.battery_soc,
+                    "availability": Window(start=min(ready, until), end=until),
+                }
+            )
+        )
     done = {s.task_id for stops in frozen.values() for s in stops if s.task_id}
     capabilities = {c for robot in robots for c in robot.capabilities}
     orphaned, remaining = [], []
@@ -101,10 +105,12 @@ def reoptimize(body: ReoptimizeRequest) -> ScheduleResult:
         else:
             remaining.append(task)
     replanned = solve(request.model_copy(update={"robots": robots, "tasks": remaining}), seed=seed)
-    replanned = replanned.model_copy(update={
-        "dropped": [*replanned.dropped, *orphaned],
-        "kpis": replanned.kpis.model_copy(update={"tasks_dropped": replanned.kpis.tasks_dropped + len(orphaned)}),
-    })  # fmt: skip
+    replanned = replanned.model_copy(
+        update={
+            "dropped": [*replanned.dropped, *orphaned],
+            "kpis": replanned.kpis.model_copy(update={"tasks_dropped": replanned.kpis.tasks_dropped + len(orphaned)}),
+        }
+    )
     return _merged(request, frozen, replanned)
 
 
@@ -119,15 +125,24 @@ def _merged(request: ScheduleRequest, frozen: dict[str, list[Stop]], replanned: 
         kept, plan = frozen.get(robot.id, []), new.get(robot.id)
         if not kept and plan is None:
             continue
-        start = Stop(kind="start", location=robot.start_location, arrival_s=0, start_s=0, end_s=0,
-                     battery_soc=robot.battery_soc)  # fmt: skip
+        start = Stop(
+            kind="start", location=robot.start_location, arrival_s=0, start_s=0, end_s=0, battery_soc=robot.battery_soc
+        )
         later = plan.stops[1:] if plan is not None else []
         work_s = sum(s.end_s - s.start_s for s in kept if s.kind == "task") + (plan.work_s if plan else 0)
-        itineraries.append(Itinerary(robot_id=robot.id, stops=[start, *kept, *later], work_s=work_s,
-                                     distance_m=plan.distance_m if plan else 0.0,
-                                     travel_s=plan.travel_s if plan else 0))  # fmt: skip
+        itineraries.append(
+            Itinerary(
+                robot_id=robot.id,
+                stops=[start, *kept, *later],
+                work_s=work_s,
+                distance_m=plan.distance_m if plan else 0.0,
+                travel_s=plan.travel_s if plan else 0,
+            )
+        )
     kept_count = sum(1 for stops in frozen.values() for s in stops if s.kind == "task")
-    kpis = replanned.kpis.model_copy(update={"tasks_planned": replanned.kpis.tasks_planned + kept_count,
-                                             "robots_used": len(itineraries)})  # fmt: skip
-    return replanned.model_copy(update={"itineraries": itineraries, "kpis": kpis,
-                                        "solver": f"{replanned.solver}, repaired"})  # fmt: skip
+    kpis = replanned.kpis.model_copy(
+        update={"tasks_planned": replanned.kpis.tasks_planned + kept_count, "robots_used": len(itineraries)}
+    )
+    return replanned.model_copy(
+        update={"itineraries": itineraries, "kpis": kpis, "solver": f"{replanned.solver}, repaired"}
+    )

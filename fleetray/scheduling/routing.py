@@ -106,9 +106,11 @@ class _Transits:
         travel = np.ceil(distances / spec.speed_m_s).astype(np.int64)
         used = distances * spec.consumption_per_m + (work / 60 * spec.consumption_per_min_work)[:, None]
         energy = -np.ceil(used * ENERGY_SCALE).astype(np.int64)
-        cost = np.rint(weights.distance_m * np.rint(distances * DISTANCE_SCALE) / DISTANCE_SCALE
-                       + weights.travel_s * travel
-                       + (weights.risk * work * spec.failure_risk)[:, None]).astype(np.int64)  # fmt: skip
+        cost = np.rint(
+            weights.distance_m * np.rint(distances * DISTANCE_SCALE) / DISTANCE_SCALE
+            + weights.travel_s * travel
+            + (weights.risk * work * spec.failure_risk)[:, None]
+        ).astype(np.int64)
         register = self.routing.RegisterTransitMatrix
         return (register((service[:, None] + travel).tolist()), register(energy.tolist()), register(cost.tolist()))
 
@@ -126,16 +128,20 @@ class _Transits:
 
         def energy_transit(a: int, b: int) -> int:
             i, j = manager.IndexToNode(a), manager.IndexToNode(b)
-            used = (instance.distance(location[i], location[j]) * spec.consumption_per_m
-                    + work(i) / 60 * spec.consumption_per_min_work)  # fmt: skip
+            used = (
+                instance.distance(location[i], location[j]) * spec.consumption_per_m
+                + work(i) / 60 * spec.consumption_per_min_work
+            )
             return -math.ceil(used * ENERGY_SCALE)
 
         def arc_cost(a: int, b: int) -> int:
             i, j = manager.IndexToNode(a), manager.IndexToNode(b)
             distance_dm = round(instance.distance(location[i], location[j]) * DISTANCE_SCALE)
-            return round(weights.distance_m * distance_dm / DISTANCE_SCALE
-                         + weights.travel_s * instance.travel_s(robot, location[i], location[j])
-                         + weights.risk * work(i) * spec.failure_risk)  # fmt: skip
+            return round(
+                weights.distance_m * distance_dm / DISTANCE_SCALE
+                + weights.travel_s * instance.travel_s(robot, location[i], location[j])
+                + weights.risk * work(i) * spec.failure_risk
+            )
 
         callbacks: list[Callable[[int, int], int]] = [time_transit, energy_transit, arc_cost]
         return tuple(self.routing.RegisterTransitCallback(callback) for callback in callbacks)  # type: ignore[return-value]
@@ -144,8 +150,15 @@ class _Transits:
 def _robot_class(instance: Instance, robot: int) -> tuple:
     """What makes two robots move, work and charge alike (a fleet has few models, not hundreds)."""
     spec = instance.robots[robot]
-    return (spec.speed_m_s, tuple(instance.durations[robot]), spec.consumption_per_m, spec.consumption_per_min_work,
-            spec.failure_risk, spec.reserve, spec.charge_rate_per_min)  # fmt: skip
+    return (
+        spec.speed_m_s,
+        tuple(instance.durations[robot]),
+        spec.consumption_per_m,
+        spec.consumption_per_min_work,
+        spec.failure_risk,
+        spec.reserve,
+        spec.charge_rate_per_min,
+    )
 
 
 def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None) -> ScheduleResult:
@@ -159,8 +172,9 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
     charging = bool(instance.chargers) and _uses_charge(instance)
     nodes = _Nodes(instance, baseline_routes, charging)
     robots, horizon, weights = nodes.robots, request.horizon_s, request.objective
-    manager = pywrapcp.RoutingIndexManager(len(nodes.location), robots, list(range(robots)),
-                                           list(range(robots, 2 * robots)))  # fmt: skip
+    manager = pywrapcp.RoutingIndexManager(
+        len(nodes.location), robots, list(range(robots)), list(range(robots, 2 * robots))
+    )
     routing = pywrapcp.RoutingModel(manager)
     solver = routing.solver()
 
@@ -180,8 +194,11 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
         available_from, available_to = instance.availability(r)
         time_dimension.CumulVar(routing.Start(r)).SetRange(available_from, available_to)
         time_dimension.CumulVar(routing.End(r)).SetRange(available_from, available_to)
-        breaks = [solver.FixedDurationIntervalVar(w.start, w.start, w.end - w.start, False, f"maintenance-{r}-{k}")
-                  for k, w in enumerate(instance.robots[r].maintenance) if w.end > w.start]  # fmt: skip
+        breaks = [
+            solver.FixedDurationIntervalVar(w.start, w.start, w.end - w.start, False, f"maintenance-{r}-{k}")
+            for k, w in enumerate(instance.robots[r].maintenance)
+            if w.end > w.start
+        ]
         if breaks:  # the work at each index (OR-Tools reads this list by routing index, not by node)
             service = _service(instance, nodes, r)
             visits = [0] * (routing.Size() + robots)
@@ -197,8 +214,9 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
         task = nodes.task(manager.IndexToNode(a))
         return instance.tasks[task].demand if task is not None else 0
 
-    routing.AddDimensionWithVehicleCapacity(routing.RegisterUnaryTransitCallback(demand), 0,
-                                            [robot.capacity for robot in instance.robots], True, "load")  # fmt: skip
+    routing.AddDimensionWithVehicleCapacity(
+        routing.RegisterUnaryTransitCallback(demand), 0, [robot.capacity for robot in instance.robots], True, "load"
+    )
     if _uses_charge(instance):
         _add_energy(instance, nodes, manager, routing, energy_callbacks, charging)
         if charging:
@@ -230,8 +248,14 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
         logger.info("the greedy plan does not fit the routing model; the solver starts on its own")
         solution = routing.SolveWithParameters(parameters)
     elapsed = time.perf_counter() - started
-    greedy = build_result(instance, baseline_routes, baseline_dropped, solver="ortools-routing (greedy start kept)",
-                          status="feasible", solve_time_s=elapsed)  # fmt: skip
+    greedy = build_result(
+        instance,
+        baseline_routes,
+        baseline_dropped,
+        solver="ortools-routing (greedy start kept)",
+        status="feasible",
+        solve_time_s=elapsed,
+    )
     if solution is None:
         return greedy
     routes = [_route(nodes, manager, routing, solution, r) for r in range(robots)]
@@ -239,27 +263,36 @@ def solve_routing(instance: Instance, seed_routes: list[list[int]] | None = None
     crowded_out = "no room for it in any robot's time, capacity or charge beside the tasks planned"
     dropped = {t: crowded_out for t in range(nodes.tasks) if t not in planned}
     try:
-        optimised = build_result(instance, routes, dropped, solver="ortools-routing", status="feasible",
-                                 solve_time_s=elapsed)  # fmt: skip
+        optimised = build_result(
+            instance, routes, dropped, solver="ortools-routing", status="feasible", solve_time_s=elapsed
+        )
     except InfeasiblePlanError as err:
         # Never hand out a plan that breaks a constraint: the evaluator is the judge. The refused routes
         # are cut back to where they hold, and what that leaves out is inserted again.
         logger.warning("%s; repairing it", err)
         repaired, dropped = greedy_routes(instance, routes)
-        optimised = build_result(instance, repaired, dropped, solver=f"ortools-routing, repaired ({err})",
-                                 status="feasible", solve_time_s=time.perf_counter() - started)  # fmt: skip
+        optimised = build_result(
+            instance,
+            repaired,
+            dropped,
+            solver=f"ortools-routing, repaired ({err})",
+            status="feasible",
+            solve_time_s=time.perf_counter() - started,
+        )
     # The solver's model is slightly stricter than the evaluator (a window is met for the slowest
     # capable robot, a charge takes its longest), so where it could not improve on the greedy start,
     # that start is the answer.
     return optimised if optimised.objective <= greedy.objective else greedy
 
 
-def _add_energy(instance: Instance, nodes: _Nodes, manager: object, routing: object, callbacks: list[int],
-                charging: bool) -> None:  # fmt: skip
+def _add_energy(
+    instance: Instance, nodes: _Nodes, manager: object, routing: object, callbacks: list[int], charging: bool
+) -> None:
     """Charge above the reserve: used up by moves and work, topped up (slack) only at chargers."""
     capacities = [max(0, math.floor((1.0 - robot.reserve) * ENERGY_SCALE)) for robot in instance.robots]
-    routing.AddDimensionWithVehicleTransitAndCapacity(callbacks, ENERGY_SCALE if charging else 0, capacities, False,
-                                                      "energy")  # fmt: skip
+    routing.AddDimensionWithVehicleTransitAndCapacity(
+        callbacks, ENERGY_SCALE if charging else 0, capacities, False, "energy"
+    )
     energy = routing.GetDimensionOrDie("energy")
     for r, robot in enumerate(instance.robots):
         above_reserve = math.floor((robot.battery_soc - robot.reserve) * ENERGY_SCALE)
@@ -324,8 +357,10 @@ def _add_tasks(instance: Instance, nodes: _Nodes, manager: object, routing: obje
             first = task_index(index_of[before])
             solver.Add(routing.ActiveVar(index) <= routing.ActiveVar(first))
             first_work = max(instance.durations[r][index_of[before]] for r in range(robots))
-            solver.Add(time_dimension.CumulVar(index) + horizon * (1 - routing.ActiveVar(index))
-                       >= time_dimension.CumulVar(first) + first_work)  # fmt: skip
+            solver.Add(
+                time_dimension.CumulVar(index) + horizon * (1 - routing.ActiveVar(index))
+                >= time_dimension.CumulVar(first) + first_work
+            )
 
 
 def _route(nodes: _Nodes, manager: object, routing: object, solution: object, robot: int) -> list[int]:

@@ -37,8 +37,9 @@ def read_solomon(path: Path, vehicles: int = 25, time_limit_s: float = 30.0) -> 
         capacity = int(lines[0][0])
         rows = [[float(value) for value in line[:7]] for line in lines[1:]]
     except (IndexError, ValueError) as err:
-        raise SolomonFormatError(f"{path}: expected a capacity line, then 'id x y demand ready due service' "
-                                 f"lines ({err})") from err  # fmt: skip
+        raise SolomonFormatError(
+            f"{path}: expected a capacity line, then 'id x y demand ready due service' lines ({err})"
+        ) from err
     if not rows or any(len(row) != 7 for row in rows):
         raise SolomonFormatError(f"{path}: every node line needs 7 numbers: id x y demand ready due service")
     depot, customers = rows[0], rows[1:]
@@ -46,14 +47,28 @@ def read_solomon(path: Path, vehicles: int = 25, time_limit_s: float = 30.0) -> 
     locations = [{"id": "depot", "x": depot[1] * SCALE, "y": depot[2] * SCALE}]
     locations += [{"id": f"c{int(row[0])}", "x": row[1] * SCALE, "y": row[2] * SCALE} for row in customers]
     available = {"start": round(depot[4] * SCALE), "end": horizon}
-    robots = [{"id": f"v{k}", "start_location": "depot", "speed_m_s": 1.0, "capacity": capacity,
-               "availability": available} for k in range(vehicles)]  # fmt: skip
-    tasks = [{"id": f"c{int(row[0])}", "location": f"c{int(row[0])}", "duration_s": round(row[6] * SCALE),
-              "demand": int(row[3]), "drop_penalty": MUST_SERVE,
-              "window": {"start": round(row[4] * SCALE), "end": min(horizon, round((row[5] + row[6]) * SCALE))}}
-             for row in customers]  # fmt: skip
-    return ScheduleRequest.model_validate({
-        "horizon_s": horizon, "locations": locations, "robots": robots, "tasks": tasks,
-        "objective": {"dropped": 1.0, "distance_m": 1.0, "robots_used": VEHICLE_WEIGHT},
-        "options": {"time_limit_s": time_limit_s},
-    })  # fmt: skip
+    robots = [
+        {"id": f"v{k}", "start_location": "depot", "speed_m_s": 1.0, "capacity": capacity, "availability": available}
+        for k in range(vehicles)
+    ]
+    tasks = [
+        {
+            "id": f"c{int(row[0])}",
+            "location": f"c{int(row[0])}",
+            "duration_s": round(row[6] * SCALE),
+            "demand": int(row[3]),
+            "drop_penalty": MUST_SERVE,
+            "window": {"start": round(row[4] * SCALE), "end": min(horizon, round((row[5] + row[6]) * SCALE))},
+        }
+        for row in customers
+    ]
+    return ScheduleRequest.model_validate(
+        {
+            "horizon_s": horizon,
+            "locations": locations,
+            "robots": robots,
+            "tasks": tasks,
+            "objective": {"dropped": 1.0, "distance_m": 1.0, "robots_used": VEHICLE_WEIGHT},
+            "options": {"time_limit_s": time_limit_s},
+        }
+    )

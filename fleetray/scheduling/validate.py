@@ -10,16 +10,21 @@ from fleetray.scheduling.model import DroppedTask, FieldError, ScheduleRequest, 
 
 
 def _duplicates(kind: str, ids: list[str]) -> list[FieldError]:
-    return [FieldError(field=f"{kind}", message=f"id {value!r} is used {count} times")
-            for value, count in Counter(ids).items() if count > 1]  # fmt: skip
+    return [
+        FieldError(field=f"{kind}", message=f"id {value!r} is used {count} times")
+        for value, count in Counter(ids).items()
+        if count > 1
+    ]
 
 
 def request_errors(request: ScheduleRequest) -> list[FieldError]:
     """What makes a request impossible to read: duplicate or unknown ids, windows past the horizon,
     capabilities no robot has."""
-    errors = (_duplicates("locations", [loc.id for loc in request.locations])
-              + _duplicates("robots", [r.id for r in request.robots])
-              + _duplicates("tasks", [t.id for t in request.tasks]))  # fmt: skip
+    errors = (
+        _duplicates("locations", [loc.id for loc in request.locations])
+        + _duplicates("robots", [r.id for r in request.robots])
+        + _duplicates("tasks", [t.id for t in request.tasks])
+    )
     locations = {loc.id for loc in request.locations}
     if request.matrix is not None:
         missing = sorted(locations - set(request.matrix.ids))
@@ -39,8 +44,9 @@ def request_errors(request: ScheduleRequest) -> list[FieldError]:
         if task.location not in locations:
             errors.append(FieldError(field=f"tasks[{i}].location", message=f"unknown location {task.location!r}"))
         if task.capability is not None and task.capability not in capabilities:
-            errors.append(FieldError(field=f"tasks[{i}].capability",
-                                  message=f"no robot has capability {task.capability!r}"))  # fmt: skip
+            errors.append(
+                FieldError(field=f"tasks[{i}].capability", message=f"no robot has capability {task.capability!r}")
+            )
         if task.window is not None and task.window.end > horizon:
             errors.append(FieldError(field=f"tasks[{i}].window.end", message=f"is after the horizon ({horizon} s)"))
         for name in ("after", "same_robot_as"):
@@ -67,8 +73,9 @@ def validate_request(request: ScheduleRequest) -> Validation:
 def unservable_reason(instance: Instance, task: int) -> str | None:
     """Why no robot can serve ``task`` even with nothing else to do, or None if some robot can (remembered)."""
     if task not in instance.unservable:
-        reasons = [evaluate_route(instance, robot, [task], with_stops=False).reason
-                   for robot in range(len(instance.robots))]  # fmt: skip
+        reasons = [
+            evaluate_route(instance, robot, [task], with_stops=False).reason for robot in range(len(instance.robots))
+        ]
         instance.unservable[task] = _summary(reasons) if all(reasons) else None
     return instance.unservable[task]
 

@@ -46,8 +46,9 @@ class Platform:
     PostgreSQL, in that order.
     """
 
-    def __init__(self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True,
-                 with_components: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, *, with_ray: bool = True, with_mqtt: bool = True, with_components: bool = True
+    ) -> None:
         self.settings = settings
         self.with_ray = with_ray
         self.with_mqtt = with_mqtt
@@ -95,8 +96,9 @@ class Platform:
         from fleetray.plugins import PlatformContext, platform_components
 
         assert self.db is not None
-        context = PlatformContext(self.settings, self.db, self.mqtt_url, self.mqtt_shared_subscriptions,
-                                  self.ray_address)  # fmt: skip
+        context = PlatformContext(
+            self.settings, self.db, self.mqtt_url, self.mqtt_shared_subscriptions, self.ray_address
+        )
         for component in platform_components():
             running = component.start(context)
             self.components[component.name] = running
@@ -122,10 +124,13 @@ class Platform:
         path = self.settings.data_dir / STATE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         state = PlatformState(
-            pid=os.getpid(), started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            database=self.db.host, mqtt_url=self.mqtt_url, ray_address=self.ray_address,
+            pid=os.getpid(),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            database=self.db.host,
+            mqtt_url=self.mqtt_url,
+            ray_address=self.ray_address,
             object_store_url=self.settings.resolved_object_store_url,
-        )  # fmt: skip
+        )
         path.write_text(json.dumps(asdict(state), indent=2))
         self._stack.callback(path.unlink, missing_ok=True)
 

@@ -34,9 +34,12 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         try:
             self._process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         except OSError as err:
             raise ServiceError(f"cannot start {self.name} ({self.command[0]}): {err}") from err
         finally:

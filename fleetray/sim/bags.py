@@ -241,8 +241,9 @@ class _Robot:
         fields = {"msg": text, "file": "planner.cpp", "function": "plan", "line": 120}
         if self.ros1:
             ros1_level = {"info": 2, "warn": 4, "error": 8}[level]
-            message = T["rosgraph_msgs/msg/Log"](header=self._header(t_ns, ""), level=ros1_level, name="/navigation",
-                                                 topics=[], **fields)  # fmt: skip
+            message = T["rosgraph_msgs/msg/Log"](
+                header=self._header(t_ns, ""), level=ros1_level, name="/navigation", topics=[], **fields
+            )
             return "/rosout", "rosgraph_msgs/msg/Log", message
         ros2_level = {"info": 20, "warn": 30, "error": 40}[level]
         message = T["rcl_interfaces/msg/Log"](stamp=self._time(t_ns), level=ros2_level, name="navigation", **fields)

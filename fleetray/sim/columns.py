@@ -87,18 +87,50 @@ class TelemetryColumns:
         stamps = {ts: datetime.fromtimestamp(ts, UTC) for ts in np.unique(self.ts).tolist()}
         times = [stamps[ts] for ts in self.ts.tolist()]
         columns = zip(
-            self.robot.tolist(), times, self.seq.tolist(), self.status.tolist(),
-            np.round(self.x, 3).tolist(), np.round(self.y, 3).tolist(), np.round(self.theta, 4).tolist(),
-            np.round(self.linear, 3).tolist(), np.round(self.angular, 4).tolist(),
-            np.round(self.soc, 4).tolist(), np.round(self.voltage, 3).tolist(),
-            np.round(self.current, 3).tolist(), np.round(self.battery_temp, 2).tolist(),
-            self.charging.tolist(), components, system, metrics, strict=True,
-        )  # fmt: skip
+            self.robot.tolist(),
+            times,
+            self.seq.tolist(),
+            self.status.tolist(),
+            np.round(self.x, 3).tolist(),
+            np.round(self.y, 3).tolist(),
+            np.round(self.theta, 4).tolist(),
+            np.round(self.linear, 3).tolist(),
+            np.round(self.angular, 4).tolist(),
+            np.round(self.soc, 4).tolist(),
+            np.round(self.voltage, 3).tolist(),
+            np.round(self.current, 3).tolist(),
+            np.round(self.battery_temp, 2).tolist(),
+            self.charging.tolist(),
+            components,
+            system,
+            metrics,
+            strict=True,
+        )
         return [
-            (tenant, ids[r], ts, seq, STATUS_NAMES[st], None, x, y, th, None, lin, ang, soc, volt, cur, bt, ch,
-             comp, sys_, met)
+            (
+                tenant,
+                ids[r],
+                ts,
+                seq,
+                STATUS_NAMES[st],
+                None,
+                x,
+                y,
+                th,
+                None,
+                lin,
+                ang,
+                soc,
+                volt,
+                cur,
+                bt,
+                ch,
+                comp,
+                sys_,
+                met,
+            )
             for r, ts, seq, st, x, y, th, lin, ang, soc, volt, cur, bt, ch, comp, sys_, met in columns
-        ]  # fmt: skip
+        ]
 
     def to_messages(self) -> list[Telemetry]:
         """The rows as validated Telemetry messages, as a robot would publish them."""
@@ -106,15 +138,46 @@ class TelemetryColumns:
 
         messages = []
         for row in self.to_rows():
-            (tenant, robot, ts, seq, status, task, x, y, th, map_id, lin, ang, soc, volt, cur, bt, ch,
-             comp, sys_, met) = row  # fmt: skip
-            messages.append(Telemetry.model_validate({
-                "tenant_id": tenant, "robot_id": robot, "ts": ts, "seq": seq, "status": status, "task_id": task,
-                "pose": {"x": x, "y": y, "theta": th, "map_id": map_id},
-                "velocity": {"linear": lin, "angular": ang},
-                "battery": {"soc": soc, "voltage": volt, "current": cur, "temp": bt, "charging": ch},
-                "components": json.loads(comp), "system": json.loads(sys_), "metrics": json.loads(met),
-            }))  # fmt: skip
+            (
+                tenant,
+                robot,
+                ts,
+                seq,
+                status,
+                task,
+                x,
+                y,
+                th,
+                map_id,
+                lin,
+                ang,
+                soc,
+                volt,
+                cur,
+                bt,
+                ch,
+                comp,
+                sys_,
+                met,
+            ) = row
+            messages.append(
+                Telemetry.model_validate(
+                    {
+                        "tenant_id": tenant,
+                        "robot_id": robot,
+                        "ts": ts,
+                        "seq": seq,
+                        "status": status,
+                        "task_id": task,
+                        "pose": {"x": x, "y": y, "theta": th, "map_id": map_id},
+                        "velocity": {"linear": lin, "angular": ang},
+                        "battery": {"soc": soc, "voltage": volt, "current": cur, "temp": bt, "charging": ch},
+                        "components": json.loads(comp),
+                        "system": json.loads(sys_),
+                        "metrics": json.loads(met),
+                    }
+                )
+            )
         return messages
 
     def to_arrow(self):
@@ -144,9 +207,10 @@ class TelemetryColumns:
         robot_ids = np.asarray(self.robot_ids, dtype=object)
         metric_keys = pa.array(list(METRIC_NAMES) * rows, pa.string())
         metrics = pa.MapArray.from_arrays(
-            pa.array(np.arange(rows + 1, dtype=np.int32) * len(METRIC_NAMES)), metric_keys,
+            pa.array(np.arange(rows + 1, dtype=np.int32) * len(METRIC_NAMES)),
+            metric_keys,
             pa.array(self.metrics.reshape(-1)),
-        )  # fmt: skip
+        )
         system = pa.StructArray.from_arrays(
             [pa.array(self.system[:, k]) for k in range(len(SYSTEM_FIELDS))], names=list(SYSTEM_FIELDS)
         )
@@ -157,12 +221,22 @@ class TelemetryColumns:
             "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
             "seq": pa.array(self.seq),
             "status": pa.array(np.asarray(STATUS_NAMES, dtype=object)[self.status].tolist(), pa.string()),
-            "task_id": nothing, "x": pa.array(self.x), "y": pa.array(self.y), "theta": pa.array(self.theta),
-            "map_id": nothing, "linear_velocity": pa.array(self.linear), "angular_velocity": pa.array(self.angular),
-            "battery_soc": pa.array(self.soc), "battery_voltage": pa.array(self.voltage),
-            "battery_current": pa.array(self.current), "battery_temp": pa.array(self.battery_temp),
-            "charging": pa.array(self.charging), "components": components, "system": system, "metrics": metrics,
-        }  # fmt: skip
+            "task_id": nothing,
+            "x": pa.array(self.x),
+            "y": pa.array(self.y),
+            "theta": pa.array(self.theta),
+            "map_id": nothing,
+            "linear_velocity": pa.array(self.linear),
+            "angular_velocity": pa.array(self.angular),
+            "battery_soc": pa.array(self.soc),
+            "battery_voltage": pa.array(self.voltage),
+            "battery_current": pa.array(self.current),
+            "battery_temp": pa.array(self.battery_temp),
+            "charging": pa.array(self.charging),
+            "components": components,
+            "system": system,
+            "metrics": metrics,
+        }
         return pa.Table.from_pydict(columns).cast(TELEMETRY_SCHEMA)
 
 
@@ -201,25 +275,35 @@ class WearSamples:
         import pyarrow as pa
 
         names = np.asarray([*COMPONENT_NAMES, "battery"], dtype=object)
-        return pa.table({
-            "tenant_id": pa.array([self.tenant_id] * len(self.robot), pa.string()),
-            "robot_id": pa.array(np.asarray(self.robot_ids, dtype=object)[self.robot].tolist(), pa.string()),
-            "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
-            "component": pa.array(names[self.component].tolist(), pa.string()),
-            "wear": pa.array(np.round(self.wear, 5)),
-        })  # fmt: skip
+        return pa.table(
+            {
+                "tenant_id": pa.array([self.tenant_id] * len(self.robot), pa.string()),
+                "robot_id": pa.array(np.asarray(self.robot_ids, dtype=object)[self.robot].tolist(), pa.string()),
+                "ts": pa.array(self.ts * 1_000_000, pa.timestamp("us", tz="UTC")),
+                "component": pa.array(names[self.component].tolist(), pa.string()),
+                "wear": pa.array(np.round(self.wear, 5)),
+            }
+        )
 
 
 def _minute_series(columns: TelemetryColumns) -> list[tuple[str, np.ndarray]]:
     """Every numeric signal under the metric names the SQL rollup uses; NaN where a robot lacks it."""
     series = [
-        ("battery.soc", columns.soc), ("battery.voltage", columns.voltage),
-        ("battery.current", columns.current), ("battery.temp", columns.battery_temp),
-        ("velocity.linear", columns.linear), ("velocity.angular", columns.angular),
-    ]  # fmt: skip
+        ("battery.soc", columns.soc),
+        ("battery.voltage", columns.voltage),
+        ("battery.current", columns.current),
+        ("battery.temp", columns.battery_temp),
+        ("velocity.linear", columns.linear),
+        ("velocity.angular", columns.angular),
+    ]
     has = columns.has_component[columns.robot]
-    per_part = dict(zip(COMPONENT_FIELDS, (columns.component_current, columns.component_temp,
-                                           columns.component_rpm, columns.component_usage), strict=True))  # fmt: skip
+    per_part = dict(
+        zip(
+            COMPONENT_FIELDS,
+            (columns.component_current, columns.component_temp, columns.component_rpm, columns.component_usage),
+            strict=True,
+        )
+    )
     for j, part in enumerate(COMPONENT_NAMES):
         for field_name, values in per_part.items():
             if part == "filter" and field_name != "usage_h":

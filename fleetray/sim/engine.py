@@ -122,23 +122,35 @@ class FleetSimulator:
         site_h = rng.uniform(20, 80, n_sites)
         self.width, self.height = site_w[self.site_index], site_h[self.site_index]
         self.sites = [
-            SiteRecord(tenant_id=config.tenant_id, site_id=f"site-{s:03d}", name=f"Site {s:03d}",
-                       area_m2=round(float(site_w[s] * site_h[s]), 1),
-                       metadata={"width_m": round(float(site_w[s]), 2), "height_m": round(float(site_h[s]), 2)})
+            SiteRecord(
+                tenant_id=config.tenant_id,
+                site_id=f"site-{s:03d}",
+                name=f"Site {s:03d}",
+                area_m2=round(float(site_w[s] * site_h[s]), 1),
+                metadata={"width_m": round(float(site_w[s]), 2), "height_m": round(float(site_h[s]), 2)},
+            )
             for s in range(n_sites)
-        ]  # fmt: skip
+        ]
         self.robot_ids = [f"r{i:05d}" for i in range(n)]
         self.robots = [
             RobotRecord(
-                tenant_id=config.tenant_id, robot_id=self.robot_ids[i],
-                manufacturer=CATALOG[m].manufacturer, model=CATALOG[m].model,
+                tenant_id=config.tenant_id,
+                robot_id=self.robot_ids[i],
+                manufacturer=CATALOG[m].manufacturer,
+                model=CATALOG[m].model,
                 serial=f"{CATALOG[m].manufacturer[:3].upper()}{config.seed:04d}{i:06d}",
-                site_id=self.sites[self.site_index[i]].site_id, capabilities=list(CATALOG[m].capabilities),
-                metadata={"current_limits": {spec.name: spec.current_limit_a for spec in CATALOG[m].components
-                                             if spec.current_limit_a is not None}},
+                site_id=self.sites[self.site_index[i]].site_id,
+                capabilities=list(CATALOG[m].capabilities),
+                metadata={
+                    "current_limits": {
+                        spec.name: spec.current_limit_a
+                        for spec in CATALOG[m].components
+                        if spec.current_limit_a is not None
+                    }
+                },
             )
             for i, m in enumerate(self.model_index)
-        ]  # fmt: skip
+        ]
 
         c = len(COMPONENT_NAMES)
         self.has = np.zeros((n, c), bool)
@@ -236,16 +248,27 @@ class FleetSimulator:
         n, c, m = self.n, len(COMPONENT_NAMES), len(METRIC_NAMES)
         start = self.time
         buffers = {
-            "ts": np.empty((steps, n), np.int64), "seq": np.empty((steps, n), np.int64),
-            "status": np.empty((steps, n), np.int8), "online": np.empty((steps, n), bool),
-            "x": np.empty((steps, n)), "y": np.empty((steps, n)), "theta": np.empty((steps, n)),
-            "linear": np.empty((steps, n)), "angular": np.empty((steps, n)),
-            "soc": np.empty((steps, n)), "voltage": np.empty((steps, n)), "current": np.empty((steps, n)),
-            "battery_temp": np.empty((steps, n)), "charging": np.empty((steps, n), bool),
-            "component_current": np.empty((steps, n, c)), "component_temp": np.empty((steps, n, c)),
-            "component_rpm": np.empty((steps, n, c)), "component_usage": np.empty((steps, n, c)),
-            "metrics": np.empty((steps, n, m)), "system": np.empty((steps, n, 4)),
-        }  # fmt: skip
+            "ts": np.empty((steps, n), np.int64),
+            "seq": np.empty((steps, n), np.int64),
+            "status": np.empty((steps, n), np.int8),
+            "online": np.empty((steps, n), bool),
+            "x": np.empty((steps, n)),
+            "y": np.empty((steps, n)),
+            "theta": np.empty((steps, n)),
+            "linear": np.empty((steps, n)),
+            "angular": np.empty((steps, n)),
+            "soc": np.empty((steps, n)),
+            "voltage": np.empty((steps, n)),
+            "current": np.empty((steps, n)),
+            "battery_temp": np.empty((steps, n)),
+            "charging": np.empty((steps, n), bool),
+            "component_current": np.empty((steps, n, c)),
+            "component_temp": np.empty((steps, n, c)),
+            "component_rpm": np.empty((steps, n, c)),
+            "component_usage": np.empty((steps, n, c)),
+            "metrics": np.empty((steps, n, m)),
+            "system": np.empty((steps, n, 4)),
+        }
         out = _Outputs()
         wear_rows: list[tuple[np.ndarray, np.ndarray]] = []
         for step in range(steps):
@@ -259,11 +282,11 @@ class FleetSimulator:
             name: _rounded(name, values.reshape(steps * n, *values.shape[2:])[online])
             for name, values in buffers.items()
         }
-        telemetry = TelemetryColumns(tenant_id=self.config.tenant_id, robot_ids=self.robot_ids,
-                                     has_component=self.has, robot=robot, **columns)  # fmt: skip
+        telemetry = TelemetryColumns(
+            tenant_id=self.config.tenant_id, robot_ids=self.robot_ids, has_component=self.has, robot=robot, **columns
+        )
         wear = WearSamples.from_snapshots(self.config.tenant_id, self.robot_ids, self.has, wear_rows)
-        return SimChunk(start, self.time, telemetry, out.events, out.task_events, out.maintenance,
-                        out.failures, wear)  # fmt: skip
+        return SimChunk(start, self.time, telemetry, out.events, out.task_events, out.maintenance, out.failures, wear)
 
     def _wear_with_battery(self) -> np.ndarray:
         battery_wear = (1 - self._health()) / (1 - BATTERY_MIN_HEALTH)
@@ -362,8 +385,14 @@ class FleetSimulator:
             WARNING_STEEPNESS * (self.wear - 1)
         )
         for i, j in zip(*np.nonzero(running & (warn_draws < hazard)), strict=True):
-            out.event(self, i, EventLevel.WARNING, self.warning_codes[i, j],
-                      f"{COMPONENT_NAMES[j]} outside its normal range", component=COMPONENT_NAMES[j])  # fmt: skip
+            out.event(
+                self,
+                i,
+                EventLevel.WARNING,
+                self.warning_codes[i, j],
+                f"{COMPONENT_NAMES[j]} outside its normal range",
+                component=COMPONENT_NAMES[j],
+            )
         worn_out = (self.has & (self.wear >= 1.0)).any(axis=1) & (self.status != ERROR)
         for i in np.flatnonzero(worn_out):
             self._fail(i, int(np.argmax(np.where(self.has[i], self.wear[i], -1))), draws[i, 6], efficiency[i], out)
@@ -392,11 +421,13 @@ class FleetSimulator:
         row["component_current"][step], row["component_rpm"][step] = current, rpm
         row["component_temp"][step], row["component_usage"][step] = self.temp, self.usage_h
         wheel_wear = self.wear[:, self.wheels]
-        row["metrics"][step] = np.column_stack([
-            np.where(moving, 0.05 + 0.6 * wheel_wear**2, 0.01) * (1 + 0.05 * noise[:, c + 1]),
-            np.where(cleaning, 180 + 900 * filter_wear**1.5, 0.0) * (1 + 0.02 * noise[:, c + 2]),
-            self.cycles,
-        ])  # fmt: skip
+        row["metrics"][step] = np.column_stack(
+            [
+                np.where(moving, 0.05 + 0.6 * wheel_wear**2, 0.01) * (1 + 0.05 * noise[:, c + 1]),
+                np.where(cleaning, 180 + 900 * filter_wear**1.5, 0.0) * (1 + 0.02 * noise[:, c + 2]),
+                self.cycles,
+            ]
+        )
         cpu = np.clip(15 + 35 * moving + 4 * noise[:, c + 3], 1, 100)
         mem = np.clip(42 + 6 * moving + 2 * noise[:, c + 4], 1, 100)
         net = np.maximum(2_000 + 1_500 * moving + 300 * noise[:, c + 5], 0)
@@ -458,36 +489,76 @@ class _Outputs:
     maintenance: list[MaintenanceRecord] = field(default_factory=list)
     failures: list[FailureRecord] = field(default_factory=list)
 
-    def event(self, sim: FleetSimulator, i: int, level: EventLevel, code: str, message: str,
-              component: str | None = None) -> None:  # fmt: skip
+    def event(
+        self, sim: FleetSimulator, i: int, level: EventLevel, code: str, message: str, component: str | None = None
+    ) -> None:
         sim.event_seq[i] += 1
-        state = {"status": STATUS_NAMES[sim.status[i]], "soc": round(float(sim.soc[i]), 4),
-                 "x": round(float(sim.x[i]), 2), "y": round(float(sim.y[i]), 2)}  # fmt: skip
-        self.events.append(RobotEvent(
-            tenant_id=sim.config.tenant_id, robot_id=sim.robot_ids[i], ts=sim.time, seq=int(sim.event_seq[i]),
-            level=level, code=code, message=message, component=component, state=state,
-        ))  # fmt: skip
+        state = {
+            "status": STATUS_NAMES[sim.status[i]],
+            "soc": round(float(sim.soc[i]), 4),
+            "x": round(float(sim.x[i]), 2),
+            "y": round(float(sim.y[i]), 2),
+        }
+        self.events.append(
+            RobotEvent(
+                tenant_id=sim.config.tenant_id,
+                robot_id=sim.robot_ids[i],
+                ts=sim.time,
+                seq=int(sim.event_seq[i]),
+                level=level,
+                code=code,
+                message=message,
+                component=component,
+                state=state,
+            )
+        )
 
     def task(self, sim: FleetSimulator, i: int, kind: TaskEventType, **figures: object) -> None:
         sim.task_seq[i] += 1
-        self.task_events.append(TaskEvent(
-            tenant_id=sim.config.tenant_id, robot_id=sim.robot_ids[i], ts=sim.time, seq=int(sim.task_seq[i]),
-            task_id=f"{sim.robot_ids[i]}-t{sim.task_number[i]:06d}", type=kind,
-            site_id=sim.sites[sim.site_index[i]].site_id, **figures,
-        ))  # fmt: skip
+        self.task_events.append(
+            TaskEvent(
+                tenant_id=sim.config.tenant_id,
+                robot_id=sim.robot_ids[i],
+                ts=sim.time,
+                seq=int(sim.task_seq[i]),
+                task_id=f"{sim.robot_ids[i]}-t{sim.task_number[i]:06d}",
+                type=kind,
+                site_id=sim.sites[sim.site_index[i]].site_id,
+                **figures,
+            )
+        )
 
     def maintain(self, sim: FleetSimulator, i: int, component: str, kind: str, reason: str, usage: float) -> None:
-        self.maintenance.append(MaintenanceRecord(
-            tenant_id=sim.config.tenant_id, robot_id=sim.robot_ids[i], component=component, kind=kind,
-            reason=reason, performed_at=sim.time, usage_h=round(max(usage, 0.0), 3),
-        ))  # fmt: skip
+        self.maintenance.append(
+            MaintenanceRecord(
+                tenant_id=sim.config.tenant_id,
+                robot_id=sim.robot_ids[i],
+                component=component,
+                kind=kind,
+                reason=reason,
+                performed_at=sim.time,
+                usage_h=round(max(usage, 0.0), 3),
+            )
+        )
 
 
 _DECIMALS: dict[str, int | tuple[int, ...]] = {
-    "x": 3, "y": 3, "theta": 4, "linear": 3, "angular": 4, "soc": 4, "voltage": 3, "current": 3,
-    "battery_temp": 2, "component_current": 3, "component_temp": 2, "component_rpm": 1, "component_usage": 4,
-    "metrics": (4, 1, 3), "system": (1, 1, 2, 0),
-}  # fmt: skip
+    "x": 3,
+    "y": 3,
+    "theta": 4,
+    "linear": 3,
+    "angular": 4,
+    "soc": 4,
+    "voltage": 3,
+    "current": 3,
+    "battery_temp": 2,
+    "component_current": 3,
+    "component_temp": 2,
+    "component_rpm": 1,
+    "component_usage": 4,
+    "metrics": (4, 1, 3),
+    "system": (1, 1, 2, 0),
+}
 
 
 def _rounded(name: str, values: np.ndarray) -> np.ndarray:

@@ -7,24 +7,52 @@ import random
 from fleetray.scheduling.model import ScheduleRequest
 
 
-def schedule_problem(robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0,
-                     docks_charge: bool = True) -> ScheduleRequest:  # fmt: skip
+def schedule_problem(
+    robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0, docks_charge: bool = True
+) -> ScheduleRequest:
     """A seeded site: ``tasks`` spots around two docks (chargers unless ``docks_charge`` is false), two kinds of
     robot, windows, tanks, batteries that last about four hours of work, a maintenance window."""
     rnd = random.Random(seed)
-    locations = [{"id": "dock-a", "x": 0, "y": 0, "charger": docks_charge},
-                 {"id": "dock-b", "x": 400, "y": 300, "charger": docks_charge}]  # fmt: skip
+    locations = [
+        {"id": "dock-a", "x": 0, "y": 0, "charger": docks_charge},
+        {"id": "dock-b", "x": 400, "y": 300, "charger": docks_charge},
+    ]
     locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
-    fleet = [{"id": f"r{i}", "start_location": "dock-a" if i % 2 else "dock-b", "speed_m_s": 0.8,
-              "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"], "capacity": 40,
-              "battery_soc": 0.9, "consumption_per_min_work": 0.004, "consumption_per_m": 0.00005, "reserve": 0.2,
-              "maintenance": [{"start": 7200, "end": 9000}] if i == 0 else []} for i in range(robots)]  # fmt: skip
+    fleet = [
+        {
+            "id": f"r{i}",
+            "start_location": "dock-a" if i % 2 else "dock-b",
+            "speed_m_s": 0.8,
+            "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"],
+            "capacity": 40,
+            "battery_soc": 0.9,
+            "consumption_per_min_work": 0.004,
+            "consumption_per_m": 0.00005,
+            "reserve": 0.2,
+            "maintenance": [{"start": 7200, "end": 9000}] if i == 0 else [],
+        }
+        for i in range(robots)
+    ]
     work = []
     for i in range(tasks):
         start = rnd.choice([0, 3600, 14400])
-        work.append({"id": f"t{i}", "location": f"spot-{i}", "duration_s": rnd.randint(300, 1500),
-                     "capability": rnd.choice([None, "vacuum", "scrub"]), "demand": rnd.randint(0, 4),
-                     "window": {"start": start, "end": start + rnd.randint(3600, 21600)},
-                     "priority": rnd.randint(0, 3)})  # fmt: skip
-    return ScheduleRequest.model_validate({"horizon_s": 43200, "locations": locations, "robots": fleet,
-                                           "tasks": work, "options": {"time_limit_s": time_limit_s}})  # fmt: skip
+        work.append(
+            {
+                "id": f"t{i}",
+                "location": f"spot-{i}",
+                "duration_s": rnd.randint(300, 1500),
+                "capability": rnd.choice([None, "vacuum", "scrub"]),
+                "demand": rnd.randint(0, 4),
+                "window": {"start": start, "end": start + rnd.randint(3600, 21600)},
+                "priority": rnd.randint(0, 3),
+            }
+        )
+    return ScheduleRequest.model_validate(
+        {
+            "horizon_s": 43200,
+            "locations": locations,
+            "robots": fleet,
+            "tasks": work,
+            "options": {"time_limit_s": time_limit_s},
+        }
+    )

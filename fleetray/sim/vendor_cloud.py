@@ -29,8 +29,12 @@ from urllib.parse import parse_qs, urlsplit
 from fleetray.webhook_signing import sign
 
 STATES = ("cleaning", "cleaning", "cleaning", "returning", "charging", "idle")
-EVENT_CODES = (("INFO", "JOB_STARTED", "job started"), ("WARN", "BRUSH_WEAR", "main brush worn"),
-               ("ERROR", "BUMPER_HIT", "bumper pressed"), ("WARN", "LOW_BATTERY", "battery below 20%"))  # fmt: skip
+EVENT_CODES = (
+    ("INFO", "JOB_STARTED", "job started"),
+    ("WARN", "BRUSH_WEAR", "main brush worn"),
+    ("ERROR", "BUMPER_HIT", "bumper pressed"),
+    ("WARN", "LOW_BATTERY", "battery below 20%"),
+)
 WEBHOOK_SIGNATURE_HEADER = "X-Nimbus-Signature"
 
 
@@ -80,10 +84,15 @@ class VendorCloud:
         self.config = config or VendorCloudConfig()
         self._random = random.Random(self.config.seed)
         self._lock = threading.Lock()
-        self._world = _World(self.config, [
-            _Robot(f"NB-{i:04d}", "Nimbus S2" if i % 2 else "Nimbus M1", self.config.sites[i % len(self.config.sites)])
-            for i in range(1, self.config.robots + 1)
-        ])  # fmt: skip
+        self._world = _World(
+            self.config,
+            [
+                _Robot(
+                    f"NB-{i:04d}", "Nimbus S2" if i % 2 else "Nimbus M1", self.config.sites[i % len(self.config.sites)]
+                )
+                for i in range(1, self.config.robots + 1)
+            ],
+        )
         self.served = {"ok": 0, "rate_limited": 0, "failed": 0, "unauthorized": 0}
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._stop = threading.Event()
@@ -146,14 +155,31 @@ class VendorCloud:
                     robot.battery_pct = min(100.0, robot.battery_pct + 0.5)
                 if rnd.random() < 0.05:
                     severity, code, text = rnd.choice(EVENT_CODES)
-                    world.events.append({"id": len(world.events) + 1, "serial": robot.serial, "time": now,
-                                         "severity": severity, "code": code, "text": text})  # fmt: skip
+                    world.events.append(
+                        {
+                            "id": len(world.events) + 1,
+                            "serial": robot.serial,
+                            "time": now,
+                            "severity": severity,
+                            "code": code,
+                            "text": text,
+                        }
+                    )
 
     def _job(self, robot: _Robot, state: str, now: str) -> None:
         jobs = self._world.jobs
-        jobs.append({"update_id": len(jobs) + 1, "job_id": robot.job_id, "serial": robot.serial, "state": state,
-                     "area_m2": 400.0, "progress_pct": round(robot.job_progress * 100, 1), "updated_at": now,
-                     "site": robot.site})  # fmt: skip
+        jobs.append(
+            {
+                "update_id": len(jobs) + 1,
+                "job_id": robot.job_id,
+                "serial": robot.serial,
+                "state": state,
+                "area_m2": 400.0,
+                "progress_pct": round(robot.job_progress * 100, 1),
+                "updated_at": now,
+                "site": robot.site,
+            }
+        )
 
     def push_webhooks(self, url: str, secret: str, *, client: Any = None) -> int:
         """POST each event not pushed yet to ``url``, signed with ``secret``; return how many were accepted."""
@@ -224,21 +250,37 @@ class VendorCloud:
         size = min(int(query.get("page_size", self.config.page_size)), self.config.page_size)
         if path == "/v2/robots":
             rows, token = _paginate(world.robots, query.get("page_token"), size)
-            return {"robots": [{"serial": r.serial, "model": r.model, "site": r.site} for r in rows],
-                    "next_page_token": token}  # fmt: skip
+            return {
+                "robots": [{"serial": r.serial, "model": r.model, "site": r.site} for r in rows],
+                "next_page_token": token,
+            }
         if path == "/v2/robots/status":
             rows, token = _paginate(world.robots, query.get("page_token"), size)
-            return {"statuses": [{"serial": r.serial, "revision": r.revision, "reported_at": r.reported_at,
-                                  "state": r.state, "battery_pct": round(r.battery_pct, 2),
-                                  "position": {"x": round(r.x, 3), "y": round(r.y, 3), "heading": round(r.heading, 3)},
-                                  "job_id": r.job_id} for r in rows], "next_page_token": token}  # fmt: skip
+            return {
+                "statuses": [
+                    {
+                        "serial": r.serial,
+                        "revision": r.revision,
+                        "reported_at": r.reported_at,
+                        "state": r.state,
+                        "battery_pct": round(r.battery_pct, 2),
+                        "position": {"x": round(r.x, 3), "y": round(r.y, 3), "heading": round(r.heading, 3)},
+                        "job_id": r.job_id,
+                    }
+                    for r in rows
+                ],
+                "next_page_token": token,
+            }
         if path in ("/v2/events", "/v2/jobs"):
             feed = world.events if path == "/v2/events" else world.jobs
             after = int(query.get("cursor") or 0)
             limit = min(int(query.get("limit", 100)), 100)
             rows = feed[after : after + limit]
-            return {"events" if path == "/v2/events" else "jobs": rows, "cursor": str(after + len(rows)),
-                    "has_more": after + len(rows) < len(feed)}  # fmt: skip
+            return {
+                "events" if path == "/v2/events" else "jobs": rows,
+                "cursor": str(after + len(rows)),
+                "has_more": after + len(rows) < len(feed),
+            }
         return None
 
 

@@ -24,8 +24,13 @@ class _JsonTextBinaryDumper(Dumper):
         return b"\x01" + (obj if isinstance(obj, bytes) else obj.encode())  # jsonb's binary format: version 1, text
 
 
-def copy_into_stage(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple],
-                    types: Sequence[str] | None = None) -> str:  # fmt: skip
+def copy_into_stage(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple],
+    types: Sequence[str] | None = None,
+) -> str:
     """COPY ``rows`` into a session-private staging copy of ``table``; return the stage's name.
 
     With ``types`` (one PostgreSQL type name per column) the COPY is binary: about half the work of
@@ -62,8 +67,13 @@ def insert_new_from_stage(conn: psycopg.Connection, table: str, columns: Sequenc
     return conn.execute(statement).rowcount
 
 
-def copy_idempotent(conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple],
-                    types: Sequence[str] | None = None) -> int:  # fmt: skip
+def copy_idempotent(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple],
+    types: Sequence[str] | None = None,
+) -> int:
     """Bulk-insert ``rows``; rows whose primary key is already stored change nothing."""
     copy_into_stage(conn, table, columns, rows, types)
     return insert_new_from_stage(conn, table, columns)

@@ -86,8 +86,10 @@ def _unzip(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return [t for t, _ in listed], [r for _, r in listed]
 
 
-ALERT_COLUMNS = ("alert_id, robot_id, rule, severity, state, message, details, raised_at, acknowledged_at, "
-                 "acknowledged_by, resolved_at")  # fmt: skip
+ALERT_COLUMNS = (
+    "alert_id, robot_id, rule, severity, state, message, details, raised_at, acknowledged_at, "
+    "acknowledged_by, resolved_at"
+)
 
 
 def get_alert(conn: psycopg.Connection, tenant_id: str, alert_id: int) -> dict[str, Any]:

@@ -67,8 +67,17 @@ def _hash(secret: str) -> str:
 
 
 def _key(row: dict) -> ApiKey:
-    return ApiKey(row["key_id"], row["tenant_id"], Role(row["role"]), row["robot_id"], row["description"],
-                  row["created_at"], row["expires_at"], row["revoked_at"], row["last_used_at"])  # fmt: skip
+    return ApiKey(
+        row["key_id"],
+        row["tenant_id"],
+        Role(row["role"]),
+        row["robot_id"],
+        row["description"],
+        row["created_at"],
+        row["expires_at"],
+        row["revoked_at"],
+        row["last_used_at"],
+    )
 
 
 def create_key(
@@ -96,9 +105,13 @@ def create_key(
         raise ConfigError(f"expires_at {expires_at.isoformat()} is not in the future")
     if conn.execute("SELECT 1 FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone() is None:
         raise ConfigError(f"tenant {tenant_id!r} does not exist")
-    if robot_id is not None and conn.execute(
-        "SELECT 1 FROM robots WHERE tenant_id = %s AND robot_id = %s", (tenant_id, robot_id)
-    ).fetchone() is None:  # fmt: skip
+    if (
+        robot_id is not None
+        and conn.execute(
+            "SELECT 1 FROM robots WHERE tenant_id = %s AND robot_id = %s", (tenant_id, robot_id)
+        ).fetchone()
+        is None
+    ):
         raise ConfigError(f"robot {robot_id!r} is not registered with tenant {tenant_id!r}")
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     with conn.cursor(row_factory=dict_row) as cur:

@@ -34,9 +34,20 @@ def record_upload(conn: psycopg.Connection, upload: BagUpload) -> None:
     conn.execute(
         "INSERT INTO bag_uploads (upload_id, tenant_id, robot_id, object_key, parts, size_bytes, trigger, status,"
         " created_at, expires_at, sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (upload.upload_id, upload.tenant_id, upload.robot_id, upload.object_key, upload.parts, upload.size_bytes,
-         upload.trigger, upload.status, upload.created_at, upload.expires_at, upload.sha256),
-    )  # fmt: skip
+        (
+            upload.upload_id,
+            upload.tenant_id,
+            upload.robot_id,
+            upload.object_key,
+            upload.parts,
+            upload.size_bytes,
+            upload.trigger,
+            upload.status,
+            upload.created_at,
+            upload.expires_at,
+            upload.sha256,
+        ),
+    )
 
 
 def read_upload(conn: psycopg.Connection, tenant_id: str, robot_id: str, upload_id: str) -> BagUpload:

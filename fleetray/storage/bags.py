@@ -158,12 +158,15 @@ def search_bags(
 ) -> list[dict[str, Any]]:
     """The tenant's bags matching every filter given, newest first. A time range matches bags overlapping it."""
     filters = (
-        ("b.robot_id = %s", robot_id), ("b.trigger = %s", trigger), ("b.status = %s", status),
-        ("b.end_time >= %s", since), ("b.start_time <= %s", until),
+        ("b.robot_id = %s", robot_id),
+        ("b.trigger = %s", trigger),
+        ("b.status = %s", status),
+        ("b.end_time >= %s", since),
+        ("b.start_time <= %s", until),
         ("EXISTS (SELECT 1 FROM bag_topics t WHERE t.bag_id = b.bag_id AND t.topic = %s)", topic),
         ("EXISTS (SELECT 1 FROM bag_topics t WHERE t.bag_id = b.bag_id AND t.msgtype = %s)", msgtype),
         ("EXISTS (SELECT 1 FROM bag_events e WHERE e.bag_id = b.bag_id AND e.code = %s)", error_code),
-    )  # fmt: skip
+    )
     clauses = ["b.tenant_id = %s", *(clause for clause, value in filters if value is not None)]
     args = [tenant_id, *(value for _, value in filters if value is not None)]
     query = (

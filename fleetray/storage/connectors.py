@@ -13,9 +13,18 @@ from psycopg.rows import dict_row
 from fleetray.errors import ConfigError, NotFoundError
 
 
-def add_account(conn: psycopg.Connection, tenant_id: str, connector: str, *, base_url: str, api_token: str,
-                poll_interval_s: float = 30.0, requests_per_s: float = 5.0, site_id: str | None = None,
-                webhook_secret: str | None = None) -> dict[str, Any]:  # fmt: skip
+def add_account(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    connector: str,
+    *,
+    base_url: str,
+    api_token: str,
+    poll_interval_s: float = 30.0,
+    requests_per_s: float = 5.0,
+    site_id: str | None = None,
+    webhook_secret: str | None = None,
+) -> dict[str, Any]:
     """Connect a tenant to a manufacturer's cloud (or update the connection); the webhook secret is generated
     unless given.
 
@@ -37,9 +46,17 @@ def add_account(conn: psycopg.Connection, tenant_id: str, connector: str, *, bas
                 requests_per_s = EXCLUDED.requests_per_s, site_id = EXCLUDED.site_id
             RETURNING *
             """,
-            (tenant_id, connector, base_url, api_token, webhook_secret or "whsec_" + secrets.token_urlsafe(32),
-             poll_interval_s, requests_per_s, site_id),
-        ).fetchone()  # fmt: skip
+            (
+                tenant_id,
+                connector,
+                base_url,
+                api_token,
+                webhook_secret or "whsec_" + secrets.token_urlsafe(32),
+                poll_interval_s,
+                requests_per_s,
+                site_id,
+            ),
+        ).fetchone()
 
 
 def get_account(conn: psycopg.Connection, tenant_id: str, connector: str) -> dict[str, Any]:
@@ -63,8 +80,9 @@ def list_accounts(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.execute("SELECT * FROM connector_accounts ORDER BY tenant_id, connector").fetchall()
 
 
-def save_poll(conn: psycopg.Connection, tenant_id: str, connector: str, *, cursors: dict[str, Any] | None,
-              error: str | None) -> None:  # fmt: skip
+def save_poll(
+    conn: psycopg.Connection, tenant_id: str, connector: str, *, cursors: dict[str, Any] | None, error: str | None
+) -> None:
     """Record a poll: new cursors after a success (kept as they were after a failure) and the error, if any."""
     conn.execute(
         """
@@ -75,8 +93,9 @@ def save_poll(conn: psycopg.Connection, tenant_id: str, connector: str, *, curso
     )
 
 
-def accept_webhook_once(conn: psycopg.Connection, connector: str, tenant_id: str, signature: str,
-                        *, window: timedelta) -> bool:  # fmt: skip
+def accept_webhook_once(
+    conn: psycopg.Connection, connector: str, tenant_id: str, signature: str, *, window: timedelta
+) -> bool:
     """Remember an incoming webhook's signature; False if it was seen within ``window`` (a replay)."""
     conn.execute("DELETE FROM webhook_receipts WHERE received_at < now() - %s", (window,))
     inserted = conn.execute(

@@ -31,9 +31,16 @@ def write_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) 
     with conn.cursor().copy(f"COPY dead_letters ({columns}) FROM STDIN") as copy:
         for letter in letters:
             copy.write_row(
-                (letter.source, letter.reason, letter.detail[:2000], letter.tenant_id, letter.robot_id,
-                 letter.topic, letter.payload)
-            )  # fmt: skip
+                (
+                    letter.source,
+                    letter.reason,
+                    letter.detail[:2000],
+                    letter.tenant_id,
+                    letter.robot_id,
+                    letter.topic,
+                    letter.payload,
+                )
+            )
     return len(letters)
 
 

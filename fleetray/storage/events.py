@@ -79,11 +79,16 @@ def write_task_events(conn: psycopg.Connection, events: Sequence[TaskEvent]) -> 
         return 0
     rows = [
         (
-            e.tenant_id, e.robot_id, e.seq, e.ts, e.task_id, e.type.value,
+            e.tenant_id,
+            e.robot_id,
+            e.seq,
+            e.ts,
+            e.task_id,
+            e.type.value,
             e.model_dump_json(exclude_none=True, exclude=_TASK_EVENT_KEYS),
         )
         for e in events
-    ]  # fmt: skip
+    ]
     copy_into_stage(conn, "task_events", TASK_EVENT_COLUMNS, rows)
     conn.execute(_UPSERT_TASKS)
     column_list = ", ".join(TASK_EVENT_COLUMNS)

@@ -129,9 +129,17 @@ def create_site(conn: psycopg.Connection, site: SiteRecord) -> dict[str, Any]:
         INSERT INTO sites (tenant_id, site_id, name, timezone, latitude, longitude, area_m2, metadata)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *
         """,
-        (site.tenant_id, site.site_id, site.name, site.timezone, site.latitude, site.longitude, site.area_m2,
-         json.dumps(site.metadata)),
-    )  # fmt: skip
+        (
+            site.tenant_id,
+            site.site_id,
+            site.name,
+            site.timezone,
+            site.latitude,
+            site.longitude,
+            site.area_m2,
+            json.dumps(site.metadata),
+        ),
+    )
     if row is None:
         raise ConflictError(f"site {site.site_id!r} exists already")
     return row
@@ -166,9 +174,17 @@ def register_robot(conn: psycopg.Connection, robot: RobotRecord) -> dict[str, An
                 INSERT INTO robots (tenant_id, robot_id, manufacturer, model, serial, site_id, capabilities, metadata)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *
                 """,
-                (robot.tenant_id, robot.robot_id, robot.manufacturer, robot.model, robot.serial, robot.site_id,
-                 robot.capabilities, json.dumps(robot.metadata)),
-            )  # fmt: skip
+                (
+                    robot.tenant_id,
+                    robot.robot_id,
+                    robot.manufacturer,
+                    robot.model,
+                    robot.serial,
+                    robot.site_id,
+                    robot.capabilities,
+                    json.dumps(robot.metadata),
+                ),
+            )
     except psycopg.errors.UniqueViolation as err:
         what = "serial" if "serial" in str(err) else "robot id"
         raise ConflictError(
@@ -205,9 +221,17 @@ def add_maintenance_record(conn: psycopg.Connection, record: MaintenanceRecord) 
         INSERT INTO maintenance_records (tenant_id, robot_id, component, kind, reason, performed_at, usage_h, notes)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *
         """,
-        (record.tenant_id, record.robot_id, record.component, record.kind, record.reason, record.performed_at,
-         record.usage_h, record.notes),
-    )  # fmt: skip
+        (
+            record.tenant_id,
+            record.robot_id,
+            record.component,
+            record.kind,
+            record.reason,
+            record.performed_at,
+            record.usage_h,
+            record.notes,
+        ),
+    )
     if row is None:
         raise ConflictError(
             f"{record.component} of robot {record.robot_id!r} has a record at {record.performed_at.isoformat()} already"

@@ -39,15 +39,29 @@ RAW = Listing(
 
 MINUTES = Listing(
     table="telemetry_1m",
-    columns=("bucket", "metric", "n", "mean", "min", "max", "last", "std", "p05", "p50", "p95", "slope_per_s",
-             "rate_hz", "anomaly"),
+    columns=(
+        "bucket",
+        "metric",
+        "n",
+        "mean",
+        "min",
+        "max",
+        "last",
+        "std",
+        "p05",
+        "p50",
+        "p95",
+        "slope_per_s",
+        "rate_hz",
+        "anomaly",
+    ),
     key=("robot_id", "metric"),
     sortable=("bucket",),
     default_sort="bucket",
     filters={"robot_id": "robot_id", "metric": "metric"},
     time_column="bucket",
     casts={"bucket": "timestamptz"},
-)  # fmt: skip
+)
 
 
 def history_page(
@@ -80,22 +94,46 @@ def history_page(
     return _hours(conn, tenant_id, robot_id, start, end, metrics, cursor, limit)
 
 
-def _page_of(conn: psycopg.Connection, listing: Listing, tenant_id: str, filters: dict[str, Any], start: datetime,
-             end: datetime, cursor: str | None, limit: int) -> Page:  # fmt: skip
+def _page_of(
+    conn: psycopg.Connection,
+    listing: Listing,
+    tenant_id: str,
+    filters: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    cursor: str | None,
+    limit: int,
+) -> Page:
     # list_page caps ordinary listings at 1,000 rows; downloads ask for more, page by page of that size.
     items: list[dict[str, Any]] = []
     next_cursor = cursor
     while True:
-        page = list_page(conn, listing, tenant_id, filters=filters, start=start, end=end, cursor=next_cursor,
-                         limit=min(1000, limit - len(items)))  # fmt: skip
+        page = list_page(
+            conn,
+            listing,
+            tenant_id,
+            filters=filters,
+            start=start,
+            end=end,
+            cursor=next_cursor,
+            limit=min(1000, limit - len(items)),
+        )
         items += page.items
         next_cursor = page.next_cursor
         if next_cursor is None or len(items) >= limit:
             return Page(items, next_cursor)
 
 
-def _hours(conn: psycopg.Connection, tenant_id: str, robot_id: str, start: datetime, end: datetime,
-           metrics: list[str] | None, cursor: str | None, limit: int) -> Page:  # fmt: skip
+def _hours(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    robot_id: str,
+    start: datetime,
+    end: datetime,
+    metrics: list[str] | None,
+    cursor: str | None,
+    limit: int,
+) -> Page:
     after: list[Any] = [None, None]
     if cursor:
         after = decode_cursor(cursor, "hour", 2)
@@ -116,9 +154,17 @@ def _hours(conn: psycopg.Connection, tenant_id: str, robot_id: str, start: datet
                 WHERE %(after_bucket)s::timestamptz IS NULL OR (bucket, metric) > (%(after_bucket)s, %(after_metric)s)
                 ORDER BY bucket, metric LIMIT %(limit)s
                 """,
-                {"tenant": tenant_id, "robot": robot_id, "start": start, "end": end, "metrics": metrics,
-                 "after_bucket": after[0], "after_metric": after[1], "limit": limit + 1},
-            ).fetchall()  # fmt: skip
+                {
+                    "tenant": tenant_id,
+                    "robot": robot_id,
+                    "start": start,
+                    "end": end,
+                    "metrics": metrics,
+                    "after_bucket": after[0],
+                    "after_metric": after[1],
+                    "limit": limit + 1,
+                },
+            ).fetchall()
         except psycopg.errors.DataError as err:
             raise PagingError("cursor", "cursor is malformed; start again without it") from err
     next_cursor = None

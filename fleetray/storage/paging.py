@@ -145,9 +145,13 @@ def list_page(
         placeholders = sql.SQL(", ").join(
             sql.SQL("%s::{}").format(sql.SQL(listing.casts.get(name, "text"))) for name in order_columns
         )
-        conditions.append(sql.SQL("({}) {} ({})").format(
-            sql.SQL(", ").join(map(sql.Identifier, order_columns)), sql.SQL("<" if descending else ">"), placeholders
-        ))  # fmt: skip
+        conditions.append(
+            sql.SQL("({}) {} ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, order_columns)),
+                sql.SQL("<" if descending else ">"),
+                placeholders,
+            )
+        )
         params += values
     direction = sql.SQL(" DESC" if descending else "")
     query = sql.SQL("SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT %s").format(

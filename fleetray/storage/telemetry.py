@@ -17,12 +17,27 @@ from fleetray.storage.partitions import ensure_partitions
 
 # Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
 TELEMETRY_FIELDS = (
-    ("tenant_id", "text"), ("robot_id", "text"), ("ts", "timestamptz"), ("seq", "int8"), ("status", "text"),
-    ("task_id", "text"), ("x", "float8"), ("y", "float8"), ("theta", "float8"), ("map_id", "text"),
-    ("linear_velocity", "float8"), ("angular_velocity", "float8"), ("battery_soc", "float8"),
-    ("battery_voltage", "float8"), ("battery_current", "float8"), ("battery_temp", "float8"), ("charging", "bool"),
-    ("components", "jsonb"), ("system", "jsonb"), ("metrics", "jsonb"),
-)  # fmt: skip
+    ("tenant_id", "text"),
+    ("robot_id", "text"),
+    ("ts", "timestamptz"),
+    ("seq", "int8"),
+    ("status", "text"),
+    ("task_id", "text"),
+    ("x", "float8"),
+    ("y", "float8"),
+    ("theta", "float8"),
+    ("map_id", "text"),
+    ("linear_velocity", "float8"),
+    ("angular_velocity", "float8"),
+    ("battery_soc", "float8"),
+    ("battery_voltage", "float8"),
+    ("battery_current", "float8"),
+    ("battery_temp", "float8"),
+    ("charging", "bool"),
+    ("components", "jsonb"),
+    ("system", "jsonb"),
+    ("metrics", "jsonb"),
+)
 TELEMETRY_COLUMNS = tuple(name for name, _ in TELEMETRY_FIELDS)
 TELEMETRY_TYPES = tuple(kind for _, kind in TELEMETRY_FIELDS)
 TS_INDEX = TELEMETRY_COLUMNS.index("ts")
@@ -32,17 +47,27 @@ def telemetry_row(message: Telemetry) -> tuple:
     """One Telemetry message as a row in :data:`TELEMETRY_COLUMNS` order."""
     pose, velocity, battery = message.pose, message.velocity, message.battery
     return (
-        message.tenant_id, message.robot_id, message.ts, message.seq, message.status.value, message.task_id,
-        pose.x if pose else None, pose.y if pose else None, pose.theta if pose else None,
+        message.tenant_id,
+        message.robot_id,
+        message.ts,
+        message.seq,
+        message.status.value,
+        message.task_id,
+        pose.x if pose else None,
+        pose.y if pose else None,
+        pose.theta if pose else None,
         pose.map_id if pose else None,
-        velocity.linear if velocity else None, velocity.angular if velocity else None,
-        battery.soc if battery else None, battery.voltage if battery else None,
-        battery.current if battery else None, battery.temp if battery else None,
+        velocity.linear if velocity else None,
+        velocity.angular if velocity else None,
+        battery.soc if battery else None,
+        battery.voltage if battery else None,
+        battery.current if battery else None,
+        battery.temp if battery else None,
         battery.charging if battery else None,
         to_json(message.components, exclude_none=True).decode(),
         message.system.model_dump_json(exclude_none=True) if message.system else None,
         to_json(message.metrics).decode(),
-    )  # fmt: skip
+    )
 
 
 class TelemetryWriter:
@@ -71,11 +96,13 @@ class TelemetryWriter:
         if stored == len(messages):
             return list(messages)
         # Some were stored before (a redelivery): the staged rows this transaction inserted are the new ones.
-        new_keys = set(conn.execute("""
+        new_keys = set(
+            conn.execute("""
             SELECT s.tenant_id, s.robot_id, s.ts, s.seq FROM telemetry_stage s
             JOIN telemetry t USING (tenant_id, robot_id, ts, seq)
             WHERE t.xmin = pg_current_xact_id()::xid
-        """).fetchall())  # fmt: skip
+        """).fetchall()
+        )
         fresh = []
         for message in messages:  # a key twice in one batch was stored once: count its first copy only
             key = (message.tenant_id, message.robot_id, message.ts, message.seq)
@@ -192,8 +219,24 @@ def rollup_minutes(conn: psycopg.Connection, *, start: datetime, end: datetime, 
     return conn.execute(_ROLLUP, {"start": start, "end": end, "tenant": tenant_id}).rowcount
 
 
-MINUTE_COLUMNS = ("tenant_id", "robot_id", "bucket", "metric", "n", "mean", "min", "max", "last",
-                  "std", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")  # fmt: skip
+MINUTE_COLUMNS = (
+    "tenant_id",
+    "robot_id",
+    "bucket",
+    "metric",
+    "n",
+    "mean",
+    "min",
+    "max",
+    "last",
+    "std",
+    "p05",
+    "p50",
+    "p95",
+    "slope_per_s",
+    "rate_hz",
+    "anomaly",
+)
 MINUTE_TYPES = ("text", "text", "timestamptz", "text", "int4", *["float8"] * 11)
 BASIC_MINUTE_COLUMNS = 9  # up to ``last``: what the simulator's vectorised rollup computes
 
@@ -209,8 +252,10 @@ def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> 
         return 0
     width = len(rows[0])
     if width not in (BASIC_MINUTE_COLUMNS, len(MINUTE_COLUMNS)):
-        raise StorageError(f"minute aggregate rows have {width} values; expected {BASIC_MINUTE_COLUMNS} or "
-                         f"{len(MINUTE_COLUMNS)} ({', '.join(MINUTE_COLUMNS)})")  # fmt: skip
+        raise StorageError(
+            f"minute aggregate rows have {width} values; expected {BASIC_MINUTE_COLUMNS} or "
+            f"{len(MINUTE_COLUMNS)} ({', '.join(MINUTE_COLUMNS)})"
+        )
     columns = MINUTE_COLUMNS[:width]
     copy_into_stage(conn, "telemetry_1m", columns, rows, MINUTE_TYPES[:width])
     listed = ", ".join(columns)  # this module's constants, never input
@@ -226,19 +271,28 @@ def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> 
 def telemetry_from_row(row: dict[str, Any]) -> Telemetry:
     """Rebuild a Telemetry message from a stored row (the inverse of :func:`telemetry_row`)."""
     data: dict[str, Any] = {
-        "tenant_id": row["tenant_id"], "robot_id": row["robot_id"], "ts": row["ts"], "seq": row["seq"],
-        "status": row["status"], "task_id": row["task_id"], "components": row["components"] or {},
-        "system": row["system"], "metrics": row["metrics"] or {},
-    }  # fmt: skip
+        "tenant_id": row["tenant_id"],
+        "robot_id": row["robot_id"],
+        "ts": row["ts"],
+        "seq": row["seq"],
+        "status": row["status"],
+        "task_id": row["task_id"],
+        "components": row["components"] or {},
+        "system": row["system"],
+        "metrics": row["metrics"] or {},
+    }
     if row["x"] is not None:
         data["pose"] = {"x": row["x"], "y": row["y"], "theta": row["theta"], "map_id": row["map_id"]}
     if row["linear_velocity"] is not None:
         data["velocity"] = {"linear": row["linear_velocity"], "angular": row["angular_velocity"]}
     if row["battery_soc"] is not None:
         data["battery"] = {
-            "soc": row["battery_soc"], "voltage": row["battery_voltage"], "current": row["battery_current"],
-            "temp": row["battery_temp"], "charging": bool(row["charging"]),
-        }  # fmt: skip
+            "soc": row["battery_soc"],
+            "voltage": row["battery_voltage"],
+            "current": row["battery_current"],
+            "temp": row["battery_temp"],
+            "charging": bool(row["charging"]),
+        }
     return Telemetry.model_validate(data)
 
 

@@ -30,8 +30,15 @@ class DueDelivery:
     attempts: int
 
 
-def create_subscription(conn: psycopg.Connection, tenant_id: str, url: str, *, alert_rules: list[str],
-                        min_severity: str, description: str = "") -> tuple[dict[str, Any], str]:  # fmt: skip
+def create_subscription(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    url: str,
+    *,
+    alert_rules: list[str],
+    min_severity: str,
+    description: str = "",
+) -> tuple[dict[str, Any], str]:
     """Subscribe ``url`` to the tenant's alerts; returns the subscription and its signing secret (shown once)."""
     secret = "whsec_" + secrets.token_urlsafe(32)
     with conn.cursor(row_factory=dict_row) as cur:
@@ -86,8 +93,11 @@ def enqueue_alerts(conn: psycopg.Connection, alerts: Iterable[dict[str, Any]]) -
     for alert in alerts:
         severity = alert.get("severity", "warning")
         rank = SEVERITIES.index(severity) if severity in SEVERITIES else 1
-        payload = {"type": f"alert.{'raised' if alert['state'] == 'active' else 'resolved'}",
-                   "id": alert_event_id(alert), "data": alert}  # fmt: skip
+        payload = {
+            "type": f"alert.{'raised' if alert['state'] == 'active' else 'resolved'}",
+            "id": alert_event_id(alert),
+            "data": alert,
+        }
         rows.append((alert["tenant_id"], alert["rule"], rank, payload["id"], json.dumps(payload, default=str)))
     if not rows:
         return 0
@@ -125,8 +135,15 @@ def claim_due(conn: psycopg.Connection, now: datetime, *, limit: int = 50, lease
     return [DueDelivery(**row) for row in rows]
 
 
-def record_attempt(conn: psycopg.Connection, delivery_id: int, *, delivered: bool, status_code: int | None,
-                   error: str | None, retry_at: datetime | None) -> None:  # fmt: skip
+def record_attempt(
+    conn: psycopg.Connection,
+    delivery_id: int,
+    *,
+    delivered: bool,
+    status_code: int | None,
+    error: str | None,
+    retry_at: datetime | None,
+) -> None:
     """Record an attempt: delivered, to be retried at ``retry_at``, or failed for good (``retry_at`` None)."""
     status = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
     conn.execute(
