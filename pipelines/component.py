@@ -47,5 +47,10 @@ class BagsComponent(PlatformComponent):
             stats = ray.get(ray.get_actor(WATCHER).stats.remote(), timeout=10)
         except ValueError:
             return [("bags", "", "watcher not running")]
-        return [("bags", f"{stats['scans']} scans",
-                 f"{stats['done']} processed, {stats['failed']} failed, {stats['skipped']} already known")]  # fmt: skip
+        return [
+            (
+                "bags",
+                f"{stats['scans']} scans",
+                f"{stats['done']} processed, {stats['failed']} failed, {stats['skipped']} already known",
+            )
+        ]

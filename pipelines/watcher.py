@@ -52,8 +52,13 @@ class BagWatcher:
 
         with self._scanning:
             try:
-                outcomes = scan(self.db, f"{self.store_url}/bags", f"{self.store_url}/decoded", runner=run_on_ray,
-                                bags_at_once=cluster_cpus())  # fmt: skip
+                outcomes = scan(
+                    self.db,
+                    f"{self.store_url}/bags",
+                    f"{self.store_url}/decoded",
+                    runner=run_on_ray,
+                    bags_at_once=cluster_cpus(),
+                )
             except BagNotFoundError:
                 outcomes = []
             except Exception as err:  # the database or the store is away: try again next time
@@ -70,8 +75,15 @@ class BagWatcher:
         """An upload completed at ``uri``: process it now. Returns the outcome."""
         from pipelines.bags.process import process_bag, run_on_ray
 
-        outcome = process_bag(self.db, uri, f"{self.store_url}/decoded", tenant_id=tenant_id, trigger=trigger,
-                              received_via="upload", runner=run_on_ray)  # fmt: skip
+        outcome = process_bag(
+            self.db,
+            uri,
+            f"{self.store_url}/decoded",
+            tenant_id=tenant_id,
+            trigger=trigger,
+            received_via="upload",
+            runner=run_on_ray,
+        )
         with self._counting:
             self.counts[outcome.status] += 1
         return {"bag_id": outcome.bag_id, "status": outcome.status, "error": outcome.error}

@@ -53,8 +53,9 @@ def read_bags(uri_or_glob: str) -> ray.data.Dataset:
     return ray.data.from_items(bags, override_num_blocks=len(bags)).map(_summary_row, num_cpus=0.25)
 
 
-def _decode_unit(bag: BagLocation, part: Part, output: str, options: DecodeOptions,
-                 known: dict[str, tuple[str, str]] | None) -> PartResult:  # fmt: skip
+def _decode_unit(
+    bag: BagLocation, part: Part, output: str, options: DecodeOptions, known: dict[str, tuple[str, str]] | None
+) -> PartResult:
     with local_copy(bag) as path:
         return decode_part(path, bag.format, part, output, options, known)
 

@@ -252,8 +252,11 @@ class _PartTables:
             writer.close()
         if self.events:
             self.filesystem.create_dir(f"{self.root}/events", recursive=True)
-            pq.write_table(pa.Table.from_pylist(self.events), f"{self.root}/events/part-{self.index:05d}.parquet",
-                           filesystem=self.filesystem)  # fmt: skip
+            pq.write_table(
+                pa.Table.from_pylist(self.events),
+                f"{self.root}/events/part-{self.index:05d}.parquet",
+                filesystem=self.filesystem,
+            )
         self.result.events = len(self.events)
 
 
@@ -261,5 +264,7 @@ def _header_row(message: Any) -> dict[str, Any]:
     header = getattr(message, "header", None)
     if header is None:
         return {}
-    return {"stamp_ns": int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec),
-            "frame_id": str(header.frame_id)}  # fmt: skip
+    return {
+        "stamp_ns": int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec),
+        "frame_id": str(header.frame_id),
+    }

@@ -131,8 +131,10 @@ def _cut_points(weights: list[tuple[int, float]], shares: list[float]) -> list[i
         chunks = [(start, 1.0) for start, _ in chunks]
     total = sum(weight for _, weight in chunks)
     before = list(itertools.accumulate((weight for _, weight in chunks), initial=0.0))[:-1]
-    points = {chunks[min(len(chunks) - 1, bisect.bisect_left(before, share * total))][0]
-              for share in itertools.accumulate(shares[:-1])}  # fmt: skip
+    points = {
+        chunks[min(len(chunks) - 1, bisect.bisect_left(before, share * total))][0]
+        for share in itertools.accumulate(shares[:-1])
+    }
     return sorted(points - {chunks[0][0]})
 
 
@@ -409,8 +411,9 @@ class BagReader:
     def _decompress(self, file: Path, compression: str) -> Path:
         """A storage file compressed as a whole, decompressed into this machine's cache (once per machine)."""
         if compression != "zstd":
-            raise BagReadError(f"{file.name}: compressed as a whole file with {compression or 'nothing named'!r}; "
-                               "only zstd is read")  # fmt: skip
+            raise BagReadError(
+                f"{file.name}: compressed as a whole file with {compression or 'nothing named'!r}; only zstd is read"
+            )
         try:
             stat = file.stat()
         except OSError as err:
@@ -464,17 +467,22 @@ class BagReader:
             edges = sorted({first, *rows, end})
             if len(edges) < 2:
                 return [dataclasses.replace(part, first_row=first, end_row=end, messages=0)]
-            return [dataclasses.replace(part, first_row=row, end_row=last, messages=last - row)
-                    for row, last in itertools.pairwise(edges)]  # fmt: skip
+            return [
+                dataclasses.replace(part, first_row=row, end_row=last, messages=last - row)
+                for row, last in itertools.pairwise(edges)
+            ]
 
         def within(start: int | None, end: int | None, t: int) -> bool:
             return (start is None or t >= start) and (end is None or t < end)
 
         weights = [(t, w) for t, w in file.chunk_weights() if within(part.start_ns, part.end_ns, t)]
         edges = [part.start_ns, *_cut_points(weights, list(shares)), part.end_ns]
-        return [dataclasses.replace(part, start_ns=start, end_ns=end,
-                                    messages=round(sum(w for t, w in weights if within(start, end, t))))
-                for start, end in itertools.pairwise(edges)]  # fmt: skip
+        return [
+            dataclasses.replace(
+                part, start_ns=start, end_ns=end, messages=round(sum(w for t, w in weights if within(start, end, t)))
+            )
+            for start, end in itertools.pairwise(edges)
+        ]
 
     def messages(self, part: Part | None = None) -> Iterator[tuple[str, int, bytes | memoryview]]:
         """``(topic, log time in ns, raw bytes)`` of every message, or of one part's.

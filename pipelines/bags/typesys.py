@@ -146,15 +146,20 @@ _DECODERS: dict[tuple, MessageDecoder] = {}
 CACHED_DECODERS = 32
 
 
-def decoder_for(topics: dict[str, Topic], ros1: bool,
-                known_definitions: dict[str, tuple[str, str]] | None = None) -> MessageDecoder:  # fmt: skip
+def decoder_for(
+    topics: dict[str, Topic], ros1: bool, known_definitions: dict[str, tuple[str, str]] | None = None
+) -> MessageDecoder:
     """A decoder for these topics, shared by the parts and bags a worker decodes that define the same types.
 
     Building a type store costs a tenth of a second or more, which small parts would pay again and again.
     """
-    key = (ros1, tuple(sorted((t.name, t.msgtype, t.encoding, hash(t.definition), t.definition_encoding)
-                              for t in topics.values())),
-           tuple(sorted((k, hash(v)) for k, v in (known_definitions or {}).items())))  # fmt: skip
+    key = (
+        ros1,
+        tuple(
+            sorted((t.name, t.msgtype, t.encoding, hash(t.definition), t.definition_encoding) for t in topics.values())
+        ),
+        tuple(sorted((k, hash(v)) for k, v in (known_definitions or {}).items())),
+    )
     decoder = _DECODERS.get(key)
     if decoder is None:
         if len(_DECODERS) >= CACHED_DECODERS:
