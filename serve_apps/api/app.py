@@ -46,8 +46,14 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     ``context`` may also be attached later as ``app.state.context`` (each Serve replica does);
     ``settings`` (by default the context's) set the body size limit and the request timeout.
     """
-    app = FastAPI(title="fleetray", version=API_VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
-                  docs_url="/docs", redoc_url=None)  # fmt: skip
+    app = FastAPI(
+        title="fleetray",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.context = context
     routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
     for module in (*routers, agents, releases):
@@ -84,8 +90,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)  # fmt: skip
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )

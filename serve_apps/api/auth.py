@@ -29,8 +29,12 @@ DEVICE_ROLES = (Role.DEVICE,)
 
 def unauthorized() -> ApiProblem:
     """The one answer to every authentication failure."""
-    return ApiProblem(401, "Unauthorized", "a valid API key is required: send `Authorization: Bearer <key>`",
-                      headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return ApiProblem(
+        401,
+        "Unauthorized",
+        "a valid API key is required: send `Authorization: Bearer <key>`",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 async def verify_token(context: ApiContext, token: str) -> ApiKey:
@@ -60,9 +64,12 @@ def enforce_rate_limit(context: ApiContext, key: ApiKey) -> None:
     """
     wait_s = context.limiter.hit(key.key_id)
     if wait_s is not None:
-        raise ApiProblem(429, "Too many requests",
-                         f"this API key is over its rate limit ({context.settings.api_rate_limit}); "
-                         f"retry in {wait_s:.0f} s", headers={"Retry-After": f"{wait_s:.0f}"})  # fmt: skip
+        raise ApiProblem(
+            429,
+            "Too many requests",
+            f"this API key is over its rate limit ({context.settings.api_rate_limit}); retry in {wait_s:.0f} s",
+            headers={"Retry-After": f"{wait_s:.0f}"},
+        )
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:

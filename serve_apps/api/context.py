@@ -58,10 +58,17 @@ class ApiContext:
         # PostgreSQL cancels a statement that outlives the request's timeout, rather than let it run on.
         statement_timeout_ms = round(self.settings.api_request_timeout_s * 1000)
         self.pool = ConnectionPool(
-            self.db.url, min_size=1, max_size=16, open=True, timeout=10,
-            kwargs={"autocommit": True, "application_name": "fleetray-api",
-                    "options": f"-c search_path={self.db.schema} -c statement_timeout={statement_timeout_ms}"},
-        )  # fmt: skip
+            self.db.url,
+            min_size=1,
+            max_size=16,
+            open=True,
+            timeout=10,
+            kwargs={
+                "autocommit": True,
+                "application_name": "fleetray-api",
+                "options": f"-c search_path={self.db.schema} -c statement_timeout={statement_timeout_ms}",
+            },
+        )
         self.keys = KeyCache(self.settings.api_key_cache_s)
         self.limiter = KeyRateLimiter(self.settings.api_rate_limit)
         self.live = LiveStateReader(self.connection, self.shard_prefix, self.shard_namespace)

@@ -53,8 +53,14 @@ def _log_to_worker_stderr(level: str) -> None:
             platform_logger.propagate = False
 
 
-def build_application(settings: Settings, *, database_url: str | None = None, shard_prefix: str = "fleetray",
-                      shard_namespace: str | None = None, replica_cpus: float = 0.0) -> Application:  # fmt: skip
+def build_application(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    shard_prefix: str = "fleetray",
+    shard_namespace: str | None = None,
+    replica_cpus: float = 0.0,
+) -> Application:
     """The API bound to a database, with replicas (and autoscaling) as the settings say.
 
     Replicas run in Serve's own Ray namespace; ``shard_namespace`` is where they find the fleet
@@ -76,14 +82,21 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
     class FleetApi:
         """One replica: its own connection pool, key cache and rate limiter, and the app built around them."""
 
-        def __init__(self, settings_values: dict[str, Any], prefix: str, namespace: str | None,
-                     optimizer: Any, scorer: Any) -> None:  # fmt: skip
+        def __init__(
+            self, settings_values: dict[str, Any], prefix: str, namespace: str | None, optimizer: Any, scorer: Any
+        ) -> None:
             replica_settings = load_settings(**settings_values)
             _log_to_worker_stderr(replica_settings.log_level)
             assert replica_settings.database_url is not None
             database = Database(replica_settings.database_url, schema=replica_settings.database_schema)
-            self._context = ApiContext(replica_settings, database, shard_prefix=prefix, shard_namespace=namespace,
-                                       optimizer=optimizer, scorer=scorer)  # fmt: skip
+            self._context = ApiContext(
+                replica_settings,
+                database,
+                shard_prefix=prefix,
+                shard_namespace=namespace,
+                optimizer=optimizer,
+                scorer=scorer,
+            )
 
         def __serve_build_asgi_app__(self) -> Any:
             return create_app(self._context)
@@ -92,12 +105,17 @@ def build_application(settings: Settings, *, database_url: str | None = None, sh
             self._context.close()
 
     # Serve's own access log is off: the API writes one of its own (JSON, with the key id and never the key).
-    options: dict[str, Any] = {"ray_actor_options": {"num_cpus": replica_cpus}, "max_ongoing_requests": 200,
-                               "logging_config": {"enable_access_log": False}}  # fmt: skip
+    options: dict[str, Any] = {
+        "ray_actor_options": {"num_cpus": replica_cpus},
+        "max_ongoing_requests": 200,
+        "logging_config": {"enable_access_log": False},
+    }
     if settings.api_max_replicas and settings.api_max_replicas > settings.api_replicas:
-        options["autoscaling_config"] = {"min_replicas": settings.api_replicas,
-                                         "max_replicas": settings.api_max_replicas,
-                                         "target_ongoing_requests": TARGET_ONGOING_REQUESTS}  # fmt: skip
+        options["autoscaling_config"] = {
+            "min_replicas": settings.api_replicas,
+            "max_replicas": settings.api_max_replicas,
+            "target_ongoing_requests": TARGET_ONGOING_REQUESTS,
+        }
     else:
         options["num_replicas"] = settings.api_replicas
     deployment = serve.deployment(name="FleetApi", **options)(FleetApi)
@@ -115,8 +133,11 @@ def app_builder(args: dict[str, Any]) -> Application:
     """
     extra = {"replica_cpus", "shard_namespace"}
     settings = load_settings(**{name: value for name, value in args.items() if name not in extra})
-    return build_application(settings, replica_cpus=float(args.get("replica_cpus", 0.0)),
-                             shard_namespace=str(args.get("shard_namespace", PLATFORM_NAMESPACE)))  # fmt: skip
+    return build_application(
+        settings,
+        replica_cpus=float(args.get("replica_cpus", 0.0)),
+        shard_namespace=str(args.get("shard_namespace", PLATFORM_NAMESPACE)),
+    )
 
 
 def run_api(settings: Settings, *, database_url: str, shard_prefix: str = "fleetray") -> str:
@@ -126,9 +147,13 @@ def run_api(settings: Settings, *, database_url: str, shard_prefix: str = "fleet
         ServiceError: the API's port is taken by another program.
     """
     if port_open(settings.api_host if settings.api_host != "0.0.0.0" else "127.0.0.1", settings.api_port):
-        raise ServiceError(f"port {settings.api_port} is in use by another program; "
-                           "set FLEETRAY_API_PORT to a free one")  # fmt: skip
+        raise ServiceError(
+            f"port {settings.api_port} is in use by another program; set FLEETRAY_API_PORT to a free one"
+        )
     serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
-    serve.run(build_application(settings, database_url=database_url, shard_prefix=shard_prefix), name=APP_NAME,
-              route_prefix="/")  # fmt: skip
+    serve.run(
+        build_application(settings, database_url=database_url, shard_prefix=shard_prefix),
+        name=APP_NAME,
+        route_prefix="/",
+    )
     return f"http://{settings.api_host}:{settings.api_port}"

@@ -41,8 +41,12 @@ class LiveStateReader:
         prefix: the shards' Ray name prefix.
     """
 
-    def __init__(self, connection: Callable[[], contextlib.AbstractContextManager[psycopg.Connection]],
-                 prefix: str = "fleetray", namespace: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        connection: Callable[[], contextlib.AbstractContextManager[psycopg.Connection]],
+        prefix: str = "fleetray",
+        namespace: str | None = None,
+    ) -> None:
         self._connection = connection
         self._prefix = prefix
         self._namespace = namespace
@@ -136,18 +140,28 @@ class LiveStateReader:
         for robot in robots:
             row = latest.get(robot["robot_id"])
             sample = telemetry_from_row(row) if row is not None else None
-            states.append({
-                "robot_id": robot["robot_id"], "site_id": robot["site_id"], "manufacturer": robot["manufacturer"],
-                "model": robot["model"], "status": sample.status.value if sample else None,
-                "last_seen": sample.ts if sample else None, "seq": sample.seq if sample else None,
-                "latest": sample_view(sample) if sample else None,
-                "task": {"task_id": sample.task_id, "status": None} if sample and sample.task_id else None,
-                "alerts": sorted(alerts.get(robot["robot_id"], [])), "source": "stored",
-            })  # fmt: skip
+            states.append(
+                {
+                    "robot_id": robot["robot_id"],
+                    "site_id": robot["site_id"],
+                    "manufacturer": robot["manufacturer"],
+                    "model": robot["model"],
+                    "status": sample.status.value if sample else None,
+                    "last_seen": sample.ts if sample else None,
+                    "seq": sample.seq if sample else None,
+                    "latest": sample_view(sample) if sample else None,
+                    "task": {"task_id": sample.task_id, "status": None} if sample and sample.task_id else None,
+                    "alerts": sorted(alerts.get(robot["robot_id"], [])),
+                    "source": "stored",
+                }
+            )
         return states
 
 
 def _live(state: dict[str, Any]) -> dict[str, Any]:
     last_seen = state.get("last_seen")
-    return {**state, "source": "live",
-            "last_seen": datetime.fromisoformat(last_seen).astimezone(UTC) if last_seen else None}  # fmt: skip
+    return {
+        **state,
+        "source": "live",
+        "last_seen": datetime.fromisoformat(last_seen).astimezone(UTC) if last_seen else None,
+    }

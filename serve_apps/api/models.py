@@ -318,6 +318,11 @@ class IngestAccepted(BaseModel):
         rejected: Counter[str] = Counter()
         for report in reports:
             rejected.update(report.dead)
-        return cls(received=received, telemetry=sum(r.new_telemetry for r in reports),
-                   events=sum(r.events for r in reports), task_events=sum(r.task_events for r in reports),
-                   duplicates=sum(r.duplicates for r in reports), rejected=dict(rejected))  # fmt: skip
+        return cls(
+            received=received,
+            telemetry=sum(r.new_telemetry for r in reports),
+            events=sum(r.events for r in reports),
+            task_events=sum(r.task_events for r in reports),
+            duplicates=sum(r.duplicates for r in reports),
+            rejected=dict(rejected),
+        )

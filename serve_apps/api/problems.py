@@ -51,8 +51,16 @@ class Problem(BaseModel):
 class ApiProblem(Exception):
     """An error answered as a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str, *, kind: str | None = None,
-                 errors: list[FieldProblem] | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        kind: str | None = None,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.kind = kind or title.lower().replace(" ", "-")
@@ -67,10 +75,20 @@ def not_found(what: str) -> ApiProblem:
 
 def problem_response(request: Request, problem: ApiProblem) -> JSONResponse:
     """The problem document for ``problem``."""
-    body = Problem(type=TYPE_BASE + problem.kind, title=problem.title, status=problem.status, detail=problem.detail,
-                   instance=request.url.path, errors=problem.errors)  # fmt: skip
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=problem.status, headers=problem.headers,
-                        media_type=PROBLEM_MEDIA_TYPE)  # fmt: skip
+    body = Problem(
+        type=TYPE_BASE + problem.kind,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
+        instance=request.url.path,
+        errors=problem.errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def _where(location: tuple[Any, ...]) -> str:
@@ -98,8 +116,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "Request refused")
         detail = str(exc.detail) if exc.status_code != 404 else f"no route {request.url.path}; see /docs"
-        return problem_response(request, ApiProblem(exc.status_code, title, detail,
-                                                    headers=getattr(exc, "headers", None)))  # fmt: skip
+        return problem_response(
+            request, ApiProblem(exc.status_code, title, detail, headers=getattr(exc, "headers", None))
+        )
 
     @app.exception_handler(NotFoundError)
     async def _missing(request: Request, exc: NotFoundError) -> JSONResponse:
@@ -130,40 +149,59 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseUnreachableError)
     async def _database(request: Request, exc: DatabaseUnreachableError) -> JSONResponse:
         logger.error("database unreachable: %s", exc)
-        return problem_response(request, ApiProblem(503, "Service unavailable",
-                                                    "the database is unreachable; retry shortly",
-                                                    headers={"Retry-After": "5"}))  # fmt: skip
+        return problem_response(
+            request,
+            ApiProblem(
+                503, "Service unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"}
+            ),
+        )
 
     @app.exception_handler(psycopg.errors.QueryCanceled)
     async def _too_slow(request: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
-        return problem_response(request, ApiProblem(504, "Timeout", "the query took too long; narrow it (a shorter "
-                                                    "time range, a smaller limit) or retry"))  # fmt: skip
+        return problem_response(
+            request,
+            ApiProblem(
+                504, "Timeout", "the query took too long; narrow it (a shorter time range, a smaller limit) or retry"
+            ),
+        )
 
     @app.exception_handler(psycopg.DataError)
     async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values the schema allows but PostgreSQL cannot take (a NUL in a query parameter, a date out of range).
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return problem_response(request, ApiProblem(422, "Invalid request", f"a value cannot be stored or compared: "
-                                                    f"{reason}"))  # fmt: skip
+        return problem_response(
+            request, ApiProblem(422, "Invalid request", f"a value cannot be stored or compared: {reason}")
+        )
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        return problem_response(request, ApiProblem(503, "Service unavailable", str(exc),
-                                                    headers={"Retry-After": "10"}))  # fmt: skip
+        return problem_response(
+            request, ApiProblem(503, "Service unavailable", str(exc), headers={"Retry-After": "10"})
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(request, ApiProblem(500, "Internal error",
-                                                    "the platform failed on this request; it is logged"))  # fmt: skip
+        return problem_response(
+            request, ApiProblem(500, "Internal error", "the platform failed on this request; it is logged")
+        )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries documenting problem answers with these statuses."""
-    descriptions = {400: "Bad request", 401: "Missing or invalid API key", 403: "The key's role may not do this",
-                    404: "Not found (or another tenant's)", 409: "Conflict", 413: "Request body too large",
-                    422: "Invalid request", 429: "Rate limited; see Retry-After",
-                    503: "Service unavailable"}  # fmt: skip
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid API key",
+        403: "The key's role may not do this",
+        404: "Not found (or another tenant's)",
+        409: "Conflict",
+        413: "Request body too large",
+        422: "Invalid request",
+        429: "Rate limited; see Retry-After",
+        503: "Service unavailable",
+    }
     schema = {"$ref": "#/components/schemas/Problem"}
-    return {status: {"description": descriptions[status], "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
-            for status in statuses}  # fmt: skip
+    return {
+        status: {"description": descriptions[status], "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
+        for status in statuses
+    }

@@ -28,10 +28,16 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("fleetray_api_requests", "API requests", ("method", "route", "status"),
-                                registry=self.registry)  # fmt: skip
-        self.latency = Histogram("fleetray_api_request_seconds", "API request latency", ("method", "route"),
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "fleetray_api_requests", "API requests", ("method", "route", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "fleetray_api_request_seconds",
+            "API request latency",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
 
 def _route_of(scope: Scope) -> str:
@@ -46,9 +52,16 @@ class _BodyTooLarge(Exception):
 class ProtectionMiddleware:
     """Refuses bodies over ``max_body_bytes`` (413), answers 504 after ``timeout_s``, counts and logs each request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float, metrics: ApiMetrics,
-                 long_requests: dict[str, float] | None = None,
-                 large_bodies: dict[str, int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        timeout_s: float,
+        metrics: ApiMetrics,
+        long_requests: dict[str, float] | None = None,
+        large_bodies: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
@@ -98,8 +111,12 @@ class ProtectionMiddleware:
                 await self._refuse(scope, receive, send, status, limit)
         except TimeoutError:
             if not response_started:
-                problem = ApiProblem(504, "Timeout", f"the request took longer than {timeout_s:g} s; "
-                                     "narrow it (a shorter time range, a smaller limit) or retry")  # fmt: skip
+                problem = ApiProblem(
+                    504,
+                    "Timeout",
+                    f"the request took longer than {timeout_s:g} s; "
+                    "narrow it (a shorter time range, a smaller limit) or retry",
+                )
                 await problem_response(request, problem)(scope, receive, recording_send)
         finally:
             self._observe(scope, started, status["code"])
@@ -123,8 +140,16 @@ class ProtectionMiddleware:
             state: dict[str, Any] = scope.get("state") or {}
             client = scope.get("client")
             # The path without its query string, and the key's id, never the key: nothing secret is logged.
-            access_log.info(json.dumps({
-                "method": method, "path": scope["path"], "route": route, "status": status,
-                "ms": round(elapsed * 1000, 2), "key_id": state.get("key_id"),
-                "client": client[0] if client else None,
-            }))  # fmt: skip
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "key_id": state.get("key_id"),
+                        "client": client[0] if client else None,
+                    }
+                )
+            )

@@ -34,13 +34,21 @@ UploadId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,200}$", description="T
 class BagUploadRequest(BaseModel):
     """A bag a robot is about to upload: a file, or one file of a rosbag2 directory (``dir/file``)."""
 
-    name: str = Field(pattern=BAG_NAME, examples=["2026-11-27T10-15-00.mcap", "run_42/metadata.yaml"],
-                      description="A file name, or `directory/file` for a file of a rosbag2 directory.")  # fmt: skip
+    name: str = Field(
+        pattern=BAG_NAME,
+        examples=["2026-11-27T10-15-00.mcap", "run_42/metadata.yaml"],
+        description="A file name, or `directory/file` for a file of a rosbag2 directory.",
+    )
     size_bytes: int = Field(gt=0, le=MAX_BAG_BYTES, description="The file's exact size.")
-    recorded_at: datetime | None = Field(default=None, description="When recording started (the date folder); "
-                                         "now if not given.")  # fmt: skip
-    trigger: str | None = Field(default=None, max_length=64, examples=["error:E_BRUSH_JAM"],
-                                description="What made the robot record; searchable in the bag index.")  # fmt: skip
+    recorded_at: datetime | None = Field(
+        default=None, description="When recording started (the date folder); now if not given."
+    )
+    trigger: str | None = Field(
+        default=None,
+        max_length=64,
+        examples=["error:E_BRUSH_JAM"],
+        description="What made the robot record; searchable in the bag index.",
+    )
     sha256: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{64}$", description="The file's SHA-256; completing checks the bag against it."
     )
@@ -76,8 +84,12 @@ def _object_key(tenant_id: str, robot_id: str, body: BagUploadRequest) -> str:
     return f"bags/{tenant_id}/{robot_id}/{day}/{body.name}"
 
 
-@router.post("/v1/device/bags", response_model=BagUploadStarted, status_code=201,
-             summary="Start uploading a bag: presigned URLs, one per part of `part_size_bytes`")  # fmt: skip
+@router.post(
+    "/v1/device/bags",
+    response_model=BagUploadStarted,
+    status_code=201,
+    summary="Start uploading a bag: presigned URLs, one per part of `part_size_bytes`",
+)
 def start_bag_upload(key: auth.Device, context: Context, body: BagUploadRequest) -> BagUploadStarted:
     assert key.robot_id is not None
     object_key = _object_key(key.tenant_id, key.robot_id, body)
@@ -89,9 +101,23 @@ def start_bag_upload(key: auth.Device, context: Context, body: BagUploadRequest)
         raise ApiProblem(503, "Service unavailable", f"the object store refused the upload: {err}") from err
     now = datetime.now(UTC)
     with context.connection() as conn:
-        record_upload(conn, BagUpload(started.upload_id, key.tenant_id, key.robot_id, object_key, parts,
-                                      body.size_bytes, body.trigger, "uploading", now,
-                                      now + timedelta(seconds=expires_s), None, body.sha256))  # fmt: skip
+        record_upload(
+            conn,
+            BagUpload(
+                started.upload_id,
+                key.tenant_id,
+                key.robot_id,
+                object_key,
+                parts,
+                body.size_bytes,
+                body.trigger,
+                "uploading",
+                now,
+                now + timedelta(seconds=expires_s),
+                None,
+                body.sha256,
+            ),
+        )
     return BagUploadStarted(
         upload_id=started.upload_id,
         key=object_key,
@@ -102,12 +128,15 @@ def start_bag_upload(key: auth.Device, context: Context, body: BagUploadRequest)
 
 
 def _multipart(upload: BagUpload) -> MultipartUpload:
-    return MultipartUpload(upload.upload_id, upload.object_key, [""] * upload.parts,
-                           int(upload.expires_at.timestamp()))  # fmt: skip
+    return MultipartUpload(upload.upload_id, upload.object_key, [""] * upload.parts, int(upload.expires_at.timestamp()))
 
 
-@router.post("/v1/device/bags/{upload_id}/complete", response_model=BagUploadCompleted, status_code=202,
-             summary="Finish an upload: the parts become the bag, and the bag is processed")  # fmt: skip
+@router.post(
+    "/v1/device/bags/{upload_id}/complete",
+    response_model=BagUploadCompleted,
+    status_code=202,
+    summary="Finish an upload: the parts become the bag, and the bag is processed",
+)
 def complete_bag_upload(key: auth.Device, context: Context, upload_id: UploadId) -> BagUploadCompleted:
     assert key.robot_id is not None
     with context.connection() as conn:
@@ -174,9 +203,13 @@ def abort_bag_upload(key: auth.Device, context: Context, upload_id: UploadId) ->
     context.store.abort_multipart_upload(_multipart(upload))
 
 
-@router.put("/v1/uploads/{upload_id}/parts/{number}", status_code=204, include_in_schema=True,
-            summary="Receive one part of an upload to the local store (the URL's signature is its authority)",
-            responses=problem_responses(403, 413))  # fmt: skip
+@router.put(
+    "/v1/uploads/{upload_id}/parts/{number}",
+    status_code=204,
+    include_in_schema=True,
+    summary="Receive one part of an upload to the local store (the URL's signature is its authority)",
+    responses=problem_responses(403, 413),
+)
 async def receive_upload_part(
     context: Context,
     request: Request,
@@ -189,7 +222,8 @@ async def receive_upload_part(
     if len(data) > PART_BYTES:
         raise ApiProblem(413, "Request body too large", f"a part holds at most {PART_BYTES:,} bytes")
     try:
-        await run_in_threadpool(context.store.receive_part, upload_id, number, expires=expires, signature=signature,
-                                data=data)  # fmt: skip
+        await run_in_threadpool(
+            context.store.receive_part, upload_id, number, expires=expires, signature=signature, data=data
+        )
     except ObjectStoreError as err:
         raise ApiProblem(403, "Forbidden", str(err)) from err

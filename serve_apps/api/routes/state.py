@@ -88,7 +88,7 @@ def telemetry_history(
             le=MAX_DOWNLOAD_ROWS,
             description="Rows per page; default 1,000 (JSON, at most 1,000) or 100,000 (CSV, Parquet).",
         ),
-    ] = None,  # fmt: skip,
+    ] = None,
 ) -> Any:
     first, last = time_range(start, end, required=True)
     assert first is not None and last is not None
