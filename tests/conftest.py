@@ -112,8 +112,9 @@ def s3_endpoint() -> Iterator[str]:
     saved = {
         name: os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
     }
-    os.environ.update(AWS_ACCESS_KEY_ID="fleetray-test", AWS_SECRET_ACCESS_KEY="fleetray-test",
-                      AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="fleetray-test", AWS_SECRET_ACCESS_KEY="fleetray-test", AWS_DEFAULT_REGION="us-east-1"
+    )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -23,9 +23,16 @@ from tests.helpers import wait_for
 
 
 def sample(seq: int) -> Telemetry:
-    return validate_message(Telemetry, {
-        "tenant_id": "harness", "robot_id": "r1", "ts": datetime.now(UTC), "seq": seq, "status": "idle",
-    })  # fmt: skip
+    return validate_message(
+        Telemetry,
+        {
+            "tenant_id": "harness",
+            "robot_id": "r1",
+            "ts": datetime.now(UTC),
+            "seq": seq,
+            "status": "idle",
+        },
+    )
 
 
 def test_mqtt_broker_carries_a_zstd_batch(mqtt_url: str) -> None:
@@ -64,10 +71,14 @@ def test_kafka_broker_round_trip(kafka_bootstrap: str) -> None:
     producer.close()
     # Tansu completes a group join only after the rebalance timeout (max_poll_interval_ms): keep it short.
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, group_id=f"g-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
         max_poll_interval_ms=6000,
-    )  # fmt: skip
+    )
     values: list[bytes] = []
 
     def drained() -> bool:

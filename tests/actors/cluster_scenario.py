@@ -38,22 +38,32 @@ def wait_stored(db: Database, tenant_id: str, expected: int, timeout_s: float = 
 def main() -> None:
     database_url, schema, mqtt_url, tenant_id, prefix = sys.argv[1:6]
     db = Database(database_url, schema=schema)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "gcs_server_port": free_port(),
-                                                            "include_dashboard": False})  # fmt: skip
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "gcs_server_port": free_port(), "include_dashboard": False}
+    )
     # Shards need a "shard_host" resource: at first only the doomed node has it, so they all start there.
     doomed = cluster.add_node(num_cpus=1, resources={"shard_host": 1})
     ray.init(address=cluster.address, namespace="fleetray-cluster-test", log_to_driver=False)
     ingestion = None
     try:
-        sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=4, seed=5, start=utc_now_whole_second(),
-                                       offline_per_day=0))  # fmt: skip
+        sim = FleetSimulator(
+            SimConfig(tenant_id=tenant_id, robots=4, seed=5, start=utc_now_whole_second(), offline_per_day=0)
+        )
         register_fleet(db, sim)
-        ingestion = start_ingestion(db, shards=2, mqtt_url=mqtt_url, shared_subscriptions=False, prefix=prefix,
-                                    shard_options={"resources": {"shard_host": 0.01}})  # fmt: skip
+        ingestion = start_ingestion(
+            db,
+            shards=2,
+            mqtt_url=mqtt_url,
+            shared_subscriptions=False,
+            prefix=prefix,
+            shard_options={"resources": {"shard_host": 0.01}},
+        )
 
         def shard_nodes() -> list[str]:
-            return [ray.get(shard.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()))
-                    for shard in ingestion.shards]  # fmt: skip
+            return [
+                ray.get(shard.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()))
+                for shard in ingestion.shards
+            ]
 
         before_nodes = shard_nodes()
         publisher = MqttPublisher(mqtt_url, client_id=f"{prefix}-robots")
@@ -70,12 +80,18 @@ def main() -> None:
         publisher.close()
         second = wait_stored(db, tenant_id, sent)
         latest = [ingestion.robot(tenant_id, robot) for robot in sim.robot_ids]
-        print(json.dumps({
-            "sent": sent, "stored_before_removal": first, "stored": second,
-            "shards_on_removed_node": sum(node == doomed.node_id for node in before_nodes),
-            "shards_on_replacement": sum(node == replacement.node_id for node in shard_nodes()),
-            "latest_seq": [robot["seq"] if robot else None for robot in latest],
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "sent": sent,
+                    "stored_before_removal": first,
+                    "stored": second,
+                    "shards_on_removed_node": sum(node == doomed.node_id for node in before_nodes),
+                    "shards_on_replacement": sum(node == replacement.node_id for node in shard_nodes()),
+                    "latest_seq": [robot["seq"] if robot else None for robot in latest],
+                }
+            )
+        )
     finally:
         if ingestion is not None:
             ingestion.stop()

@@ -19,22 +19,35 @@ def fleet(db: Database, tenant_id: str) -> list[str]:
     with db.connect() as conn:
         upsert_tenant(conn, TenantRecord(tenant_id=tenant_id, name="Acme"))
         upsert_sites(conn, [SiteRecord(tenant_id=tenant_id, site_id="hq", name="HQ")])
-        upsert_robots(conn, [
-            RobotRecord(tenant_id=tenant_id, robot_id=r, manufacturer="Gausium", model="Phantas", serial=r,
-                        site_id="hq", metadata={"current_limits": {"main_brush": 5.0}})
-            for r in robots
-        ])  # fmt: skip
+        upsert_robots(
+            conn,
+            [
+                RobotRecord(
+                    tenant_id=tenant_id,
+                    robot_id=r,
+                    manufacturer="Gausium",
+                    model="Phantas",
+                    serial=r,
+                    site_id="hq",
+                    metadata={"current_limits": {"main_brush": 5.0}},
+                )
+                for r in robots
+            ],
+        )
     return robots
 
 
 def sample(tenant_id: str, robot_id: str, seq: int, *, ts: datetime | None = None, **fields: object) -> Telemetry:
     data: dict[str, object] = {
-        "tenant_id": tenant_id, "robot_id": robot_id, "seq": seq, "status": "cleaning",
+        "tenant_id": tenant_id,
+        "robot_id": robot_id,
+        "seq": seq,
+        "status": "cleaning",
         "ts": ts or datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=600 - seq),
         "pose": {"x": seq * 0.5, "y": 1.0, "theta": 0.0},
         "battery": {"soc": 0.8, "voltage": 25.0, "current": -10.0, "temp": 30.0},
         "components": {"main_brush": {"current_a": 3.0, "temp_c": 40.0}},
-    }  # fmt: skip
+    }
     data.update(fields)
     return validate_message(Telemetry, data)
 

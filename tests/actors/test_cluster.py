@@ -21,8 +21,12 @@ def test_removing_the_node_that_holds_the_shards_loses_nothing(
     prefix = f"c{uuid.uuid4().hex[:6]}"
     result = subprocess.run(
         [sys.executable, str(SCENARIO), db.url, db.schema, mqtt_url, tenant_id, prefix],
-        capture_output=True, text=True, timeout=400, check=False, cwd=Path(__file__).parents[2],
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
     # The scenario's ingestor session is persistent: do not leave it behind in a shared broker.
     connect(mqtt_url, f"{prefix}-ingest-0", clean_start=True).disconnect()
     assert result.returncode == 0, result.stderr[-4000:]

@@ -24,8 +24,9 @@ def cloud() -> Iterator[VendorCloud]:
         yield running
 
 
-def test_polling_registers_robots_and_stores_their_reports_once(db: Database, tenant_id: str,
-                                                                cloud: VendorCloud) -> None:  # fmt: skip
+def test_polling_registers_robots_and_stores_their_reports_once(
+    db: Database, tenant_id: str, cloud: VendorCloud
+) -> None:
     with db.connect() as conn:
         upsert_tenant(conn, TenantRecord(tenant_id=tenant_id, name="Acme"))
         upsert_sites(conn, [SiteRecord(tenant_id=tenant_id, site_id="north", name="North")])
@@ -43,8 +44,9 @@ def test_polling_registers_robots_and_stores_their_reports_once(db: Database, te
             "WHERE tenant_id = %s AND manufacturer = 'Nimbus Robotics'",
             (tenant_id,),
         ).fetchone()
-        samples = conn.execute("SELECT count(*), count(DISTINCT robot_id) FROM telemetry WHERE tenant_id = %s",
-                               (tenant_id,)).fetchone()  # fmt: skip
+        samples = conn.execute(
+            "SELECT count(*), count(DISTINCT robot_id) FROM telemetry WHERE tenant_id = %s", (tenant_id,)
+        ).fetchone()
         events = conn.execute("SELECT count(*) FROM events WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
         account = get_account(conn, tenant_id, "nimbus")
         dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]

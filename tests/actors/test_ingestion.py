@@ -60,9 +60,14 @@ def test_mqtt_into_shards_exactly_once_through_shard_and_ingestor_crashes(
     start = utc_now_whole_second()
     sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=4, seed=3, start=start, offline_per_day=0))
     register_fleet(db, sim)
-    ingestion = start_ingestion(db, shards=2, mqtt_url=mqtt_url, mqtt_ingestors=2,
-                                shared_subscriptions=mqtt_shared_subscriptions,
-                                prefix=str(deployment["prefix"]))  # fmt: skip
+    ingestion = start_ingestion(
+        db,
+        shards=2,
+        mqtt_url=mqtt_url,
+        mqtt_ingestors=2,
+        shared_subscriptions=mqtt_shared_subscriptions,
+        prefix=str(deployment["prefix"]),
+    )
     deployment["ingestion"] = ingestion
 
     sent = publish_history(sim, mqtt_url, 30)
@@ -73,8 +78,7 @@ def test_mqtt_into_shards_exactly_once_through_shard_and_ingestor_crashes(
     sent += publish_history(sim, mqtt_url, 30)
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=90)
 
-    fleet = wait_for(lambda: [r for r in ingestion.fleet(tenant_id) if r["seq"] == 60] if True else None,
-                     timeout_s=30)  # fmt: skip
+    fleet = wait_for(lambda: [r for r in ingestion.fleet(tenant_id) if r["seq"] == 60] if True else None, timeout_s=30)
     assert len(fleet) == 4
     robot = ingestion.robot(tenant_id, "r00002")
     assert robot is not None and robot["seq"] == 60 and robot["site_id"] == "site-000"
@@ -88,8 +92,9 @@ def test_bad_mqtt_input_is_dead_lettered_and_ingestion_carries_on(
     deployment["mqtt_url"] = mqtt_url
     sim = FleetSimulator(SimConfig(tenant_id=tenant_id, robots=2, seed=1, start=utc_now_whole_second()))
     register_fleet(db, sim)
-    ingestion = start_ingestion(db, shards=1, mqtt_url=mqtt_url, shared_subscriptions=False,
-                                prefix=str(deployment["prefix"]))  # fmt: skip
+    ingestion = start_ingestion(
+        db, shards=1, mqtt_url=mqtt_url, shared_subscriptions=False, prefix=str(deployment["prefix"])
+    )
     deployment["ingestion"] = ingestion
     client = connect(mqtt_url, f"bad-{tenant_id}")
     for topic, payload in [
@@ -115,12 +120,16 @@ def test_bad_mqtt_input_is_dead_lettered_and_ingestion_carries_on(
 
     def reasons() -> dict[str, int]:
         with db.connect() as conn:
-            rows = conn.execute("SELECT reason, count(*) FROM dead_letters WHERE topic LIKE %s GROUP BY 1",
-                                (f"fr/v1/{tenant_id}/%",)).fetchall()  # fmt: skip
+            rows = conn.execute(
+                "SELECT reason, count(*) FROM dead_letters WHERE topic LIKE %s GROUP BY 1", (f"fr/v1/{tenant_id}/%",)
+            ).fetchall()
         return dict(rows)
 
-    assert wait_for(lambda: sum(reasons().values()) == 3 and reasons()) == {"malformed_json": 1, "schema": 1,
-                                                                           "unknown_robot": 1}  # fmt: skip
+    assert wait_for(lambda: sum(reasons().values()) == 3 and reasons()) == {
+        "malformed_json": 1,
+        "schema": 1,
+        "unknown_robot": 1,
+    }
 
 
 class KafkaFleet:
@@ -177,8 +186,9 @@ def test_kafka_rebalance_when_a_group_member_leaves_loses_and_repeats_nothing(
 ) -> None:
     fleet = KafkaFleet(db, tenant_id, kafka_bootstrap, robots=6, seed=4, partitions=4)
     topic = fleet.topic
-    ingestion = start_ingestion(db, shards=2, kafka_bootstrap=kafka_bootstrap, kafka_ingestors=2,
-                                prefix=str(deployment["prefix"]))  # fmt: skip
+    ingestion = start_ingestion(
+        db, shards=2, kafka_bootstrap=kafka_bootstrap, kafka_ingestors=2, prefix=str(deployment["prefix"])
+    )
     deployment["ingestion"] = ingestion
     sent = fleet.produce(20)
     wait_for(lambda: stored(db, tenant_id) == (sent, sent), timeout_s=120)

@@ -33,33 +33,43 @@ def test_poller_and_webhook_dispatcher_on_ray(db: Database, tenant_id: str, ray_
     receiver = Receiver(failures=0)
     with db.connect() as conn:
         upsert_tenant(conn, TenantRecord(tenant_id=tenant_id, name="Acme"))
-        upsert_robots(conn, [RobotRecord(tenant_id=tenant_id, robot_id="r1", manufacturer="Gausium",
-                                         model="Phantas", serial="s1")])  # fmt: skip
-        _, secret = create_subscription(conn, tenant_id, receiver.url, alert_rules=["battery_low"],
-                                        min_severity="info")  # fmt: skip
+        upsert_robots(
+            conn,
+            [RobotRecord(tenant_id=tenant_id, robot_id="r1", manufacturer="Gausium", model="Phantas", serial="s1")],
+        )
+        _, secret = create_subscription(conn, tenant_id, receiver.url, alert_rules=["battery_low"], min_severity="info")
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
     dispatcher = WebhookDispatcher.remote(db.url, db.schema)
     with VendorCloud(VendorCloudConfig(robots=4, failure_rate=0.1)) as cloud:
         with db.connect() as conn:
-            add_account(conn, tenant_id, "nimbus", base_url=cloud.url, api_token=cloud.config.token,
-                        poll_interval_s=1)  # fmt: skip
+            add_account(conn, tenant_id, "nimbus", base_url=cloud.url, api_token=cloud.config.token, poll_interval_s=1)
         poller = CloudPoller.remote(db.url, db.schema, tenant_id, "nimbus", 1, prefix)
         try:
             ray.get(dispatcher.stats.remote())
 
             def nimbus_samples() -> int:
                 with db.connect() as conn:
-                    return conn.execute("SELECT count(DISTINCT robot_id) FROM telemetry WHERE tenant_id = %s "
-                                        "AND robot_id LIKE 'nimbus-%%'", (tenant_id,)).fetchone()[0]  # fmt: skip
+                    return conn.execute(
+                        "SELECT count(DISTINCT robot_id) FROM telemetry WHERE tenant_id = %s "
+                        "AND robot_id LIKE 'nimbus-%%'",
+                        (tenant_id,),
+                    ).fetchone()[0]
 
             assert wait_for(lambda: nimbus_samples() == 4, timeout_s=60)
             # The poll is counted once its cursors are saved, just after the shards stored what it read.
             assert wait_for(lambda: ray.get(poller.stats.remote())["polls"] >= 1, timeout_s=30)
 
-            low = {"tenant_id": tenant_id, "robot_id": "r1", "ts": datetime.now(UTC).isoformat(), "seq": 1,
-                   "status": "cleaning", "battery": {"soc": 0.03}}  # fmt: skip
-            ShardRouter(1, prefix=prefix).deliver([RawMessage("telemetry", tenant_id, "r1", json.dumps(low).encode(),
-                                                              f"fr/v1/{tenant_id}/r1/telemetry")])  # fmt: skip
+            low = {
+                "tenant_id": tenant_id,
+                "robot_id": "r1",
+                "ts": datetime.now(UTC).isoformat(),
+                "seq": 1,
+                "status": "cleaning",
+                "battery": {"soc": 0.03},
+            }
+            ShardRouter(1, prefix=prefix).deliver(
+                [RawMessage("telemetry", tenant_id, "r1", json.dumps(low).encode(), f"fr/v1/{tenant_id}/r1/telemetry")]
+            )
             assert wait_for(lambda: receiver.received, timeout_s=60)
             headers, body = receiver.received[0]
             verify(secret, headers[SIGNATURE_HEADER], body)

@@ -41,19 +41,31 @@ def test_bad_input_goes_to_dead_letters_with_its_reason(db: Database, tenant_id:
     future = sample(tenant_id, "r1", 2, ts=datetime.now(UTC) + timedelta(hours=1))
     ancient = sample(tenant_id, "r1", 3, ts=datetime.now(UTC) - timedelta(days=400))
     nan_payload = good.model_dump_json().replace('"soc":0.8', '"soc":NaN').encode()
-    report = shard.ingest([
-        raw(good),
-        raw_bytes(tenant_id, "r1", b"{not json"),
-        raw_bytes(tenant_id, "r1", {"tenant_id": tenant_id, "robot_id": "r1", "seq": -5}),
-        raw_bytes(tenant_id, "r1", nan_payload),
-        raw(future), raw(ancient),
-        raw(sample(tenant_id, "ghost", 1)),
-        raw(sample(tenant_id, "r2", 1), topic_robot="r3"),
-        raw_bytes(tenant_id, "r1", b"{}" + b" " * 2_000_000),
-        RawMessage("", "", "", b"{}", "fr/v1/nonsense"),
-    ])  # fmt: skip
-    expected = {"malformed_json": 1, "schema": 1, "non_finite": 1, "future_timestamp": 1, "expired_timestamp": 1,
-                "unknown_robot": 1, "topic_mismatch": 1, "oversized": 1, "bad_topic": 1}  # fmt: skip
+    report = shard.ingest(
+        [
+            raw(good),
+            raw_bytes(tenant_id, "r1", b"{not json"),
+            raw_bytes(tenant_id, "r1", {"tenant_id": tenant_id, "robot_id": "r1", "seq": -5}),
+            raw_bytes(tenant_id, "r1", nan_payload),
+            raw(future),
+            raw(ancient),
+            raw(sample(tenant_id, "ghost", 1)),
+            raw(sample(tenant_id, "r2", 1), topic_robot="r3"),
+            raw_bytes(tenant_id, "r1", b"{}" + b" " * 2_000_000),
+            RawMessage("", "", "", b"{}", "fr/v1/nonsense"),
+        ]
+    )
+    expected = {
+        "malformed_json": 1,
+        "schema": 1,
+        "non_finite": 1,
+        "future_timestamp": 1,
+        "expired_timestamp": 1,
+        "unknown_robot": 1,
+        "topic_mismatch": 1,
+        "oversized": 1,
+        "bad_topic": 1,
+    }
     assert report.dead == expected
     assert report.new_telemetry == 1
     with db.connect() as conn:
@@ -67,8 +79,9 @@ def test_robots_registered_after_start_are_learned(db: Database, tenant_id: str,
 
     shard = core(db)
     with db.connect() as conn:
-        upsert_robots(conn, [RobotRecord(tenant_id=tenant_id, robot_id="r9", manufacturer="Tennant",
-                                         model="T380AMR", serial="9")])  # fmt: skip
+        upsert_robots(
+            conn, [RobotRecord(tenant_id=tenant_id, robot_id="r9", manufacturer="Tennant", model="T380AMR", serial="9")]
+        )
     assert shard.ingest([raw(sample(tenant_id, "r9", 1))]).new_telemetry == 1
 
 
@@ -96,22 +109,35 @@ def test_alerts_raise_once_clear_with_hysteresis_and_are_published(
     }
     assert len(alerts) == 2
     assert [(p["rule"], p["state"]) for p in published] == [
-        ("battery_low", "active"), ("overcurrent:main_brush", "active"),
-        ("battery_low", "resolved"), ("overcurrent:main_brush", "resolved"),
-    ]  # fmt: skip
+        ("battery_low", "active"),
+        ("overcurrent:main_brush", "active"),
+        ("battery_low", "resolved"),
+        ("overcurrent:main_brush", "resolved"),
+    ]
 
 
 def test_error_bursts_offline_and_stuck(db: Database, tenant_id: str, fleet: list[str]) -> None:
     shard = core(db)
     now = datetime.now(UTC).replace(microsecond=0)
     errors = [
-        validate_message(RobotEvent, {"tenant_id": tenant_id, "robot_id": "r2", "ts": now - timedelta(seconds=30 - n),
-                                      "seq": n, "level": "ERROR", "code": "VACUUM_MOTOR_FAILURE"})
+        validate_message(
+            RobotEvent,
+            {
+                "tenant_id": tenant_id,
+                "robot_id": "r2",
+                "ts": now - timedelta(seconds=30 - n),
+                "seq": n,
+                "level": "ERROR",
+                "code": "VACUUM_MOTOR_FAILURE",
+            },
+        )
         for n in range(3)
-    ]  # fmt: skip
+    ]
     shard.ingest([RawMessage("events", tenant_id, "r2", e.model_dump_json().encode(), "t") for e in errors])
-    still = [sample(tenant_id, "r3", n, ts=now - timedelta(seconds=400 - n), pose={"x": 1.0, "y": 1.0, "theta": 0})
-             for n in range(200)]  # fmt: skip
+    still = [
+        sample(tenant_id, "r3", n, ts=now - timedelta(seconds=400 - n), pose={"x": 1.0, "y": 1.0, "theta": 0})
+        for n in range(200)
+    ]
     shard.ingest([raw(still)])
     shard.ingest([raw(sample(tenant_id, "r1", 1, ts=now - timedelta(minutes=4)))])
     shard.tick(now)
@@ -150,8 +176,16 @@ def test_a_closed_minute_is_stored_with_its_window_statistics(db: Database, tena
     shard = core(db)
     start = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     current = [{"main_brush": {"current_a": 3.0 + (n % 7) / 10, "temp_c": 40.0}} for n in range(90)]
-    shard.ingest([raw([sample(tenant_id, "r1", n + 1, ts=start + timedelta(seconds=n), components=current[n])
-                       for n in range(90)])])  # fmt: skip
+    shard.ingest(
+        [
+            raw(
+                [
+                    sample(tenant_id, "r1", n + 1, ts=start + timedelta(seconds=n), components=current[n])
+                    for n in range(90)
+                ]
+            )
+        ]
+    )
 
     def stored(metric: str) -> tuple:
         with db.connect() as conn:

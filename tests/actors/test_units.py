@@ -100,12 +100,14 @@ def test_hub_filters_by_site_and_rule_and_tells_which_tenants_are_watched() -> N
     hub.subscribe("low-battery", "acme", kinds=["alert"], rules=["battery_low"])
     hub.subscribe("webhooks", ALL_TENANTS, kinds=["alert"])
     assert hub.watched_tenants() == {"acme"}  # the alert-only and all-tenant subscribers want no state
-    hub.publish([
-        {"tenant_id": "acme", "kind": "state", "robot_id": "r1", "site_id": "north"},
-        {"tenant_id": "acme", "kind": "alert", "robot_id": "r2", "site_id": "south", "rule": "battery_low"},
-        {"tenant_id": "acme", "kind": "alert", "robot_id": "r1", "site_id": "north", "rule": "offline"},
-        {"tenant_id": "globex", "kind": "alert", "robot_id": "g1", "site_id": "north", "rule": "battery_low"},
-    ])  # fmt: skip
+    hub.publish(
+        [
+            {"tenant_id": "acme", "kind": "state", "robot_id": "r1", "site_id": "north"},
+            {"tenant_id": "acme", "kind": "alert", "robot_id": "r2", "site_id": "south", "rule": "battery_low"},
+            {"tenant_id": "acme", "kind": "alert", "robot_id": "r1", "site_id": "north", "rule": "offline"},
+            {"tenant_id": "globex", "kind": "alert", "robot_id": "g1", "site_id": "north", "rule": "battery_low"},
+        ]
+    )
     assert [i["robot_id"] for i in hub.take("north")["items"]] == ["r1", "r1"]
     assert [i["robot_id"] for i in hub.take("low-battery")["items"]] == ["r2"]
     assert [i["tenant_id"] for i in hub.take("webhooks")["items"]] == ["acme", "acme", "globex"]

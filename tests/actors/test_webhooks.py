@@ -52,23 +52,36 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _alert(tenant: str, rule: str, severity: str, state: str = "active") -> dict[str, Any]:
-    return {"kind": "alert", "tenant_id": tenant, "robot_id": "r1", "rule": rule, "state": state,
-            "severity": severity, "message": "battery low", "details": {},
-            "at": "2026-11-27T08:00:00+00:00"}  # fmt: skip
+    return {
+        "kind": "alert",
+        "tenant_id": tenant,
+        "robot_id": "r1",
+        "rule": rule,
+        "state": state,
+        "severity": severity,
+        "message": "battery low",
+        "details": {},
+        "at": "2026-11-27T08:00:00+00:00",
+    }
 
 
 def test_deliveries_are_signed_retried_and_recorded(db: Database, receiver: Receiver) -> None:
     with db.connect() as conn:
         for tenant in ("acme", "globex"):
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant))
-        subscription, secret = create_subscription(conn, "acme", receiver.url, alert_rules=["battery_low"],
-                                                   min_severity="warning")  # fmt: skip
+        subscription, secret = create_subscription(
+            conn, "acme", receiver.url, alert_rules=["battery_low"], min_severity="warning"
+        )
         create_subscription(conn, "globex", receiver.url, alert_rules=[], min_severity="info")
     sender = WebhookSender(db)
-    queued = sender.enqueue([
-        _alert("acme", "battery_low", "warning"), _alert("acme", "battery_low", "info"),
-        _alert("acme", "motor_hot", "critical"), _alert("acme", "battery_low", "warning"),
-    ])  # fmt: skip
+    queued = sender.enqueue(
+        [
+            _alert("acme", "battery_low", "warning"),
+            _alert("acme", "battery_low", "info"),
+            _alert("acme", "motor_hot", "critical"),
+            _alert("acme", "battery_low", "warning"),
+        ]
+    )
     assert queued == 1  # one rule at or above warning; the repeat of the same change is not queued twice
 
     now = datetime.now(UTC)
@@ -110,7 +123,11 @@ def test_signatures_refuse_tampering_and_age() -> None:
     body = b'{"x": 1}'
     header = sign("secret", body, timestamp=1_000_000)
     assert verify("secret", header, body, now=1_000_010) == 1_000_000
-    for bad_header, bad_body, now in ((header, b'{"x": 2}', 1_000_010), (header, body, 1_000_400),
-                                      ("t=1,v1=00", body, 1), (None, body, 1)):  # fmt: skip
+    for bad_header, bad_body, now in (
+        (header, b'{"x": 2}', 1_000_010),
+        (header, body, 1_000_400),
+        ("t=1,v1=00", body, 1),
+        (None, body, 1),
+    ):
         with pytest.raises(SignatureError):
             verify("secret", bad_header, bad_body, now=now)

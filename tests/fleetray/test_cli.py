@@ -56,8 +56,9 @@ def test_retention_command_reports_what_it_dropped(cli_env: Database) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fleetray", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "fleetray", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -98,8 +99,11 @@ def test_demo_starts_is_queryable_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
     env = clean_env(tmp_path)
     demo = subprocess.Popen(
         [sys.executable, "-m", "fleetray", "demo", "--robots", "50", "--history", "2m"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     assert demo.stdout is not None
     deadline = time.monotonic() + 120
@@ -113,8 +117,12 @@ def test_demo_starts_is_queryable_and_ctrl_c_leaves_nothing_behind(tmp_path: Pat
     assert robots.returncode == 0, robots.stdout + robots.stderr
     assert robots.stdout.count("r000") == 50
     token = next(line.strip() for line in lines if line.startswith("fr_"))
-    fleet = httpx.get(f"http://127.0.0.1:{env['FLEETRAY_API_PORT']}/v1/fleet/state", params={"limit": 100},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    fleet = httpx.get(
+        f"http://127.0.0.1:{env['FLEETRAY_API_PORT']}/v1/fleet/state",
+        params={"limit": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert fleet.status_code == 200 and len(fleet.json()["items"]) == 50
     demo.send_signal(signal.SIGINT)
     rest, _ = demo.communicate(timeout=60)
@@ -147,13 +155,26 @@ def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> 
 
     with cli_env.connect() as conn:
         upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
-    added = invoke("connectors", "add", "-t", "acme", "--connector", "nimbus", "--url", "https://api.nimbus.example",
-                   "--token", "t0ken", "--interval", "60")  # fmt: skip
+    added = invoke(
+        "connectors",
+        "add",
+        "-t",
+        "acme",
+        "--connector",
+        "nimbus",
+        "--url",
+        "https://api.nimbus.example",
+        "--token",
+        "t0ken",
+        "--interval",
+        "60",
+    )
     assert "/v1/connectors/nimbus/webhooks/acme" in added and "whsec_" in added
     listed = invoke("connectors", "list")
     assert "nimbus (Nimbus Robotics)" in listed and "https://api.nimbus.example" in listed and "never" in listed
-    refused = runner.invoke(app, ["connectors", "add", "-t", "acme", "--connector", "acmebot", "--url", "x",
-                                  "--token", "y"])  # fmt: skip
+    refused = runner.invoke(
+        app, ["connectors", "add", "-t", "acme", "--connector", "acmebot", "--url", "x", "--token", "y"]
+    )
     assert refused.exit_code != 0 and "no connector 'acmebot'" in refused.output
 
 

@@ -14,16 +14,22 @@ START = datetime(2026, 11, 27, 23, 59, tzinfo=UTC)
 
 def samples(count: int, tenant_id: str = "t1") -> list[Telemetry]:
     return [
-        Telemetry.model_validate({
-            "tenant_id": tenant_id, "robot_id": f"r{n % 3}", "ts": START + timedelta(seconds=n), "seq": n,
-            "status": "cleaning", "pose": {"x": n, "y": 2.0, "theta": 0.5},
-            "battery": {"soc": 0.5, "voltage": 25.0, "current": -3.0, "temp": 30.0, "charging": n % 2 == 0},
-            "components": {"vacuum": {"current_a": 6.0, "rpm": 17000}, "main_brush": {"temp_c": 40.0 + n}},
-            "system": {"cpu": 0.2, "mem": 0.4} if n % 2 else None,
-            "metrics": {"wheel_vibration_g": n / 100},
-        })
+        Telemetry.model_validate(
+            {
+                "tenant_id": tenant_id,
+                "robot_id": f"r{n % 3}",
+                "ts": START + timedelta(seconds=n),
+                "seq": n,
+                "status": "cleaning",
+                "pose": {"x": n, "y": 2.0, "theta": 0.5},
+                "battery": {"soc": 0.5, "voltage": 25.0, "current": -3.0, "temp": 30.0, "charging": n % 2 == 0},
+                "components": {"vacuum": {"current_a": 6.0, "rpm": 17000}, "main_brush": {"temp_c": 40.0 + n}},
+                "system": {"cpu": 0.2, "mem": 0.4} if n % 2 else None,
+                "metrics": {"wheel_vibration_g": n / 100},
+            }
+        )
         for n in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def test_a_table_carries_every_field_of_the_samples() -> None:

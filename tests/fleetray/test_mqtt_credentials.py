@@ -31,12 +31,18 @@ def test_hashes_are_mosquittos_pbkdf2_format() -> None:
 
 
 @pytest.mark.skipif(find_mosquitto() is None, reason="needs the mosquitto binary")
-def test_a_robot_publishes_only_under_its_own_prefix(db: Database, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_robot_publishes_only_under_its_own_prefix(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with db.connect() as conn:
         upsert_tenant(conn, TenantRecord(tenant_id="acme", name="Acme"))
-        upsert_robots(conn, [RobotRecord(tenant_id="acme", robot_id=r, manufacturer="Gausium", model="Phantas",
-                                         serial=r) for r in ("r1", "r2")])  # fmt: skip
+        upsert_robots(
+            conn,
+            [
+                RobotRecord(tenant_id="acme", robot_id=r, manufacturer="Gausium", model="Phantas", serial=r)
+                for r in ("r1", "r2")
+            ],
+        )
         robot = issue_mqtt_credential(conn, "acme", "r1")
     monkeypatch.setenv("FLEETRAY_DATABASE_URL", db.url)
     monkeypatch.setenv("FLEETRAY_DATABASE_SCHEMA", db.schema)
@@ -48,16 +54,22 @@ def test_a_robot_publishes_only_under_its_own_prefix(db: Database, tmp_path: Pat
     config = tmp_path / "mosquitto.conf"
     # `user root`: started as root, Mosquitto would switch to its own user, who cannot read pytest's tmp dir.
     auth = tmp_path / "auth"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\nuser root\n"
-                      f"password_file {auth / 'passwd'}\nacl_file {auth / 'acl'}\n")  # fmt: skip
-    broker = ServiceProcess("mosquitto", [str(find_mosquitto()), "-c", str(config)], port=port,
-                            log_path=tmp_path / "mosquitto.log")  # fmt: skip
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npersistence false\nuser root\n"
+        f"password_file {auth / 'passwd'}\nacl_file {auth / 'acl'}\n"
+    )
+    broker = ServiceProcess(
+        "mosquitto", [str(find_mosquitto()), "-c", str(config)], port=port, log_path=tmp_path / "mosquitto.log"
+    )
     broker.start()
     try:
         received: queue.Queue[str] = queue.Queue()
         subscribed = threading.Event()
-        platform = connect(f"mqtt://fleetray:platform-pw@127.0.0.1:{port}", "platform",
-                           on_message=lambda _c, _u, m: received.put(m.topic))  # fmt: skip
+        platform = connect(
+            f"mqtt://fleetray:platform-pw@127.0.0.1:{port}",
+            "platform",
+            on_message=lambda _c, _u, m: received.put(m.topic),
+        )
         platform.on_subscribe = lambda *_: subscribed.set()
         platform.subscribe("fr/v1/#", qos=1)
         assert subscribed.wait(10)

@@ -31,8 +31,9 @@ def test_put_get_list_delete(store: ObjectStore) -> None:
     assert store.exists("bags/acme/r2/2026-11-27/b.bag")
     listed = store.list("bags/acme")
     assert [(o.key, o.size) for o in listed] == [
-        ("bags/acme/r1/2026-11-27/a.bag", 5), ("bags/acme/r2/2026-11-27/b.bag", 6),
-    ]  # fmt: skip
+        ("bags/acme/r1/2026-11-27/a.bag", 5),
+        ("bags/acme/r2/2026-11-27/b.bag", 6),
+    ]
     store.delete("bags/acme/r1/2026-11-27/a.bag")
     store.delete("bags/acme/r1/2026-11-27/a.bag")
     assert not store.exists("bags/acme/r1/2026-11-27/a.bag")

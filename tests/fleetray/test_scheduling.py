@@ -24,8 +24,11 @@ def test_plans_keep_every_hard_constraint_and_the_optimiser_beats_the_baseline(s
         index = {task.id: i for i, task in enumerate(request.tasks)}
         for itinerary in plan.itineraries:
             robot = next(i for i, r in enumerate(request.robots) if r.id == itinerary.robot_id)
-            route = [index[s.task_id] if s.task_id else charge_item(instance.location_index[s.location])
-                     for s in itinerary.stops if s.kind in ("task", "charge")]  # fmt: skip
+            route = [
+                index[s.task_id] if s.task_id else charge_item(instance.location_index[s.location])
+                for s in itinerary.stops
+                if s.kind in ("task", "charge")
+            ]
             replayed = evaluate_route(instance, robot, route)
             assert replayed.feasible and replayed.stops == itinerary.stops
             for stop in itinerary.stops:
@@ -39,15 +42,22 @@ def test_plans_keep_every_hard_constraint_and_the_optimiser_beats_the_baseline(s
 
 
 def test_unservable_tasks_are_dropped_with_the_reason() -> None:
-    request = ScheduleRequest.model_validate({
-        "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "far", "x": 50_000, "y": 0},
-                      {"id": "near", "x": 5, "y": 0}],
-        "robots": [{"id": "r1", "start_location": "dock", "capabilities": ["scrub"], "capacity": 2}],
-        "tasks": [{"id": "unreachable", "location": "far", "duration_s": 60, "window": {"start": 0, "end": 600}},
-                  {"id": "heavy", "location": "near", "duration_s": 60, "demand": 5},
-                  {"id": "fine", "location": "near", "area_m2": 30, "capability": "scrub"}],
-        "options": {"time_limit_s": 0.5},
-    })  # fmt: skip
+    request = ScheduleRequest.model_validate(
+        {
+            "locations": [
+                {"id": "dock", "x": 0, "y": 0},
+                {"id": "far", "x": 50_000, "y": 0},
+                {"id": "near", "x": 5, "y": 0},
+            ],
+            "robots": [{"id": "r1", "start_location": "dock", "capabilities": ["scrub"], "capacity": 2}],
+            "tasks": [
+                {"id": "unreachable", "location": "far", "duration_s": 60, "window": {"start": 0, "end": 600}},
+                {"id": "heavy", "location": "near", "duration_s": 60, "demand": 5},
+                {"id": "fine", "location": "near", "area_m2": 30, "capability": "scrub"},
+            ],
+            "options": {"time_limit_s": 0.5},
+        }
+    )
     validation = validate_request(request)
     assert {d.task_id for d in validation.unservable} == {"unreachable", "heavy"}
     plan = solve(request)
@@ -61,13 +71,20 @@ def test_unservable_tasks_are_dropped_with_the_reason() -> None:
 def test_bad_requests_name_the_field() -> None:
     base = {"locations": [{"id": "dock", "x": 0, "y": 0}], "robots": [{"id": "r1", "start_location": "dock"}]}
     with pytest.raises(ValidationError, match=r"end \(50\) is before start \(100\)"):
-        ScheduleRequest.model_validate({**base, "tasks": [{"id": "t", "location": "dock", "duration_s": 5,
-                                                           "window": {"start": 100, "end": 50}}]})  # fmt: skip
+        ScheduleRequest.model_validate(
+            {**base, "tasks": [{"id": "t", "location": "dock", "duration_s": 5, "window": {"start": 100, "end": 50}}]}
+        )
     with pytest.raises(ValidationError, match="duration_s"):
         ScheduleRequest.model_validate({**base, "tasks": [{"id": "t", "location": "dock", "duration_s": -5}]})
-    request = ScheduleRequest.model_validate({**base, "tasks": [
-        {"id": "t", "location": "nowhere", "duration_s": 5, "capability": "mop"},
-        {"id": "t", "location": "dock", "duration_s": 5, "after": ["ghost"]}]})  # fmt: skip
+    request = ScheduleRequest.model_validate(
+        {
+            **base,
+            "tasks": [
+                {"id": "t", "location": "nowhere", "duration_s": 5, "capability": "mop"},
+                {"id": "t", "location": "dock", "duration_s": 5, "after": ["ghost"]},
+            ],
+        }
+    )
     with pytest.raises(ScheduleRequestError) as raised:
         solve(request)
     fields = {p.field for p in raised.value.problems}
@@ -82,10 +99,15 @@ def test_a_failed_robot_keeps_what_it_finished_and_the_rest_is_replanned() -> No
     busiest = max(plan.itineraries, key=lambda i: len(i.stops))
     tasks = [s for s in busiest.stops if s.task_id]
     at = tasks[len(tasks) // 2].start_s + 1  # in the middle of one of its tasks
-    repaired = reoptimize(ReoptimizeRequest.model_validate({
-        "request": request.model_dump(), "previous": plan.model_dump(),
-        "event": {"type": "robot_failed", "at_s": at, "robot_id": busiest.robot_id},
-    }))  # fmt: skip
+    repaired = reoptimize(
+        ReoptimizeRequest.model_validate(
+            {
+                "request": request.model_dump(),
+                "previous": plan.model_dump(),
+                "event": {"type": "robot_failed", "at_s": at, "robot_id": busiest.robot_id},
+            }
+        )
+    )
     placed = [s.task_id for i in repaired.itineraries for s in i.stops if s.task_id]
     assert len(placed) == len(set(placed))  # no task twice
     assert set(placed) | {d.task_id for d in repaired.dropped} == {t.id for t in request.tasks}
@@ -133,14 +155,27 @@ def test_the_constant_time_insertion_check_agrees_with_replaying_the_route() -> 
 
 
 def test_robots_charge_at_chargers_instead_of_running_below_their_reserve() -> None:
-    request = ScheduleRequest.model_validate({
-        "locations": [{"id": "dock", "x": 0, "y": 0, "charger": True},
-                      *({"id": f"spot-{i}", "x": 100 + 10 * i, "y": 0} for i in range(6))],
-        "robots": [{"id": "r1", "start_location": "dock", "battery_soc": 0.6, "reserve": 0.2,
-                    "consumption_per_min_work": 0.01, "consumption_per_m": 0.0001, "charge_rate_per_min": 0.02}],
-        "tasks": [{"id": f"t{i}", "location": f"spot-{i}", "duration_s": 1200} for i in range(6)],
-        "options": {"time_limit_s": 1},
-    })  # fmt: skip
+    request = ScheduleRequest.model_validate(
+        {
+            "locations": [
+                {"id": "dock", "x": 0, "y": 0, "charger": True},
+                *({"id": f"spot-{i}", "x": 100 + 10 * i, "y": 0} for i in range(6)),
+            ],
+            "robots": [
+                {
+                    "id": "r1",
+                    "start_location": "dock",
+                    "battery_soc": 0.6,
+                    "reserve": 0.2,
+                    "consumption_per_min_work": 0.01,
+                    "consumption_per_m": 0.0001,
+                    "charge_rate_per_min": 0.02,
+                }
+            ],
+            "tasks": [{"id": f"t{i}", "location": f"spot-{i}", "duration_s": 1200} for i in range(6)],
+            "options": {"time_limit_s": 1},
+        }
+    )
     for method in ("greedy", "optimize"):
         plan = solve(request, method=method)
         assert plan.kpis.tasks_dropped == 0, plan.dropped  # 120 min of work on 40 % of charge: it must recharge
@@ -155,13 +190,22 @@ def test_robots_charge_at_chargers_instead_of_running_below_their_reserve() -> N
 
 
 def test_without_a_charger_tasks_beyond_the_charge_are_dropped_with_the_reason() -> None:
-    request = ScheduleRequest.model_validate({
-        "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "spot", "x": 10, "y": 0}],
-        "robots": [{"id": "r1", "start_location": "dock", "battery_soc": 0.5, "reserve": 0.2,
-                    "consumption_per_min_work": 0.01}],
-        "tasks": [{"id": f"t{i}", "location": "spot", "duration_s": 1200} for i in range(3)],
-        "options": {"time_limit_s": 0.5},
-    })  # fmt: skip
+    request = ScheduleRequest.model_validate(
+        {
+            "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "spot", "x": 10, "y": 0}],
+            "robots": [
+                {
+                    "id": "r1",
+                    "start_location": "dock",
+                    "battery_soc": 0.5,
+                    "reserve": 0.2,
+                    "consumption_per_min_work": 0.01,
+                }
+            ],
+            "tasks": [{"id": f"t{i}", "location": "spot", "duration_s": 1200} for i in range(3)],
+            "options": {"time_limit_s": 0.5},
+        }
+    )
     plan = solve(request)
     assert plan.kpis.tasks_planned == 1 and plan.kpis.charging_stops == 0  # 20 min uses 0.2 of the 0.3 above reserve
     assert all("charge" in d.reason for d in plan.dropped)
@@ -175,12 +219,14 @@ def test_a_solution_limit_makes_the_plan_the_same_on_every_run() -> None:
 
 
 def test_the_lower_bound_is_proved_below_the_plan_and_meets_it_on_a_tiny_request() -> None:
-    request = ScheduleRequest.model_validate({
-        "locations": [{"id": "dock", "x": 0, "y": 0}, *({"id": f"s{i}", "x": 10 * i, "y": 5} for i in range(1, 5))],
-        "robots": [{"id": "r1", "start_location": "dock"}, {"id": "r2", "start_location": "dock"}],
-        "tasks": [{"id": f"t{i}", "location": f"s{i}", "duration_s": 60} for i in range(1, 5)],
-        "options": {"time_limit_s": 1, "lower_bound_s": 5},
-    })  # fmt: skip
+    request = ScheduleRequest.model_validate(
+        {
+            "locations": [{"id": "dock", "x": 0, "y": 0}, *({"id": f"s{i}", "x": 10 * i, "y": 5} for i in range(1, 5))],
+            "robots": [{"id": "r1", "start_location": "dock"}, {"id": "r2", "start_location": "dock"}],
+            "tasks": [{"id": f"t{i}", "location": f"s{i}", "duration_s": 60} for i in range(1, 5)],
+            "options": {"time_limit_s": 1, "lower_bound_s": 5},
+        }
+    )
     plan = solve(request)
     assert plan.lower_bound is not None and plan.lower_bound <= plan.objective + 1e-6
     assert plan.status == "optimal"  # one robot out along the row and back: nothing shorter exists

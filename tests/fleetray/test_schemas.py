@@ -116,17 +116,35 @@ def test_schema_errors_are_value_errors_for_generic_handlers() -> None:
 
 
 def test_events_and_task_events_validate() -> None:
-    event = validate_message(RobotEvent, {
-        "tenant_id": "acme", "robot_id": "r-001", "ts": "2026-11-27T10:00:00Z", "seq": 1, "level": "ERROR",
-        "code": "MAIN_BRUSH_STALLED", "message": "stalled", "component": "main_brush", "state": {"soc": 0.4},
-    })  # fmt: skip
+    event = validate_message(
+        RobotEvent,
+        {
+            "tenant_id": "acme",
+            "robot_id": "r-001",
+            "ts": "2026-11-27T10:00:00Z",
+            "seq": 1,
+            "level": "ERROR",
+            "code": "MAIN_BRUSH_STALLED",
+            "message": "stalled",
+            "component": "main_brush",
+            "state": {"soc": 0.4},
+        },
+    )
     assert event.level.value == "ERROR"
     with pytest.raises(SchemaValidationError, match=r"event\.code"):
         validate_message(RobotEvent, {**event.model_dump(mode="json"), "code": "stalled!"})
-    task = validate_message(TaskEvent, {
-        "tenant_id": "acme", "robot_id": "r-001", "ts": "2026-11-27T10:00:00Z", "seq": 1,
-        "task_id": "t-1", "type": "progress", "progress": 0.5,
-    })  # fmt: skip
+    task = validate_message(
+        TaskEvent,
+        {
+            "tenant_id": "acme",
+            "robot_id": "r-001",
+            "ts": "2026-11-27T10:00:00Z",
+            "seq": 1,
+            "task_id": "t-1",
+            "type": "progress",
+            "progress": 0.5,
+        },
+    )
     assert task.progress == 0.5
     with pytest.raises(SchemaValidationError, match=r"task\.progress"):
         validate_message(TaskEvent, {**task.model_dump(mode="json"), "progress": 1.5})
@@ -183,9 +201,15 @@ def test_mqtt_topics() -> None:
 
 
 @pytest.mark.parametrize(
-    "topic", ["fr/v1/acme/r-001", "fr/v2/acme/r-001/telemetry", "fr/v1/ACME/r-001/telemetry",
-              "fr/v1/acme/r+1/telemetry", "fr/v1/acme/r-001/selfie"],
-)  # fmt: skip
+    "topic",
+    [
+        "fr/v1/acme/r-001",
+        "fr/v2/acme/r-001/telemetry",
+        "fr/v1/ACME/r-001/telemetry",
+        "fr/v1/acme/r+1/telemetry",
+        "fr/v1/acme/r-001/selfie",
+    ],
+)
 def test_bad_mqtt_topics_are_refused(topic: str) -> None:
     with pytest.raises(TopicError):
         parse_mqtt_topic(topic)

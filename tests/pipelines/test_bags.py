@@ -22,8 +22,14 @@ from pipelines.bags.process import process_bag, scan
 from pipelines.bags.readers import TAIL_SHARES, BagReader, BagReadError, _cut_points
 
 REAL_BAGS = Path(__file__).resolve().parents[1] / "data" / "bags"  # copies of shared/data/bags
-FORMATS = [("ros1", "plain.bag", None), ("ros1", "lz4.bag", "lz4"), ("ros1", "bz2.bag", "bz2"),
-           ("ros2-sqlite3", "sqlite", None), ("ros2-mcap", "mcap-dir", None), ("mcap", "bare.mcap", None)]  # fmt: skip
+FORMATS = [
+    ("ros1", "plain.bag", None),
+    ("ros1", "lz4.bag", "lz4"),
+    ("ros1", "bz2.bag", "bz2"),
+    ("ros2-sqlite3", "sqlite", None),
+    ("ros2-mcap", "mcap-dir", None),
+    ("mcap", "bare.mcap", None),
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +38,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("generated")
     day = root / "bags" / "acme" / "robot-7" / "2026-01-01"
     for fmt, name, compression in FORMATS:
-        write_bag(day / name, fmt, BagSpec(duration_s=20, robot="robot-7", tenant="acme", trigger="error"),
-                  compression=compression)  # fmt: skip
+        write_bag(
+            day / name,
+            fmt,
+            BagSpec(duration_s=20, robot="robot-7", tenant="acme", trigger="error"),
+            compression=compression,
+        )
     return root
 
 
@@ -51,18 +61,25 @@ def test_every_real_bag_is_read_decoded_and_indexed(db: Database, tmp_path: Path
             assert topics["/turtle1/cmd_vel"]["decoded_rows"] == topics["/turtle1/cmd_vel"]["message_count"]
             assert "linear_x" in topics["/turtle1/cmd_vel"]["stats"]
         # rosbag2's service events decode from the service definition the MCAP bag carries
-        services = {t["topic"]: t for t in bag_topics(conn, rows[
-            "ros2/rosbag2_cpp/test/rosbag2_cpp/bags/only_services.mcap"]["bag_id"])}  # fmt: skip
+        services = {
+            t["topic"]: t
+            for t in bag_topics(conn, rows["ros2/rosbag2_cpp/test/rosbag2_cpp/bags/only_services.mcap"]["bag_id"])
+        }
         event = services["/add_two_ints/_service_event"]
         assert event["decoded_rows"] == event["message_count"] == 12
         # this SQLite bag carries no definitions: its types decode with those the MCAP twin brought earlier
-        sqlite = {t["topic"]: t for t in bag_topics(conn, rows[
-            "ros2/rosbag2_py/test/resources/sqlite3/convert_a"]["bag_id"])}  # fmt: skip
+        sqlite = {
+            t["topic"]: t for t in bag_topics(conn, rows["ros2/rosbag2_py/test/resources/sqlite3/convert_a"]["bag_id"])
+        }
         assert sqlite["b_basictypes"]["decoded_rows"] == sqlite["b_basictypes"]["message_count"] == 50
         decoded = sum(t["decoded_rows"] for row in rows.values() for t in bag_topics(conn, row["bag_id"]))
         total = sum(row["message_count"] for row in rows.values())
-        problems = [(uri, t["topic"], t["problem"]) for uri, row in rows.items()
-                    for t in bag_topics(conn, row["bag_id"]) if t["problem"]]  # fmt: skip
+        problems = [
+            (uri, t["topic"], t["problem"])
+            for uri, row in rows.items()
+            for t in bag_topics(conn, row["bag_id"])
+            if t["problem"]
+        ]
     # Every message decodes: SQLite bags without definitions borrow those their MCAP twins brought.
     assert problems == [] and decoded == total == 38671
 
@@ -104,8 +121,12 @@ def test_generated_bags_decode_into_typed_tables_media_events_and_features(
             assert b"FIELDS x y z" in clouds[0].read_bytes()[:200]
             features = pq.read_table(output / "features" / "imu.data.parquet").to_pydict()
             assert {"mean", "std", "p95", "slope_per_s", "rate_hz", "anomaly"} <= set(features)
-        for flt in ({"topic": "/brush/status"}, {"msgtype": "sensor_msgs/msg/PointCloud2"},
-                    {"error_code": "E-BUMP-101"}, {"trigger": "error"}):  # fmt: skip
+        for flt in (
+            {"topic": "/brush/status"},
+            {"msgtype": "sensor_msgs/msg/PointCloud2"},
+            {"error_code": "E-BUMP-101"},
+            {"trigger": "error"},
+        ):
             assert len(search_bags(conn, "acme", **flt)) == 6, flt
         assert search_bags(conn, "acme", error_code="E-NOPE") == []
         assert search_bags(conn, "globex") == []  # another tenant sees none of them
@@ -189,7 +210,8 @@ def test_the_last_round_of_parts_is_cut_finer_so_that_workers_finish_together(ge
     sqlite = sorted((part.index, part.messages) for bag, part in two if bag.uri.endswith("/sqlite"))
     assert [messages for _, messages in sqlite] == [851, 851, 426, 212, 107, 106, 426, 212, 107, 106]
     assert {unit for unit in two if not unit[0].uri.endswith("/sqlite")} == {
-        unit for unit in one if not unit[0].uri.endswith("/sqlite")}  # fmt: skip
+        unit for unit in one if not unit[0].uri.endswith("/sqlite")
+    }
 
 
 def test_chunks_are_cut_where_the_running_weight_reaches_each_share() -> None:
@@ -198,8 +220,9 @@ def test_chunks_are_cut_where_the_running_weight_reaches_each_share() -> None:
     assert _cut_points(chunks, [1.0]) == [] and _cut_points([], [0.5, 0.5]) == []
 
 
-def test_bags_in_s3_are_found_read_and_processed(db: Database, generated: Path, s3_endpoint: str, s3_bucket: str,
-                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_bags_in_s3_are_found_read_and_processed(
+    db: Database, generated: Path, s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
 
     from fleetray.config import get_settings
@@ -377,7 +400,10 @@ def test_the_watcher_processes_bags_landing_in_the_store_once(ray_session: None,
     with db.connect() as conn:
         rows = search_bags(conn, "acme", robot_id="robot-3")
     assert {(Path(r["uri"]).name, r["received_via"]) for r in rows} == {
-        ("scanned.mcap", "scan"), ("uploaded.bag", "upload"), ("uploaded-too.bag", "upload")}  # fmt: skip
+        ("scanned.mcap", "scan"),
+        ("uploaded.bag", "upload"),
+        ("uploaded-too.bag", "upload"),
+    }
     assert all(r["output_uri"].startswith(store.as_uri() + "/decoded/acme/") for r in rows)
     uploads = sorted((r for r in rows if r["received_via"] == "upload"), key=lambda row: row["started_at"])
     assert uploads[1]["started_at"] < uploads[0]["finished_at"]  # the uploads were processed at once
@@ -405,8 +431,11 @@ def test_fixed_layout_tables_are_the_typed_extractors_rows(generated: Path, name
     serialize = decoder.store.serialize_ros1 if topic.encoding == "ros1" else decoder.store.serialize_cdr
 
     def expected(stamps: list[int], raws: list[bytes]) -> pa.Table:
-        rows = [{**row, "t_ns": t_ns} for t_ns, raw in zip(stamps, raws, strict=True)
-                for row in rows_of(msgtype, decoder.decode(topic_name, raw))]  # fmt: skip
+        rows = [
+            {**row, "t_ns": t_ns}
+            for t_ns, raw in zip(stamps, raws, strict=True)
+            for row in rows_of(msgtype, decoder.decode(topic_name, raw))
+        ]
         return pa.Table.from_pylist(rows)
 
     layout = FIXED_LAYOUTS[msgtype]

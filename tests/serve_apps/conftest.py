@@ -166,9 +166,22 @@ def seed(db: Database) -> World:
                 robot = f"{tenant}-r1" if role is Role.DEVICE else None
                 tokens[(tenant, role.value)] = create_key(conn, tenant, role, robot_id=robot).token
             upload_ids[tenant] = f"{tenant}-upload-1"
-            record_upload(conn, BagUpload(upload_ids[tenant], tenant, f"{tenant}-r1",
-                                          f"bags/{tenant}/{tenant}-r1/2026-11-27/run.mcap", 1, 1000, None,
-                                          "uploading", now, now + timedelta(hours=1), None))  # fmt: skip
+            record_upload(
+                conn,
+                BagUpload(
+                    upload_ids[tenant],
+                    tenant,
+                    f"{tenant}-r1",
+                    f"bags/{tenant}/{tenant}-r1/2026-11-27/run.mcap",
+                    1,
+                    1000,
+                    None,
+                    "uploading",
+                    now,
+                    now + timedelta(hours=1),
+                    None,
+                ),
+            )
             model_ids[tenant] = insert_model(
                 conn,
                 {
@@ -232,8 +245,13 @@ def seed(db: Database) -> World:
 
 @pytest.fixture
 def api_context(db: Database, mqtt_url: str) -> Iterator[ApiContext]:
-    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
-                             schedule_max_time_limit_s=5, mqtt_url=mqtt_url)  # fmt: skip
+    settings = load_settings(
+        database_url=db.url,
+        database_schema=db.schema,
+        api_rate_limit="1000/second",
+        schedule_max_time_limit_s=5,
+        mqtt_url=mqtt_url,
+    )
     context = ApiContext(settings, db)
     yield context
     context.close()
@@ -246,8 +264,13 @@ def live_api_context(db: Database, ray_session: None, mqtt_url: str) -> Iterator
 
     prefix = f"api-{uuid.uuid4().hex[:8]}"
     ingestion = start_ingestion(db, shards=1, prefix=prefix)
-    settings = load_settings(database_url=db.url, database_schema=db.schema, api_rate_limit="1000/second",
-                             schedule_max_time_limit_s=0.5, mqtt_url=mqtt_url)  # fmt: skip
+    settings = load_settings(
+        database_url=db.url,
+        database_schema=db.schema,
+        api_rate_limit="1000/second",
+        schedule_max_time_limit_s=0.5,
+        mqtt_url=mqtt_url,
+    )
     context = ApiContext(settings, db, shard_prefix=prefix)
     yield context
     context.close()

@@ -17,8 +17,11 @@ from tests.serve_apps.conftest import World
 
 # Routes that carry no API key: manufacturer clouds sign their webhooks instead (tested in test_connectors),
 # and bag parts go to signed upload URLs (tested in test_bag_uploads).
-PUBLIC = {("POST", "/v1/connectors/{connector}/webhooks/{tenant_id}"),
-          ("PUT", "/v1/uploads/{upload_id}/parts/{number}"), ("GET", "/v1/downloads")}  # fmt: skip
+PUBLIC = {
+    ("POST", "/v1/connectors/{connector}/webhooks/{tenant_id}"),
+    ("PUT", "/v1/uploads/{upload_id}/parts/{number}"),
+    ("GET", "/v1/downloads"),
+}
 # A schedule request is self-contained: it names no stored object, so it has no other tenant's objects to reach.
 SCHEDULE = {
     "locations": [{"id": "dock", "x": 0, "y": 0}, {"id": "hall", "x": 30, "y": 40}],
@@ -27,17 +30,38 @@ SCHEDULE = {
     "options": {"time_limit_s": 0.2},
 }
 SCHEDULE_PLAN = {
-    "status": "feasible", "solver": "test", "objective": 0, "solve_time_s": 0, "dropped": [],
-    "itineraries": [{"robot_id": "r1", "distance_m": 100, "travel_s": 200, "work_s": 600, "stops": [
-        {"kind": "start", "location": "dock", "arrival_s": 0, "start_s": 0, "end_s": 0},
-        {"kind": "task", "location": "hall", "task_id": "t1", "arrival_s": 100, "start_s": 100, "end_s": 700},
-        {"kind": "end", "location": "dock", "arrival_s": 800, "start_s": 800, "end_s": 800}]}],
-    "kpis": {"tasks_planned": 1, "tasks_dropped": 0, "robots_used": 1, "distance_m": 100, "travel_s": 200,
-             "makespan_s": 800},
-}  # fmt: skip
-REOPTIMIZE = {"request": SCHEDULE, "previous": SCHEDULE_PLAN,
-              "event": {"type": "tasks_added", "at_s": 300,
-                        "tasks": [{"id": "t2", "location": "dock", "duration_s": 60}]}}  # fmt: skip
+    "status": "feasible",
+    "solver": "test",
+    "objective": 0,
+    "solve_time_s": 0,
+    "dropped": [],
+    "itineraries": [
+        {
+            "robot_id": "r1",
+            "distance_m": 100,
+            "travel_s": 200,
+            "work_s": 600,
+            "stops": [
+                {"kind": "start", "location": "dock", "arrival_s": 0, "start_s": 0, "end_s": 0},
+                {"kind": "task", "location": "hall", "task_id": "t1", "arrival_s": 100, "start_s": 100, "end_s": 700},
+                {"kind": "end", "location": "dock", "arrival_s": 800, "start_s": 800, "end_s": 800},
+            ],
+        }
+    ],
+    "kpis": {
+        "tasks_planned": 1,
+        "tasks_dropped": 0,
+        "robots_used": 1,
+        "distance_m": 100,
+        "travel_s": 200,
+        "makespan_s": 800,
+    },
+}
+REOPTIMIZE = {
+    "request": SCHEDULE,
+    "previous": SCHEDULE_PLAN,
+    "event": {"type": "tasks_added", "at_s": 300, "tasks": [{"id": "t2", "location": "dock", "duration_s": 60}]},
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes whose path names a value every tenant may have, not a stored object (an error code): checked as
 # listings are, answering with the caller's own data only.
@@ -45,26 +69,45 @@ TENANT_WIDE = {("GET", "/v1/diagnostics/{error_code}")}
 
 
 def _sample(tenant: str, robot: str) -> dict[str, Any]:
-    return {"tenant_id": tenant, "robot_id": robot, "ts": datetime.now(UTC).isoformat(), "seq": 1000,
-            "status": "idle"}  # fmt: skip
+    return {"tenant_id": tenant, "robot_id": robot, "ts": datetime.now(UTC).isoformat(), "seq": 1000, "status": "idle"}
 
 
 def acme_path_values(world: World) -> dict[str, str]:
     """Path parameters naming acme's objects."""
-    return {"robot_id": "acme-r1", "site_id": "acme-hq", "alert_id": str(world.alert_ids["acme"]),
-            "task_id": "acme-t1", "key_id": world.key_id("acme", "viewer"),
-            "subscription_id": str(world.subscription_ids["acme"]), "job_id": world.job_ids["acme"],
-            "upload_id": world.upload_ids["acme"], "model_id": str(world.model_ids["acme"]),
-            "error_code": "E_BRUSH_JAM", "bag_id": str(world.bag_ids["acme"]),
-            "command_id": world.command_ids["acme"], "version": "1.0.0"}  # fmt: skip
+    return {
+        "robot_id": "acme-r1",
+        "site_id": "acme-hq",
+        "alert_id": str(world.alert_ids["acme"]),
+        "task_id": "acme-t1",
+        "key_id": world.key_id("acme", "viewer"),
+        "subscription_id": str(world.subscription_ids["acme"]),
+        "job_id": world.job_ids["acme"],
+        "upload_id": world.upload_ids["acme"],
+        "model_id": str(world.model_ids["acme"]),
+        "error_code": "E_BRUSH_JAM",
+        "bag_id": str(world.bag_ids["acme"]),
+        "command_id": world.command_ids["acme"],
+        "version": "1.0.0",
+    }
 
 
 def missing_path_values() -> dict[str, str]:
     """Path parameters naming nothing at all."""
-    return {"robot_id": "nobody", "site_id": "nowhere", "alert_id": "999999", "task_id": "no-task",
-            "key_id": "0123456789abcdef", "subscription_id": "999999", "job_id": "job_0123456789abcdef",
-            "upload_id": "no-such-upload", "model_id": "999999", "error_code": "E_NEVER_SEEN", "bag_id": "999999",
-            "command_id": "cmd_0123456789abcdef", "version": "9.9.9"}  # fmt: skip
+    return {
+        "robot_id": "nobody",
+        "site_id": "nowhere",
+        "alert_id": "999999",
+        "task_id": "no-task",
+        "key_id": "0123456789abcdef",
+        "subscription_id": "999999",
+        "job_id": "job_0123456789abcdef",
+        "upload_id": "no-such-upload",
+        "model_id": "999999",
+        "error_code": "E_NEVER_SEEN",
+        "bag_id": "999999",
+        "command_id": "cmd_0123456789abcdef",
+        "version": "9.9.9",
+    }
 
 
 def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | list[Any] | None]:
@@ -72,15 +115,24 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
     t = tenant_of_objects
     return {
         ("POST", "/v1/sites"): {"site_id": "new-site", "name": "New"},
-        ("POST", "/v1/robots"): {"robot_id": "new-robot", "manufacturer": "Avidbots", "model": "Neo",
-                                 "serial": "new-serial", "site_id": f"{t}-hq"},
+        ("POST", "/v1/robots"): {
+            "robot_id": "new-robot",
+            "manufacturer": "Avidbots",
+            "model": "Neo",
+            "serial": "new-serial",
+            "site_id": f"{t}-hq",
+        },
         ("POST", "/v1/robots/{robot_id}/mqtt-credential"): None,
         ("POST", "/v1/keys"): {"role": "device", "robot_id": f"{t}-r1"},
         ("DELETE", "/v1/keys/{key_id}"): None,
         ("POST", "/v1/alerts/{alert_id}/acknowledge"): None,
         ("POST", "/v1/alerts/{alert_id}/resolve"): None,
-        ("POST", "/v1/maintenance"): {"robot_id": f"{t}-r1", "component": "main_brush", "kind": "repair",
-                                      "performed_at": "2026-11-01T00:00:00Z"},
+        ("POST", "/v1/maintenance"): {
+            "robot_id": f"{t}-r1",
+            "component": "main_brush",
+            "kind": "repair",
+            "performed_at": "2026-11-01T00:00:00Z",
+        },
         ("POST", "/v1/webhooks"): {"url": "https://hooks.example.com/x"},
         ("DELETE", "/v1/webhooks/{subscription_id}"): None,
         ("POST", "/v1/device/telemetry"): _sample(t, f"{t}-r1"),
@@ -97,10 +149,14 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/models/{model_id}:rollback"): None,
         ("POST", "/v1/robots/{robot_id}/commands"): {"type": "record", "args": {"minutes": 1}},
         ("PUT", "/v1/robots/{robot_id}/config"): {"heartbeat_s": 20},
-        ("POST", "/v1/agent/releases"): {"version": "2.0.0", "filename": "fleetray-2.0.0-py3-none-any.whl",
-                                         "signature": "0" * 128, "wheel": "d2hlZWw="},
+        ("POST", "/v1/agent/releases"): {
+            "version": "2.0.0",
+            "filename": "fleetray-2.0.0-py3-none-any.whl",
+            "signature": "0" * 128,
+            "wheel": "d2hlZWw=",
+        },
         ("POST", "/v1/agent/releases/{version}:rollout"): {"share": 1.0},
-    }  # fmt: skip
+    }
 
 
 def operations(client: TestClient) -> list[tuple[str, str]]:
@@ -108,8 +164,9 @@ def operations(client: TestClient) -> list[tuple[str, str]]:
     return [(method.upper(), path) for path, item in document["paths"].items() for method in item]
 
 
-def _request(client: TestClient, method: str, path: str, values: dict[str, str], body: Any,
-             headers: dict[str, str]) -> Any:  # fmt: skip
+def _request(
+    client: TestClient, method: str, path: str, values: dict[str, str], body: Any, headers: dict[str, str]
+) -> Any:
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"{path}: a path parameter with no value in the isolation test; add it"
@@ -132,19 +189,37 @@ def test_every_route_hides_the_other_tenants_objects(client: TestClient, world: 
         names_objects = (method, path) not in TENANT_WIDE and (
             "{" in path or ((method, path) in acme_bodies and "acme" in str(acme_bodies[(method, path)]))
         )
-        answer = _request(client, method, path, acme_path_values(world), acme_bodies.get((method, path)),
-                          _caller(world, "globex", path))  # fmt: skip
+        answer = _request(
+            client,
+            method,
+            path,
+            acme_path_values(world),
+            acme_bodies.get((method, path)),
+            _caller(world, "globex", path),
+        )
         assert answer.status_code < 500, f"{method} {path}: {answer.status_code} {answer.text}"
         if names_objects:
             assert 400 <= answer.status_code < 500, f"{method} {path} let globex reach acme: {answer.text}"
             if "{" in path:
-                missing = _request(client, method, path, missing_path_values(), globex_bodies.get((method, path)),
-                                   _caller(world, "globex", path))  # fmt: skip
+                missing = _request(
+                    client,
+                    method,
+                    path,
+                    missing_path_values(),
+                    globex_bodies.get((method, path)),
+                    _caller(world, "globex", path),
+                )
                 assert (answer.status_code, answer.json()["title"]) == (missing.status_code, missing.json()["title"]), (
                     f"{method} {path}: another tenant's object answers unlike a missing one"
                 )
-                own = _request(client, method, path, acme_path_values(world), acme_bodies.get((method, path)),
-                               _caller(world, "acme", path))  # fmt: skip
+                own = _request(
+                    client,
+                    method,
+                    path,
+                    acme_path_values(world),
+                    acme_bodies.get((method, path)),
+                    _caller(world, "acme", path),
+                )
                 assert own.status_code < 300 or own.status_code == 409, f"{method} {path} (own): {own.text}"
         else:
             refusable = (method, path) in TENANT_WIDE and answer.status_code == 409  # too little data of its own
@@ -164,8 +239,14 @@ def test_auth_failures_are_401_or_403_and_reveal_nothing(
             continue
         body = bodies("acme").get((method, path))
         no_key = _request(client, method, path, acme, body, {})
-        wrong = _request(client, method, path, missing_path_values(), body,
-                         {"Authorization": "Bearer fr_0123456789abcdef_" + "x" * 43})  # fmt: skip
+        wrong = _request(
+            client,
+            method,
+            path,
+            missing_path_values(),
+            body,
+            {"Authorization": "Bearer fr_0123456789abcdef_" + "x" * 43},
+        )
         for answer in (no_key, wrong):
             assert answer.status_code == 401, f"{method} {path}: {answer.status_code}"
             assert answer.headers["www-authenticate"] == "Bearer"

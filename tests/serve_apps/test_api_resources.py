@@ -36,8 +36,9 @@ def test_history_pages_by_cursor_and_downloads(client: TestClient, world: World)
         if cursor is None:
             break
     assert seen == list(range(30))
-    minutes = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1m", "metric": "battery.soc"},
-                         headers=headers).json()  # fmt: skip
+    minutes = client.get(
+        "/v1/robots/acme-r1/telemetry", params={"resolution": "1m", "metric": "battery.soc"}, headers=headers
+    ).json()
     assert len(minutes["items"]) == 3 and minutes["items"][0]["metric"] == "battery.soc"
     assert {"std", "p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly"} <= set(minutes["items"][0])
     hours = client.get("/v1/robots/acme-r1/telemetry", params={"resolution": "1h"}, headers=headers).json()
@@ -52,8 +53,11 @@ def test_history_pages_by_cursor_and_downloads(client: TestClient, world: World)
 
 def test_bad_parameters_are_problems_naming_the_field(client: TestClient, world: World) -> None:
     headers = world.auth("acme", "viewer")
-    answer = client.get("/v1/robots/acme-r1/telemetry", params={"start": "2026-01-02T00:00:00Z",
-                        "end": "2026-01-01T00:00:00Z"}, headers=headers)  # fmt: skip
+    answer = client.get(
+        "/v1/robots/acme-r1/telemetry",
+        params={"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        headers=headers,
+    )
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["errors"][0]["field"] == "query.end"
     answer = client.get("/v1/alerts", params={"sort": "message"}, headers=headers)
@@ -61,21 +65,34 @@ def test_bad_parameters_are_problems_naming_the_field(client: TestClient, world:
     assert "-raised_at" in answer.json()["detail"]
     answer = client.get("/v1/alerts", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=headers)
     assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "query.cursor"
-    answer = client.post("/v1/sites", json={"site_id": "x", "name": "X", "colour": "red"},
-                         headers=world.auth("acme", "admin"))  # fmt: skip
+    answer = client.post(
+        "/v1/sites", json={"site_id": "x", "name": "X", "colour": "red"}, headers=world.auth("acme", "admin")
+    )
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "body.colour"
 
 
 def test_operators_register_robots_and_handle_alerts(client: TestClient, world: World) -> None:
     headers = world.auth("acme", "operator")
-    created = client.post("/v1/robots", json={"robot_id": "acme-r2", "manufacturer": "Avidbots", "model": "Neo",
-                                              "serial": "n-1", "site_id": "acme-hq", "capabilities": ["scrub"]},
-                          headers=headers)  # fmt: skip
+    created = client.post(
+        "/v1/robots",
+        json={
+            "robot_id": "acme-r2",
+            "manufacturer": "Avidbots",
+            "model": "Neo",
+            "serial": "n-1",
+            "site_id": "acme-hq",
+            "capabilities": ["scrub"],
+        },
+        headers=headers,
+    )
     assert created.status_code == 201, created.text
     mqtt = created.json()["mqtt"]
     assert mqtt["username"] == "acme/acme-r2" and mqtt["topic_prefix"] == "fr/v1/acme/acme-r2/"
-    again = client.post("/v1/robots", json={"robot_id": "acme-r3", "manufacturer": "Avidbots", "model": "Neo",
-                                            "serial": "n-1"}, headers=headers)  # fmt: skip
+    again = client.post(
+        "/v1/robots",
+        json={"robot_id": "acme-r3", "manufacturer": "Avidbots", "model": "Neo", "serial": "n-1"},
+        headers=headers,
+    )
     assert again.status_code == 409 and "serial" in again.json()["detail"]
     alert_id = world.alert_ids["acme"]
     acked = client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=headers).json()
@@ -83,9 +100,16 @@ def test_operators_register_robots_and_handle_alerts(client: TestClient, world: 
     resolved = client.post(f"/v1/alerts/{alert_id}/resolve", headers=headers).json()
     assert resolved["state"] == "resolved"
     assert client.post(f"/v1/alerts/{alert_id}/acknowledge", headers=headers).status_code == 409
-    record = client.post("/v1/maintenance", json={"robot_id": "acme-r2", "component": "main_brush",
-                                                  "kind": "replacement", "performed_at": "2026-11-01T08:00:00Z"},
-                         headers=headers)  # fmt: skip
+    record = client.post(
+        "/v1/maintenance",
+        json={
+            "robot_id": "acme-r2",
+            "component": "main_brush",
+            "kind": "replacement",
+            "performed_at": "2026-11-01T08:00:00Z",
+        },
+        headers=headers,
+    )
     assert record.status_code == 201, record.text
 
 
@@ -112,8 +136,11 @@ def test_planners_optimise_and_validate_schedules(client: TestClient, world: Wor
     body = plan.json()
     assert body["kpis"]["tasks_planned"] == 1
     assert body["itineraries"][0]["stops"][1]["arrival_s"] == 100  # 50 m at the default 0.5 m/s
-    bad = {**SCHEDULE, "tasks": [{"id": "t1", "location": "roof", "duration_s": 60, "capability": "mop"}],
-           "options": {"time_limit_s": 600}}  # fmt: skip
+    bad = {
+        **SCHEDULE,
+        "tasks": [{"id": "t1", "location": "roof", "duration_s": 60, "capability": "mop"}],
+        "options": {"time_limit_s": 600},
+    }
     refused = client.post("/v1/schedules:optimize", json=bad, headers=planner)
     assert refused.status_code == 422
     fields = {e["field"] for e in refused.json()["errors"]}

@@ -29,12 +29,21 @@ def uploads(api_context: ApiContext, world: World, monkeypatch: pytest.MonkeyPat
         yield test_client
 
 
-def upload(client: TestClient, headers: dict[str, str], path: Path, name: str, *, trigger: str | None = None,
-           skip_parts: tuple[int, ...] = ()) -> dict:  # fmt: skip
+def upload(
+    client: TestClient,
+    headers: dict[str, str],
+    path: Path,
+    name: str,
+    *,
+    trigger: str | None = None,
+    skip_parts: tuple[int, ...] = (),
+) -> dict:
     data = path.read_bytes()
-    started = client.post("/v1/device/bags", headers=headers,
-                          json={"name": name, "size_bytes": len(data), "trigger": trigger,
-                                "recorded_at": "2026-11-27T09:00:00Z"})  # fmt: skip
+    started = client.post(
+        "/v1/device/bags",
+        headers=headers,
+        json={"name": name, "size_bytes": len(data), "trigger": trigger, "recorded_at": "2026-11-27T09:00:00Z"},
+    )
     assert started.status_code == 201, started.text
     body = started.json()
     assert body["key"].endswith(f"/2026-11-27/{name}")
@@ -48,8 +57,9 @@ def upload(client: TestClient, headers: dict[str, str], path: Path, name: str, *
     return body
 
 
-def test_a_robot_uploads_a_bag_in_parts_under_its_own_prefix(uploads: TestClient, world: World, tmp_path: Path,
-                                                              api_context: ApiContext) -> None:  # fmt: skip
+def test_a_robot_uploads_a_bag_in_parts_under_its_own_prefix(
+    uploads: TestClient, world: World, tmp_path: Path, api_context: ApiContext
+) -> None:
     bag = write_bag(tmp_path / "run.mcap", "mcap", BagSpec(duration_s=5))
     device = world.auth("acme", "device")
     started = upload(uploads, device, bag, "run.mcap", trigger="error:E_BRUSH_JAM")
@@ -70,8 +80,9 @@ def test_uploads_refuse_what_they_should(uploads: TestClient, world: World, tmp_
     device = world.auth("acme", "device")
     bad_name = uploads.post("/v1/device/bags", headers=device, json={"name": "../other/x.bag", "size_bytes": 10})
     assert bad_name.status_code == 422 and "name" in bad_name.text
-    operator = uploads.post("/v1/device/bags", headers=world.auth("acme", "operator"),
-                            json={"name": "x.bag", "size_bytes": 10})  # fmt: skip
+    operator = uploads.post(
+        "/v1/device/bags", headers=world.auth("acme", "operator"), json={"name": "x.bag", "size_bytes": 10}
+    )
     assert operator.status_code == 403
     bag = write_bag(tmp_path / "run.bag", "ros1", BagSpec(duration_s=5))
     started = upload(uploads, device, bag, "run.bag", skip_parts=(2,))
@@ -88,9 +99,9 @@ def test_uploads_refuse_what_they_should(uploads: TestClient, world: World, tmp_
 
 
 @pytest.mark.slow
-def test_a_completed_upload_is_decoded_and_indexed_at_once(uploads: TestClient, world: World, tmp_path: Path,
-                                                           api_context: ApiContext, db: Database,
-                                                           ray_session: None) -> None:  # fmt: skip
+def test_a_completed_upload_is_decoded_and_indexed_at_once(
+    uploads: TestClient, world: World, tmp_path: Path, api_context: ApiContext, db: Database, ray_session: None
+) -> None:
     import ray
 
     from pipelines.component import WATCHER

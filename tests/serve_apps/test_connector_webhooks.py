@@ -22,8 +22,10 @@ def test_signed_webhooks_are_ingested_once(live_api_context: ApiContext, world: 
     with live_api_context.connection() as conn:
         account = add_account(conn, "acme", "nimbus", base_url="http://127.0.0.1:9", api_token="unused")
     url = "/v1/connectors/nimbus/webhooks/acme"
-    with VendorCloud(VendorCloudConfig(robots=20, tick_s=60)) as cloud, \
-            TestClient(create_app(live_api_context)) as client:  # fmt: skip
+    with (
+        VendorCloud(VendorCloudConfig(robots=20, tick_s=60)) as cloud,
+        TestClient(create_app(live_api_context)) as client,
+    ):
         for _ in range(40):
             cloud.advance()
         pushed = cloud.push_webhooks(f"http://testserver{url}", account["webhook_secret"], client=client)
@@ -40,8 +42,11 @@ def test_signed_webhooks_are_ingested_once(live_api_context: ApiContext, world: 
         forged = client.post(url, content=body, headers={WEBHOOK_SIGNATURE_HEADER: sign("guess", body)})
         other_tenant = client.post("/v1/connectors/nimbus/webhooks/globex", content=body, headers=headers)
         unknown = client.post("/v1/connectors/acme-cloud/webhooks/acme", content=body, headers=headers)
-        stale = client.post(url, content=body, headers={
-            WEBHOOK_SIGNATURE_HEADER: sign(account["webhook_secret"], body, timestamp=1_700_000_000)})  # fmt: skip
+        stale = client.post(
+            url,
+            content=body,
+            headers={WEBHOOK_SIGNATURE_HEADER: sign(account["webhook_secret"], body, timestamp=1_700_000_000)},
+        )
         for refused in (forged, other_tenant, unknown, stale):
             assert refused.status_code == 401 and refused.json()["detail"] == forged.json()["detail"]
     with live_api_context.connection() as conn:

@@ -19,8 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session: None) -> None:
     port = free_port()
-    settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1,
-                             api_port=port)  # fmt: skip
+    settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1, api_port=port)
     with Platform(settings) as platform:
         assert set(platform.components) == {"ingestion", "integrations", "bags", "maintenance", "api"}
         assert "bags/ every 60 s" in platform.components["bags"].describe()

@@ -51,8 +51,14 @@ def served(db: Database, ray_session: None) -> Iterator[tuple[str, World]]:
 
 
 def _telemetry(seq: int) -> dict[str, Any]:
-    return {"tenant_id": "acme", "robot_id": "acme-r1", "ts": datetime.now(UTC).isoformat(), "seq": seq,
-            "status": "cleaning", "pose": {"x": 1.0, "y": 2.0, "theta": 0.0}}  # fmt: skip
+    return {
+        "tenant_id": "acme",
+        "robot_id": "acme-r1",
+        "ts": datetime.now(UTC).isoformat(),
+        "seq": seq,
+        "status": "cleaning",
+        "pose": {"x": 1.0, "y": 2.0, "theta": 0.0},
+    }
 
 
 def test_serve_application_end_to_end(served: tuple[str, World]) -> None:

@@ -114,15 +114,15 @@ def test_failures_are_preceded_by_warnings_that_grow_more_frequent(aged_fleet: l
     warnings = [e for c in aged_fleet for e in c.events if e.level.value == "WARNING" and e.component]
     warned_before = {(e.robot_id, e.component, e.ts) for e in warnings}
     preceded = [
-        f for f in failures
-        if any(r == f.robot_id and c == f.component and ts < f.ts for r, c, ts in warned_before)
-    ]  # fmt: skip
+        f for f in failures if any(r == f.robot_id and c == f.component and ts < f.ts for r, c, ts in warned_before)
+    ]
     assert len(preceded) / len(failures) >= 0.9
     wear = wear_lookup(aged_fleet)
     wear_at_warning = [
         wear[(e.robot_id, e.component, int(e.ts.timestamp()) // 60 * 60)]
-        for e in warnings if (e.robot_id, e.component, int(e.ts.timestamp()) // 60 * 60) in wear
-    ]  # fmt: skip
+        for e in warnings
+        if (e.robot_id, e.component, int(e.ts.timestamp()) // 60 * 60) in wear
+    ]
     assert np.mean(np.array(wear_at_warning) > 0.8) > 0.6
 
 
@@ -136,8 +136,14 @@ def test_failures_stop_the_robot_until_maintenance_resets_the_part(aged_fleet: l
         and e.component != "battery"
         and any(m.robot_id == e.robot_id and m.component == e.component and m.reason == "failure" for m in maintenance)
     )
-    repair = next(m for m in maintenance if m.robot_id == failure.robot_id and m.component == failure.component
-                  and m.reason == "failure" and m.performed_at > failure.ts)  # fmt: skip
+    repair = next(
+        m
+        for m in maintenance
+        if m.robot_id == failure.robot_id
+        and m.component == failure.component
+        and m.reason == "failure"
+        and m.performed_at > failure.ts
+    )
     robot = aged_fleet[0].telemetry.robot_ids.index(failure.robot_id)
     part = COMPONENT_NAMES.index(failure.component)
     mine = [c.telemetry.robot == robot for c in aged_fleet]

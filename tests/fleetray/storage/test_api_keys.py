@@ -14,8 +14,9 @@ def tenants(db: Database) -> tuple[str, str]:
     with db.connect() as conn:
         for tenant in ("acme", "globex"):
             upsert_tenant(conn, TenantRecord(tenant_id=tenant, name=tenant.title()))
-        upsert_robots(conn, [RobotRecord(tenant_id="acme", robot_id="r1", manufacturer="Gausium",
-                                         model="Phantas", serial="s1")])  # fmt: skip
+        upsert_robots(
+            conn, [RobotRecord(tenant_id="acme", robot_id="r1", manufacturer="Gausium", model="Phantas", serial="s1")]
+        )
     return "acme", "globex"
 
 

@@ -10,9 +10,22 @@ from fleetray.storage import Database, migrate
 from fleetray.storage.migrations import Migration, applied_versions, available_migrations
 
 EXPECTED_TABLES = {
-    "tenants", "api_keys", "robots", "sites", "telemetry", "telemetry_1m", "events", "alerts", "tasks",
-    "task_events", "maintenance_records", "bags", "models", "dead_letters", "schema_migrations",
-}  # fmt: skip
+    "tenants",
+    "api_keys",
+    "robots",
+    "sites",
+    "telemetry",
+    "telemetry_1m",
+    "events",
+    "alerts",
+    "tasks",
+    "task_events",
+    "maintenance_records",
+    "bags",
+    "models",
+    "dead_letters",
+    "schema_migrations",
+}
 
 
 @pytest.fixture
@@ -28,9 +41,9 @@ def test_migrations_apply_once_and_are_idempotent(empty_db: Database) -> None:
     assert migrate(empty_db) == []
     assert set(applied_versions(empty_db)) == {m.version for m in available_migrations()}
     with empty_db.connect() as conn:
-        tables = {row[0] for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (empty_db.schema,)
-        )}  # fmt: skip
+        tables = {
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (empty_db.schema,))
+        }
     assert tables >= EXPECTED_TABLES
 
 

@@ -106,8 +106,9 @@ def test_retention_drops_old_partitions_and_keeps_aggregates(db: Database, tenan
     with db.connect() as conn:
         raw_old = read_telemetry(conn, tenant_id, "r1", start=old, end=old + timedelta(days=1))
         raw_recent = read_telemetry(conn, tenant_id, "r1", start=recent, end=recent + timedelta(days=1))
-        minutes = read_minutes(conn, tenant_id, "r1", metric="components.main_brush.current_a",
-                               start=old, end=old + timedelta(hours=1))  # fmt: skip
+        minutes = read_minutes(
+            conn, tenant_id, "r1", metric="components.main_brush.current_a", start=old, end=old + timedelta(hours=1)
+        )
         remaining = list_partitions(conn)
     assert raw_old == []
     assert len(raw_recent) == 180
@@ -127,9 +128,14 @@ def test_rollup_is_idempotent_and_covers_every_signal(db: Database, tenant_id: s
         metrics = {row[0]: row[1:] for row in conn.execute("SELECT metric, n, mean FROM telemetry_1m")}
     assert first == second == len(metrics)
     assert set(metrics) == {
-        "battery.soc", "battery.voltage", "battery.current", "battery.temp",
-        "components.main_brush.current_a", "components.main_brush.usage_h", "metrics.wheel_vibration_g",
-    }  # fmt: skip
+        "battery.soc",
+        "battery.voltage",
+        "battery.current",
+        "battery.temp",
+        "components.main_brush.current_a",
+        "components.main_brush.usage_h",
+        "metrics.wheel_vibration_g",
+    }
     assert metrics["battery.voltage"] == (60, 25.0)
 
 
@@ -152,9 +158,13 @@ def test_the_sql_rollup_computes_the_windows_the_shards_compute(db: Database, te
     with db.connect() as conn:
         TelemetryWriter().write_messages(conn, batch)
         rollup_minutes(conn, start=start, end=start + timedelta(minutes=1), tenant_id=tenant_id)
-        stored = {row[0]: row[1:] for row in conn.execute(
-            "SELECT metric, std, p05, p50, p95, slope_per_s, rate_hz, anomaly FROM telemetry_1m WHERE bucket = %s",
-            (start,))}  # fmt: skip
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT metric, std, p05, p50, p95, slope_per_s, rate_hz, anomaly FROM telemetry_1m WHERE bucket = %s",
+                (start,),
+            )
+        }
     aggregator = MinuteAggregator()
     for sample in batch:
         aggregator.add(sample.ts, telemetry_signals(sample))
