@@ -8,7 +8,8 @@ solver cannot finish in time reports as not feasible rather than holding the ben
 The small size also gets a lower bound from CP-SAT (10 deterministic seconds, 8 workers), and so an optimality gap.
 
 Then classic vehicle routing with time windows: Solomon's C101, R101, RC101 and R201 (100 customers,
-data in bench/data/solomon) in the request model (fleetray.scheduling.solomon), within 30 s each, against
+Solomon's original text files in bench/data/solomon) in the request model (fleetray.scheduling.classic),
+within 30 s each, against
 the best known solutions for "fewest vehicles, then shortest distance" (SINTEF's VRPTW tables).
 
 The last line is JSON:
@@ -47,12 +48,12 @@ SOLOMON_DIR = Path(__file__).resolve().parent / "data" / "solomon"
 
 def _solve(problem: tuple, out: object) -> None:
     from fleetray.scheduling import solve
+    from fleetray.scheduling.classic import SCALE, read_instance
     from fleetray.scheduling.instance import compile_request
-    from fleetray.scheduling.solomon import SCALE, read_solomon
     from fleetray.sim.schedules import schedule_problem
 
     if problem[0] == "classic":
-        request, scale = read_solomon(SOLOMON_DIR / f"{problem[1]}.txt", time_limit_s=problem[2]), SCALE
+        request, scale = read_instance(SOLOMON_DIR / f"{problem[1]}.txt", time_limit_s=problem[2]), SCALE
     else:
         robots, tasks, time_limit_s, bound_s = problem[1:]
         request, scale = schedule_problem(robots, tasks, seed=7, time_limit_s=time_limit_s), 1

@@ -10,7 +10,7 @@ import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from fleetray.cli.durations import parse_duration
 from fleetray.config import get_settings
 from fleetray.errors import ConfigError
 from fleetray.plugins import cli_plugins
+
+if TYPE_CHECKING:
+    from fleetray.scheduling import ScheduleRequest
 
 console = Console()
 app = typer.Typer(help="fleetray: live state, data and plans for fleets of service robots.", no_args_is_help=True)
@@ -323,25 +326,43 @@ def mqtt_auth_files(
 
 @schedule_app.command("solve")
 def schedule_solve(
-    request_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A schedule request (JSON).")],
+    request_file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A schedule request (JSON), or a classic routing instance (Solomon, VRPLIB).",
+        ),
+    ],
     method: Annotated[str, typer.Option(help="optimize (OR-Tools) or greedy (the baseline).")] = "optimize",
+    file_format: Annotated[str, typer.Option("--format", help="auto (by content), json, solomon or vrplib.")] = "auto",
+    time_limit: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds the optimiser may take (default: the request's).")
+    ] = None,
     gantt: Annotated[Path | None, typer.Option(help="Write the plan as a Gantt chart (HTML).")] = None,
     output: Annotated[Path | None, typer.Option("--json", help="Write the plan as JSON.")] = None,
 ) -> None:
     """Plan a schedule request and print it: each robot's tasks, what was dropped and why."""
     from pydantic import ValidationError
 
-    from fleetray.scheduling import ScheduleRequest, ScheduleRequestError, solve
+    from fleetray.scheduling import ScheduleRequestError, solve
+    from fleetray.scheduling.classic import ClassicFormatError
     from fleetray.scheduling.gantt import gantt_html
 
     if method not in ("optimize", "greedy"):
         raise typer.BadParameter(f"method must be optimize or greedy, not {method!r}")
     try:
-        request = ScheduleRequest.model_validate_json(request_file.read_bytes())
+        request = _read_request(request_file, file_format)
+        if time_limit is not None:
+            request = request.model_copy(
+                update={"options": request.options.model_copy(update={"time_limit_s": time_limit})}
+            )
         plan = solve(request, method=method)  # type: ignore[arg-type]
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
         raise typer.BadParameter(f"{request_file}: {problems}") from None
+    except ClassicFormatError as err:
+        raise typer.BadParameter(str(err)) from None
     except ScheduleRequestError as err:
         raise typer.BadParameter(f"{request_file}: {err}") from None
     table = Table("robot", "start", "end", "task", "location", "battery", title=f"plan ({plan.solver})")
@@ -371,6 +392,18 @@ def schedule_solve(
         console.print(f"Gantt chart: {gantt}")
     if output is not None:
         output.write_text(plan.model_dump_json(indent=2))
+
+
+def _read_request(path: Path, file_format: str) -> ScheduleRequest:
+    """A request from JSON, or from a classic instance; ``auto`` takes JSON when the file starts with ``{``."""
+    from fleetray.scheduling import ScheduleRequest
+    from fleetray.scheduling.classic import FORMATS, read_instance
+
+    if file_format not in ("auto", "json", *FORMATS):
+        raise typer.BadParameter(f"--format must be auto, json, {', '.join(FORMATS)}; not {file_format!r}")
+    if file_format == "json" or (file_format == "auto" and path.read_bytes()[:64].lstrip().startswith(b"{")):
+        return ScheduleRequest.model_validate_json(path.read_bytes())
+    return read_instance(path, None if file_format == "auto" else file_format)  # type: ignore[arg-type]
 
 
 def _bound_note(bound: float | None, objective: float) -> str:

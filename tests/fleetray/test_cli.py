@@ -196,3 +196,23 @@ def test_schedule_solve_prints_the_plan_and_writes_a_gantt_chart(tmp_path: Path)
     request.write_text(json.dumps({"locations": [], "robots": []}))
     refused = runner.invoke(app, ["schedule", "solve", str(request)])
     assert refused.exit_code != 0 and "locations" in refused.output
+
+
+def test_schedule_solve_takes_classic_instances_and_refuses_other_files(tmp_path: Path) -> None:
+    solomon = Path(__file__).resolve().parents[2] / "bench" / "data" / "solomon" / "C101.txt"
+    output = invoke("schedule", "solve", str(solomon), "--time-limit", "1", "--method", "greedy")
+    assert "100 planned, 0 dropped" in output
+    notes = tmp_path / "notes.txt"
+    notes.write_text("robots to buy\nnext week\n")
+    for args, message in [
+        ([str(solomon), "--format", "vrplib"], "not a readable VRPLIB instance"),
+        ([str(notes)], "neither Solomon's format"),
+        ([str(solomon), "--format", "csv"], "--format must be auto, json, solomon, vrplib"),
+    ]:
+        refused = runner.invoke(app, ["schedule", "solve", *args])
+        assert refused.exit_code != 0 and message in _unboxed(refused.output)
+
+
+def _unboxed(output: str) -> str:
+    """Typer's error box with its borders and line breaks taken out."""
+    return " ".join(line.strip(" │╭╮╰╯─") for line in output.splitlines()).replace("  ", " ")

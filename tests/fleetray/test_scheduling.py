@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -234,19 +233,3 @@ def test_the_lower_bound_is_proved_below_the_plan_and_meets_it_on_a_tiny_request
     larger = larger.model_copy(update={"options": larger.options.model_copy(update={"lower_bound_s": 3})})
     plan = solve(larger)
     assert plan.lower_bound is not None and 0 < plan.lower_bound <= plan.objective
-
-
-def test_classic_vrptw_instances_read_as_requests_and_solve_with_every_customer_served(tmp_path: Path) -> None:
-    from fleetray.scheduling.solomon import SCALE, SolomonFormatError, read_solomon
-
-    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "solomon"
-    request = read_solomon(data / "C101.txt", time_limit_s=3)
-    assert len(request.tasks) == 100 and request.robots[0].capacity == 200
-    greedy, plan = solve(request, method="greedy"), solve(request)
-    assert plan.kpis.tasks_dropped == 0 and plan.objective <= greedy.objective
-    assert plan.kpis.robots_used >= 10  # the best known solution needs 10
-    assert plan.kpis.distance_m / SCALE >= 828.9  # and is 828.94 long
-    broken = tmp_path / "broken.txt"
-    broken.write_text("200\n0 40 50 0 0\n")
-    with pytest.raises(SolomonFormatError, match="7 numbers"):
-        read_solomon(broken)
