@@ -1,4 +1,4 @@
-"""Cleaning schedules: which robot does which task when (OR-Tools), with a greedy baseline.
+"""Cleaning schedules: which robot does which task when (PyVRP or OR-Tools), with a greedy baseline.
 
 ``import fleetray.scheduling`` stays light; OR-Tools is imported when a plan is optimised.
 """
@@ -42,6 +42,7 @@ def solve(
     """
     from fleetray.scheduling.greedy import solve_greedy
     from fleetray.scheduling.instance import compile_request
+    from fleetray.scheduling.pyvrp_engine import solve_pyvrp, unfit_reason
     from fleetray.scheduling.routing import solve_routing
 
     problems = request_errors(request)
@@ -52,7 +53,13 @@ def solve(
     if seed:
         task_index = {task.id: i for i, task in enumerate(request.tasks)}
         seed_routes = [[task_index[t] for t in seed.get(robot.id, []) if t in task_index] for robot in request.robots]
-    plan = solve_greedy(instance, seed_routes) if method == "greedy" else solve_routing(instance, seed_routes)
+    if method == "greedy":
+        plan = solve_greedy(instance, seed_routes)
+    elif (why := unfit_reason(instance)) is None:
+        plan = solve_pyvrp(instance, seed_routes)
+    else:
+        logger.debug("OR-Tools plans this request: %s", why)
+        plan = solve_routing(instance, seed_routes)
     if request.options.lower_bound_s > 0:
         plan = _with_lower_bound(instance, plan)
     return plan
