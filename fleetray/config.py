@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     schedule_max_time_limit_s: float = Field(
         default=120.0, gt=0, le=3600, description="The longest solve a schedule request may ask for."
     )
+    schedule_max_body_bytes: int = Field(
+        default=64 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Largest schedule request body: a fleet of 2,000 robots and 50,000 tasks takes about 14 MB.",
+    )
     serve_ingress: str = Field(
         default="haproxy",
         pattern=r"^(haproxy|proxy)$",

@@ -15,8 +15,11 @@ from fleetray.scheduling.validate import request_errors, validate_request
 
 if TYPE_CHECKING:
     from fleetray.scheduling.instance import Instance
+    from fleetray.scheduling.split import PartRunner
 
 logger = logging.getLogger(__name__)
+
+MAX_PART_TASKS = 20_000  # tasks one engine plans together; larger requests are split by site
 
 __all__ = ["ScheduleRequest", "ScheduleRequestError", "ScheduleResult", "Validation", "solve", "validate_request"]
 
@@ -34,8 +37,13 @@ def solve(
     *,
     method: Literal["optimize", "greedy"] = "optimize",
     seed: dict[str, list[str]] | None = None,
+    runner: PartRunner | None = None,
+    workers: int = 1,
 ) -> ScheduleResult:
     """Plan ``request``; ``seed`` (robot id -> task ids in order) is a plan to keep where it stays feasible.
+
+    A request spanning several sites, or one very large site, is planned part by part
+    (:mod:`fleetray.scheduling.split`): by ``runner`` with ``workers`` parts at a time, else one after another here.
 
     Raises:
         ScheduleRequestError: the request refers to unknown or duplicate ids, or to capabilities no robot has.
@@ -44,10 +52,25 @@ def solve(
     from fleetray.scheduling.instance import compile_request
     from fleetray.scheduling.pyvrp_engine import solve_pyvrp, unfit_reason
     from fleetray.scheduling.routing import solve_routing
+    from fleetray.scheduling.split import run_in_process, solve_split, split_request
 
     problems = request_errors(request)
     if problems:
         raise ScheduleRequestError(problems)
+    split = split_request(request)
+    oversized = max(len(part.tasks) for part in split.parts) if split.parts else 0
+    if oversized > MAX_PART_TASKS:
+        raise ScheduleRequestError(
+            [
+                FieldError(
+                    field="tasks",
+                    message=f"{oversized} tasks must be planned together (linked by after or same_robot_as, or "
+                    f"distances from a matrix); at most {MAX_PART_TASKS}: give locations their site",
+                )
+            ]
+        )
+    if len(split.parts) != 1 or split.parts[0] is not request:
+        return solve_split(request, split, method, runner or run_in_process, workers if runner else 1, seed)
     instance = compile_request(request)
     seed_routes = None
     if seed:

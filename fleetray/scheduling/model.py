@@ -42,6 +42,12 @@ class Location(Strict):
     x: float = Field(ge=-1e7, le=1e7)
     y: float = Field(ge=-1e7, le=1e7)
     charger: bool = Field(default=False, description="Robots can charge here: plans add charging stops as needed.")
+    site: Id | None = Field(
+        default=None,
+        max_length=128,
+        description="The site (building) the place is in. Robots never travel between sites: a request spanning "
+        "several is planned site by site, in parallel.",
+    )
 
 
 class TravelMatrix(Strict):
@@ -153,10 +159,10 @@ class ScheduleRequest(Strict):
 
     horizon_start: datetime | None = None
     horizon_s: Seconds = Field(default=86400, gt=0, le=MAX_SECONDS)
-    locations: list[Location] = Field(min_length=1, max_length=20_000)
+    locations: list[Location] = Field(min_length=1, max_length=120_000)
     matrix: TravelMatrix | None = None
-    robots: list[ScheduleRobot] = Field(min_length=1, max_length=1000)
-    tasks: list[ScheduleTask] = Field(default_factory=list, max_length=20_000)
+    robots: list[ScheduleRobot] = Field(min_length=1, max_length=10_000)
+    tasks: list[ScheduleTask] = Field(default_factory=list, max_length=100_000)
     objective: Objective = Field(default_factory=Objective)
     options: SolveOptions = Field(default_factory=SolveOptions)
 

@@ -6,24 +6,43 @@ import random
 
 from fleetray.scheduling.model import ScheduleRequest
 
+SITE_SPACING_M = 10_000  # far enough that no robot could cross between sites within a day's horizon
+
 
 def schedule_problem(
-    robots: int, tasks: int, seed: int = 1, time_limit_s: float = 2.0, docks_charge: bool = True
+    robots: int,
+    tasks: int,
+    seed: int = 1,
+    time_limit_s: float = 2.0,
+    docks_charge: bool = True,
+    sites: int = 1,
 ) -> ScheduleRequest:
-    """A seeded site: ``tasks`` spots around two docks (chargers unless ``docks_charge`` is false), two kinds of
-    robot, windows, tanks, batteries that last about four hours of work, a maintenance window."""
+    """A seeded fleet: ``tasks`` spots around two docks per site (chargers unless ``docks_charge`` is false), two
+    kinds of robot, windows, tanks, batteries that last about four hours of work, a maintenance window.
+
+    With ``sites`` above one, robots and tasks are dealt to the sites in turn, and the sites lie 10 km apart
+    (each location names its site): a request spanning many buildings.
+    """
     rnd = random.Random(seed)
-    locations = [
-        {"id": "dock-a", "x": 0, "y": 0, "charger": docks_charge},
-        {"id": "dock-b", "x": 400, "y": 300, "charger": docks_charge},
-    ]
-    locations += [{"id": f"spot-{i}", "x": rnd.uniform(0, 400), "y": rnd.uniform(0, 300)} for i in range(tasks)]
+    locations = []
+    for site in range(sites):
+        named = {"site": f"site-{site}"} if sites > 1 else {}
+        suffix = f"-{site}" if sites > 1 else ""
+        locations += [
+            {"id": f"dock-a{suffix}", "x": SITE_SPACING_M * site, "y": 0, "charger": docks_charge, **named},
+            {"id": f"dock-b{suffix}", "x": SITE_SPACING_M * site + 400, "y": 300, "charger": docks_charge, **named},
+        ]
+    for i in range(tasks):
+        site = i % sites
+        named = {"site": f"site-{site}"} if sites > 1 else {}
+        x, y = SITE_SPACING_M * site + rnd.uniform(0, 400), rnd.uniform(0, 300)
+        locations.append({"id": f"spot-{i}", "x": x, "y": y, **named})
     fleet = [
         {
             "id": f"r{i}",
-            "start_location": "dock-a" if i % 2 else "dock-b",
+            "start_location": ("dock-a" if i // sites % 2 else "dock-b") + (f"-{i % sites}" if sites > 1 else ""),
             "speed_m_s": 0.8,
-            "capabilities": ["vacuum", "scrub"] if i % 2 else ["vacuum"],
+            "capabilities": ["vacuum", "scrub"] if i // sites % 2 else ["vacuum"],
             "capacity": 40,
             "battery_soc": 0.9,
             "consumption_per_min_work": 0.004,

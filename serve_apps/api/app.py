@@ -72,8 +72,9 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
             "/v1/uploads/": 600,
             "/v1/device/bags": 600,
         },
-        # A bag part, PUT to a presigned local URL; an agent release (a wheel).
+        # A bag part, PUT to a presigned local URL; an agent release (a wheel); a fleet-wide schedule.
         large_bodies={
+            "/v1/schedules": settings.schedule_max_body_bytes,
             "/v1/uploads/": bags.PART_BYTES,
             "/v1/agent/releases": releases.MAX_RELEASE_BYTES * 4 // 3 + 4096,
         },

@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 
 from fleetray.config import load_settings
 from fleetray.services.ports import free_port
+from fleetray.sim.schedules import schedule_problem
 from fleetray.storage import Database
 from tests.serve_apps.conftest import World, seed
 
@@ -105,6 +106,9 @@ def test_serve_application_end_to_end(served: tuple[str, World]) -> None:
 
         plan = http.post("/v1/schedules:optimize", json=SCHEDULE, headers=world.auth("acme", "planner"))
         assert plan.status_code == 200 and plan.json()["kpis"]["tasks_planned"] == 1  # on the optimizer deployment
+        sites = schedule_problem(4, 24, seed=3, time_limit_s=3, sites=2).model_dump(mode="json", exclude_none=True)
+        plan = http.post("/v1/schedules:optimize", json=sites, headers=world.auth("acme", "planner"))
+        assert plan.status_code == 200 and plan.json()["solver"].startswith("2 parts: ")  # site by site, on Ray
 
         metrics = http.get("/metrics").text
         assert 'route="/v1/device/telemetry",status="202"' in metrics
