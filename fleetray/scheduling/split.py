@@ -41,7 +41,6 @@ class Split:
     """The parts of a request, and the tasks no part can take."""
 
     parts: list[ScheduleRequest]
-    labels: list[str]  # per part, the site (and cluster) it covers
     stranded: list[DroppedTask] = field(default_factory=list)
 
 
@@ -81,7 +80,10 @@ def split_request(request: ScheduleRequest, part_tasks: int = PART_TASKS) -> Spl
     tasks_at: dict[str, list] = {}
     for task in request.tasks:
         tasks_at.setdefault(sites.find(task_site[task.id]), []).append(task)
-    split = Split([], [])
+    places_at: dict[str, list] = {}
+    for location in request.locations:
+        places_at.setdefault(sites.find(site_of[location.id]), []).append(location)
+    split = Split([])
     for site, tasks in tasks_at.items():
         if site not in robots_at:
             reason = NO_ROBOT.format(site=site or "none given")
@@ -94,36 +96,24 @@ def split_request(request: ScheduleRequest, part_tasks: int = PART_TASKS) -> Spl
             groups = _clusters(request, robots, tasks, part_tasks)
         else:
             groups = [(robots, tasks)]
-        for k, (members, work) in enumerate(groups):
-            split.parts.append(_part(request, site_of, site, members, work))
-            split.labels.append(f"{site or 'site'}#{k}" if len(groups) > 1 else site or "site")
+        split.parts += [_part(request, places_at[site], members, work) for members, work in groups]
     whole = len(split.parts) == 1 and not split.stranded and len(split.parts[0].robots) == len(request.robots)
-    return Split([request], [""]) if whole or (not split.parts and not split.stranded) else split
+    return Split([request]) if whole or (not split.parts and not split.stranded) else split
 
 
-def _part(request: ScheduleRequest, site_of: dict[str, str], site: str, robots: list, tasks: list) -> ScheduleRequest:
-    """A request for some robots and tasks of one site, with the places they need and the site's chargers."""
+def _part(request: ScheduleRequest, places: list, robots: list, tasks: list) -> ScheduleRequest:
+    """A request for some robots and tasks of one site (``places``), with the places they need and its chargers."""
     needed = {task.location for task in tasks}
-    needed |= {robot.start_location for robot in robots} | {
-        robot.end_location for robot in robots if robot.end_location
-    }
-    locations = [loc for loc in request.locations if loc.id in needed or (loc.charger and site_of[loc.id] == site)]
+    needed |= {robot.start_location for robot in robots}
+    needed |= {robot.end_location for robot in robots if robot.end_location}
+    locations = [location for location in places if location.id in needed or location.charger]
     matrix = None
     if request.matrix is not None:
-        ids = [loc.id for loc in locations]
+        ids = [location.id for location in locations]
         rows = {name: i for i, name in enumerate(request.matrix.ids)}
-        matrix = {
-            "ids": ids,
-            "distances_m": [[request.matrix.distances_m[rows[a]][rows[b]] for b in ids] for a in ids],
-        }
-    return request.model_copy(
-        update={
-            "locations": locations,
-            "robots": robots,
-            "tasks": tasks,
-            "matrix": None if matrix is None else request.matrix.model_validate(matrix),
-        }
-    )
+        distances = [[request.matrix.distances_m[rows[a]][rows[b]] for b in ids] for a in ids]
+        matrix = request.matrix.model_validate({"ids": ids, "distances_m": distances})
+    return request.model_copy(update={"locations": locations, "robots": robots, "tasks": tasks, "matrix": matrix})
 
 
 def _clusters(request: ScheduleRequest, robots: list, tasks: list, part_tasks: int) -> list[tuple[list, list]]:

@@ -88,6 +88,6 @@ def test_recombining_refuses_a_part_plan_that_does_not_hold() -> None:
         combine(request, split, [tampered, results[1]], 0.1)
     with pytest.raises(SplitPlanError, match="does not hold: not all of it is in its part"):
         combine(request, split, [results[0], results[0]], 0.1)
-    same_part_twice = Split([split.parts[0]] * 2, ["a", "b"])
+    same_part_twice = Split([split.parts[0]] * 2)
     with pytest.raises(SplitPlanError, match="twice"):
         combine(request, same_part_twice, [results[0], results[0]], 0.1)

@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
@@ -179,3 +180,23 @@ def test_a_schedule_job_is_polled_until_its_plan_is_there(client: TestClient, wo
     job = wait_for(finished, timeout_s=30)
     assert job["status"] == "done" and job["result"]["kpis"]["tasks_planned"] == 1
     assert client.get(url, headers=world.auth("globex", "admin")).status_code == 404
+
+
+def test_a_fleet_wide_schedule_over_a_megabyte_is_a_job_planned_site_by_site(client: TestClient, world: World) -> None:
+    from fleetray.sim.schedules import schedule_problem
+    from tests.helpers import wait_for
+
+    body = schedule_problem(20, 4000, seed=9, time_limit_s=4, sites=20).model_dump(mode="json", exclude_none=True)
+    assert len(json.dumps(body)) > 1 << 20  # above the API's general body limit
+    submitted = client.post("/v1/schedules/jobs", json=body, headers=world.auth("acme", "planner"))
+    assert submitted.status_code == 202, submitted.text
+    url = submitted.json()["status_url"]
+
+    def finished() -> dict | None:
+        job = client.get(url, headers=world.auth("acme", "viewer")).json()
+        return job if job["status"] in ("done", "failed") else None
+
+    job = wait_for(finished, timeout_s=120)
+    assert job["status"] == "done" and job["result"]["solver"].startswith("20 parts: ")
+    kpis = job["result"]["kpis"]
+    assert kpis["tasks_planned"] > 0 and kpis["tasks_planned"] + kpis["tasks_dropped"] == 4000
