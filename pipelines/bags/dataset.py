@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
-from pipelines.bags.readers import PART_BYTES, TAIL_SHARES, BagReader, Part, part_count
+from pipelines.bags.readers import PART_BYTES, TAIL_SHARES, BagReader, BagReadError, Part, part_count
 from pipelines.bags.summary import bag_summary
 
 if TYPE_CHECKING:
@@ -120,9 +120,12 @@ def _costliest_first(units: list[tuple[BagLocation, Part]]) -> list[int]:
 
 
 def plan_parts(
-    bags: list[BagLocation], part_bytes: int = PART_BYTES, workers: int = 1
+    bags: list[BagLocation], part_bytes: int = PART_BYTES, workers: int = 1, unreadable: dict[str, str] | None = None
 ) -> list[tuple[BagLocation, Part]]:
     """The bags cut into parts of about ``part_bytes``, for ``workers`` decoding them at once.
+
+    A bag that cannot be opened raises :class:`BagReadError`, or, given ``unreadable``, is left out and
+    recorded there (uri -> what is wrong with it), so that one damaged bag does not stop the others.
 
     With several workers, the last round of parts to run (one per worker: a large bag's last parts, or
     the smallest bags) is cut into halves, quarters and eighths (``TAIL_SHARES``), so that the workers
@@ -131,8 +134,13 @@ def plan_parts(
     """
     units: list[tuple[BagLocation, Part]] = []
     for bag in bags:
-        with local_copy(bag) as path, BagReader(path, bag.format) as reader:
-            units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes))]
+        try:
+            with local_copy(bag) as path, BagReader(path, bag.format) as reader:
+                units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes))]
+        except BagReadError as err:
+            if unreadable is None:
+                raise
+            unreadable[bag.uri] = str(err)
     if workers > 1 and len(units) > workers:  # within one round there is nothing to even out
         ordered = [units[index] for index in _costliest_first(units)]
         units = ordered[:-workers]
@@ -151,9 +159,19 @@ def _position(part: Part) -> int:
     return part.first_row if part.first_row is not None else part.start_ns if part.start_ns is not None else -1
 
 
-def split_bags(uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1) -> list[tuple[BagLocation, Part]]:
+@dataclasses.dataclass
+class DecodedBags:
+    """What :func:`decode_bags` did: a result per part, and the bags it could not open with the reason."""
+
+    parts: list[PartResult]
+    unreadable: dict[str, str]
+
+
+def split_bags(
+    uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1, unreadable: dict[str, str] | None = None
+) -> list[tuple[BagLocation, Part]]:
     """Every bag under ``uri_or_glob`` cut into parts for ``workers`` (:func:`plan_parts`)."""
-    return plan_parts(find_bags(uri_or_glob), part_bytes, workers)
+    return plan_parts(find_bags(uri_or_glob), part_bytes, workers, unreadable)
 
 
 def decode_bags(
@@ -162,11 +180,14 @@ def decode_bags(
     options: DecodeOptions | None = None,
     part_bytes: int = PART_BYTES,
     concurrency: int | None = None,
-) -> list[PartResult]:
+) -> DecodedBags:
     """Decode every bag under ``uri_or_glob`` into ``{output_root}/{bag name}/``, bags and parts in parallel.
 
-    This is the notebook's entry: no index, no exactly-once bookkeeping (``process_bag`` does that).
+    This is the notebook's entry: no index, no exactly-once bookkeeping (``process_bag`` does that). A bag
+    that cannot be opened is reported in the answer, and the others are decoded.
     """
-    units = split_bags(uri_or_glob, part_bytes, concurrency or cluster_cpus())
+    unreadable: dict[str, str] = {}
+    units = split_bags(uri_or_glob, part_bytes, concurrency or cluster_cpus(), unreadable)
     outputs = [f"{output_root.rstrip('/')}/{bag.uri.rstrip('/').rsplit('/', 1)[-1]}" for bag, _ in units]
-    return decode_parts(units, outputs, options or DecodeOptions(), None, concurrency)
+    parts = decode_parts(units, outputs, options or DecodeOptions(), None, concurrency) if units else []
+    return DecodedBags(parts, unreadable)

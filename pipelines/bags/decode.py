@@ -188,7 +188,7 @@ class _PartTables:
             if msgtype in MEDIA_TYPES:
                 rows = self._media_rows(topic, msgtype, t_ns, raw)
             else:
-                rows = rows_of(msgtype, self.decoder.decode(topic, bytes(raw)))
+                rows = rows_of(msgtype, self.decoder.decode(topic, bytes(raw)), self.decoder.integer_types(topic))
         except Exception as err:  # one bad message must not stop the bag
             self.result.error_count += 1
             self.result.errors.setdefault(topic, f"{type(err).__name__}: {err}"[:300])

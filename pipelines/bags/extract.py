@@ -18,6 +18,7 @@ from fleetray.schemas.messages import code_in_text
 
 Row = dict[str, Any]
 MAX_FLAT_ARRAY = 16  # numeric arrays up to this long become list columns; longer ones are summarised
+INT64_MAX = (1 << 63) - 1
 
 ROS1_LOG_LEVELS = {1: "debug", 2: "info", 4: "warn", 8: "error", 16: "fatal"}
 ROS2_LOG_LEVELS = {10: "debug", 20: "info", 30: "warn", 40: "error", 50: "fatal"}
@@ -85,8 +86,8 @@ def battery_state(msg: Any) -> list[Row]:
             "capacity": float(msg.capacity),
             "percentage": float(msg.percentage),
             "temperature": float(getattr(msg, "temperature", np.nan)),
-            "power_supply_status": int(msg.power_supply_status),
-            "power_supply_health": int(msg.power_supply_health),
+            "power_supply_status": np.uint8(msg.power_supply_status),
+            "power_supply_health": np.uint8(msg.power_supply_health),
             "present": bool(msg.present),
         }
     ]
@@ -118,9 +119,9 @@ def nav_sat_fix(msg: Any) -> list[Row]:
             "latitude": float(msg.latitude),
             "longitude": float(msg.longitude),
             "altitude": float(msg.altitude),
-            "status": int(msg.status.status),
-            "service": int(msg.status.service),
-            "covariance_type": int(msg.position_covariance_type),
+            "status": np.int8(msg.status.status),
+            "service": np.uint16(msg.status.service),
+            "covariance_type": np.uint8(msg.position_covariance_type),
         }
     ]
 
@@ -185,7 +186,7 @@ def diagnostic_array(msg: Any) -> list[Row]:
         {
             **stamp,
             "name": str(status.name),
-            "level": int(status.level),
+            "level": np.uint8(status.level),
             "message": str(status.message),
             "hardware_id": str(status.hardware_id),
             "values": json.dumps({str(kv.key): str(kv.value) for kv in status.values}),
@@ -200,12 +201,12 @@ def log(msg: Any) -> list[Row]:
     return [
         {
             **stamp,
-            "level": int(msg.level),
+            "level": np.uint8(msg.level),
             "name": str(msg.name),
             "msg": str(msg.msg),
             "file": str(msg.file),
             "function": str(msg.function),
-            "line": int(msg.line),
+            "line": np.uint32(msg.line),
         }
     ]
 
@@ -246,16 +247,21 @@ MEDIA_TYPES = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "sens
 EVENT_TYPES = {"rosgraph_msgs/msg/Log", "rcl_interfaces/msg/Log", "diagnostic_msgs/msg/DiagnosticArray"}
 
 
-def flatten(msg: Any, prefix: str = "", row: Row | None = None) -> Row:
+IntegerTypes = Callable[[str], dict[str, type]]  # a message type -> its integer fields' numpy scalar types
+
+
+def flatten(msg: Any, prefix: str = "", row: Row | None = None, integers: IntegerTypes | None = None) -> Row:
     """The numeric and string fields of any message, nested ones under dotted names.
 
     Times become ``…_ns`` integers; short numeric arrays become lists, long ones their length and
-    mean; arrays of messages their length.
+    mean; arrays of messages their length. Integers keep their ROS width and sign (``integers`` says
+    which field is which; without it, a value beyond int64 is taken as uint64).
     """
     row = {} if row is None else row
     fields = getattr(msg, "__dataclass_fields__", None)
     if fields is None:
         return row
+    widths = integers(msg.__msgtype__) if integers is not None else {}
     for name in fields:
         if name == "__msgtype__":
             continue
@@ -264,9 +270,11 @@ def flatten(msg: Any, prefix: str = "", row: Row | None = None) -> Row:
         if hasattr(value, "sec") and hasattr(value, "nanosec") and len(value.__dataclass_fields__) <= 3:
             row[f"{key}_ns"] = _time_ns(value)
         elif hasattr(value, "__dataclass_fields__"):
-            flatten(value, f"{key}.", row)
+            flatten(value, f"{key}.", row, integers)
         elif isinstance(value, np.ndarray):
-            if value.dtype.kind in "fiub" and value.size <= MAX_FLAT_ARRAY:
+            if value.dtype.kind in "iu" and value.size <= MAX_FLAT_ARRAY:
+                row[key] = value  # a list of the same integer type
+            elif value.dtype.kind in "fb" and value.size <= MAX_FLAT_ARRAY:
                 row[key] = value.astype(np.float64).tolist()
             elif value.dtype.kind in "fiub":
                 row[f"{key}.len"] = int(value.size)
@@ -278,15 +286,23 @@ def flatten(msg: Any, prefix: str = "", row: Row | None = None) -> Row:
                 row[key] = [str(item) for item in value]
             else:
                 row[f"{key}.len"] = len(value)
-        elif isinstance(value, bool | int | float | str | np.generic):
+        elif isinstance(value, int) and not isinstance(value, bool):
+            row[key] = _integer(value, widths.get(name))
+        elif isinstance(value, bool | float | str | np.generic):
             row[key] = value.item() if isinstance(value, np.generic) else value
     return row
 
 
-def rows_of(msgtype: str, msg: Any) -> list[Row]:
-    """The table rows of one message."""
+def _integer(value: int, width: type | None) -> int | np.integer:
+    if width is not None:
+        return width(value)
+    return np.uint64(value) if value > INT64_MAX else value
+
+
+def rows_of(msgtype: str, msg: Any, integers: IntegerTypes | None = None) -> list[Row]:
+    """The table rows of one message; ``integers`` gives the integer widths of types the flattening meets."""
     typed = TYPED.get(msgtype)
-    return typed(msg) if typed is not None else [flatten(msg)]
+    return typed(msg) if typed is not None else [flatten(msg, integers=integers)]
 
 
 def events_of(msgtype: str, rows: list[Row], t_ns: int, topic: str) -> list[Event]:

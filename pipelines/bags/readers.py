@@ -32,6 +32,7 @@ import yaml
 
 from fleetray.errors import FleetrayError
 from pipelines.bags.cache import cached
+from pipelines.bags.ros1_records import describe_damage
 
 PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
 CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
@@ -160,8 +161,10 @@ class _Ros1File:
             self.reader = Reader(path)
             try:
                 self.reader.open()
-            except ReaderError as err:
-                raise BagReadError(f"{path.name}: not a readable ROS1 bag ({err})") from err
+            except Exception as err:  # rosbags trips on damage with whatever its parser meets (AssertionError too)
+                plain = str(err) if isinstance(err, ReaderError) else f"{type(err).__name__}: {err}"
+                reason = describe_damage(path) or plain
+                raise BagReadError(f"{path.name}: not a readable ROS1 bag ({reason})") from err
         self.key = key
 
     def contents(self, into: BagContents, counted: bool = True) -> None:

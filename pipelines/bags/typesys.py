@@ -15,8 +15,12 @@ but it never stops the bag.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from pipelines.bags.readers import Topic
 
@@ -113,6 +117,7 @@ class MessageDecoder:
             self.msgtypes[topic.name] = msgtype
         self._ros1 = {name for name, topic in topics.items() if topic.encoding == "ros1"}
         self._stores: dict[str, Any] = {}
+        self._integers: dict[tuple[int, bool], Callable[[str], dict[str, type]]] = {}
 
     def standard_layout(self, topic: str) -> bool:
         """Whether the topic's type is laid out as the standard ROS type of that name (fast paths rely on it)."""
@@ -136,10 +141,48 @@ class MessageDecoder:
             self._stores[topic] = self.standard
             return message
 
+    def integer_types(self, topic: str) -> Callable[[str], dict[str, type]]:
+        """For the topic's messages: each type's integer fields and their numpy scalar types (ROS width and sign)."""
+        store = self._stores.get(topic, self.store)
+        ros1 = topic in self._ros1
+        key = (id(store), ros1)
+        found = self._integers.get(key)
+        if found is None:
+            found = self._integers[key] = functools.cache(lambda msgtype: _integer_fields(store, msgtype, ros1))
+        return found
+
     def _deserialize(self, store: Any, topic: str, raw: bytes, msgtype: str) -> object:
         if topic in self._ros1:
             return store.deserialize_ros1(raw, msgtype)
         return store.deserialize_cdr(raw, msgtype)
+
+
+# ROS integer types as numpy's; ``byte`` is a signed 8-bit integer in ROS 1 and an unsigned octet in ROS 2.
+INTEGERS = {
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "int32": np.int32,
+    "uint32": np.uint32,
+    "int64": np.int64,
+    "uint64": np.uint64,
+    "char": np.uint8,
+    "octet": np.uint8,
+}
+
+
+def _integer_fields(store: Any, msgtype: str, ros1: bool) -> dict[str, type]:
+    from rosbags.typesys.base import Nodetype
+
+    fields = {}
+    for name, (node, detail) in store.fielddefs.get(msgtype, ((), ()))[1]:
+        if node == Nodetype.BASE:
+            base = detail[0]
+            numpy_type = (np.int8 if ros1 else np.uint8) if base == "byte" else INTEGERS.get(base)
+            if numpy_type is not None:
+                fields[name] = numpy_type
+    return fields
 
 
 _DECODERS: dict[tuple, MessageDecoder] = {}

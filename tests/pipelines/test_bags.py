@@ -20,6 +20,7 @@ from pipelines.bags.decode import topic_slug
 from pipelines.bags.location import find_bags, local_copy
 from pipelines.bags.process import process_bag, scan
 from pipelines.bags.readers import TAIL_SHARES, BagReader, BagReadError, _cut_points
+from tests.pipelines.test_damaged_bags import with_bad_index_count
 
 REAL_BAGS = Path(__file__).resolve().parents[1] / "data" / "bags"  # copies of shared/data/bags
 FORMATS = [
@@ -350,11 +351,20 @@ def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Pa
         assert (row["tenant"], row["robot"], row["trigger"]) == ("acme", "robot-7", "error")
         assert row["message_count"] == 3404 + (row["format"] == "ros1")
         assert {t["topic"] for t in row["topics"]} >= {"/imu/data", "/brush/status", "/rosout"}
-    results = decode_bags(str(generated / "bags"), str(tmp_path / "out"), part_bytes=1024 * 1024, concurrency=2)
-    assert len(results) > 6  # the 3 MB bags split into parts
+    decoded = decode_bags(str(generated / "bags"), str(tmp_path / "out"), part_bytes=1024 * 1024, concurrency=2)
+    results = decoded.parts
+    assert len(results) > 6 and decoded.unreadable == {}  # the 3 MB bags split into parts
     assert sum(sum(r.messages.values()) for r in results) == 6 * 3404 + 3  # and the 3 ROS1 bags' labels
     imu = pads.dataset(tmp_path / "out" / "plain.bag" / "topics" / "imu.data", format="parquet")
     assert imu.count_rows() == 2000
+    mixed = tmp_path / "mixed"  # a damaged bag among good ones is reported; the others decode
+    mixed.mkdir()
+    shutil.copy(next((generated / "bags").rglob("plain.bag")), mixed / "plain.bag")
+    at = with_bad_index_count(mixed / "plain.bag", mixed / "damaged.bag")
+    decoded = decode_bags(str(mixed), str(tmp_path / "mixed-out"), concurrency=2)
+    assert sum(sum(r.messages.values()) for r in decoded.parts) == 3404 + 1
+    [(uri, reason)] = decoded.unreadable.items()
+    assert uri.endswith("damaged.bag") and f"index record at byte {at} claims" in reason
 
 
 def test_window_statistics_match_numpy_and_score_samples_as_the_shards_do() -> None:
