@@ -71,13 +71,16 @@ def finish_bag(
     events: list[dict[str, Any]],
     output_uri: str,
     decode_s: float,
+    recovery: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record what a processed bag holds, and mark it done."""
+    """Record what a processed bag holds, and mark it done; partial where its files were recovered by a scan
+    (``recovery``: per file, what was wrong and what was lost)."""
     conn.execute(
-        "UPDATE bags SET status = 'done', finished_at = now(), format = %s, start_time = %s, end_time = %s,"
+        "UPDATE bags SET status = %s, finished_at = now(), format = %s, start_time = %s, end_time = %s,"
         " duration_s = %s, message_count = %s, robot_id = coalesce(robot_id, %s), trigger = coalesce(trigger, %s),"
-        " metadata = %s, output_uri = %s, decode_s = %s WHERE bag_id = %s",
+        " metadata = %s, output_uri = %s, decode_s = %s, recovery = %s WHERE bag_id = %s",
         (
+            "partial" if recovery else "done",
             summary["format"],
             summary["start"],
             summary["end"],
@@ -88,6 +91,7 @@ def finish_bag(
             Jsonb(summary.get("metadata", {})),
             output_uri,
             decode_s,
+            Jsonb(recovery) if recovery else None,
             bag_id,
         ),
     )

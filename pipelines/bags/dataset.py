@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from pipelines.bags.contents import Recovery
 from pipelines.bags.decode import DecodeOptions, PartResult, decode_part
 from pipelines.bags.location import BagLocation, find_bags, local_copy
 from pipelines.bags.readers import PART_BYTES, TAIL_SHARES, BagReader, BagReadError, Part, part_count
@@ -29,12 +30,14 @@ def _bag_of(row: dict[str, Any]) -> BagLocation:
 def _summary_row(row: dict[str, Any]) -> dict[str, Any]:
     summary = bag_summary(_bag_of(row))
     summary["metadata"] = json.dumps(summary["metadata"])
+    summary["recovery"] = json.dumps(summary["recovery"])
     return summary
 
 
 def read_bags(uri_or_glob: str) -> ray.data.Dataset:
     """One row per bag under ``uri_or_glob`` (file:// or s3://): uri, format, size_bytes, start, end,
-    duration_s, message_count, topics (topic, msgtype, count, frequency_hz), tenant, robot, trigger, metadata.
+    duration_s, message_count, topics (topic, msgtype, count, frequency_hz), tenant, robot, trigger, metadata,
+    recovery (JSON: per storage file read by a scan because its index was damaged, what was lost and why).
 
     Tenant and robot come from a ``bags/{tenant}/{robot}/{date}/`` path, else from the bag's metadata.
     """
@@ -120,12 +123,17 @@ def _costliest_first(units: list[tuple[BagLocation, Part]]) -> list[int]:
 
 
 def plan_parts(
-    bags: list[BagLocation], part_bytes: int = PART_BYTES, workers: int = 1, unreadable: dict[str, str] | None = None
+    bags: list[BagLocation],
+    part_bytes: int = PART_BYTES,
+    workers: int = 1,
+    unreadable: dict[str, str] | None = None,
+    recovered: dict[str, list[Recovery]] | None = None,
 ) -> list[tuple[BagLocation, Part]]:
     """The bags cut into parts of about ``part_bytes``, for ``workers`` decoding them at once.
 
     A bag that cannot be opened raises :class:`BagReadError`, or, given ``unreadable``, is left out and
     recorded there (uri -> what is wrong with it), so that one damaged bag does not stop the others.
+    Bags read by a scan (their index damaged or missing) go into ``recovered``, with what was lost.
 
     With several workers, the last round of parts to run (one per worker: a large bag's last parts, or
     the smallest bags) is cut into halves, quarters and eighths (``TAIL_SHARES``), so that the workers
@@ -137,6 +145,8 @@ def plan_parts(
         try:
             with local_copy(bag) as path, BagReader(path, bag.format) as reader:
                 units += [(bag, part) for part in reader.parts(part_count(bag.size_bytes, part_bytes))]
+                if recovered is not None and reader.recovered:
+                    recovered[bag.uri] = reader.recovered
         except BagReadError as err:
             if unreadable is None:
                 raise
@@ -161,17 +171,23 @@ def _position(part: Part) -> int:
 
 @dataclasses.dataclass
 class DecodedBags:
-    """What :func:`decode_bags` did: a result per part, and the bags it could not open with the reason."""
+    """What :func:`decode_bags` did: a result per part, the bags it could not open with the reason, and the
+    bags it read by a scan (their index damaged or missing) with what was lost."""
 
     parts: list[PartResult]
     unreadable: dict[str, str]
+    recovered: dict[str, list[Recovery]]
 
 
 def split_bags(
-    uri_or_glob: str, part_bytes: int = PART_BYTES, workers: int = 1, unreadable: dict[str, str] | None = None
+    uri_or_glob: str,
+    part_bytes: int = PART_BYTES,
+    workers: int = 1,
+    unreadable: dict[str, str] | None = None,
+    recovered: dict[str, list[Recovery]] | None = None,
 ) -> list[tuple[BagLocation, Part]]:
     """Every bag under ``uri_or_glob`` cut into parts for ``workers`` (:func:`plan_parts`)."""
-    return plan_parts(find_bags(uri_or_glob), part_bytes, workers, unreadable)
+    return plan_parts(find_bags(uri_or_glob), part_bytes, workers, unreadable, recovered)
 
 
 def decode_bags(
@@ -187,7 +203,8 @@ def decode_bags(
     that cannot be opened is reported in the answer, and the others are decoded.
     """
     unreadable: dict[str, str] = {}
-    units = split_bags(uri_or_glob, part_bytes, concurrency or cluster_cpus(), unreadable)
+    recovered: dict[str, list[Recovery]] = {}
+    units = split_bags(uri_or_glob, part_bytes, concurrency or cluster_cpus(), unreadable, recovered)
     outputs = [f"{output_root.rstrip('/')}/{bag.uri.rstrip('/').rsplit('/', 1)[-1]}" for bag, _ in units]
     parts = decode_parts(units, outputs, options or DecodeOptions(), None, concurrency) if units else []
-    return DecodedBags(parts, unreadable)
+    return DecodedBags(parts, unreadable, recovered)

@@ -47,7 +47,7 @@ class Outcome:
 
     uri: str
     bag_id: int | None
-    status: str  # done | failed | skipped (already processed or being processed)
+    status: str  # done | partial (read by a scan: see the index's recovery) | failed | skipped (already processed)
     error: str | None = None
     seconds: float = 0.0
 
@@ -156,9 +156,11 @@ def process_bag(
             events=events,
             output_uri=output,
             decode_s=time.perf_counter() - started,
+            recovery=summary["recovery"],
         )
         index.remember_definitions(conn, definitions)
-    return Outcome(bag.uri, claim.bag_id, "done", None, time.perf_counter() - started)
+    status = "partial" if summary["recovery"] else "done"
+    return Outcome(bag.uri, claim.bag_id, status, None, time.perf_counter() - started)
 
 
 def _decode(

@@ -20,11 +20,12 @@ import dataclasses
 import itertools
 import json
 import os
+import shutil
 import sqlite3
 import struct
-import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ import yaml
 
 from fleetray.errors import FleetrayError
 from pipelines.bags.cache import cached
+from pipelines.bags.compression import DECOMPRESSORS
+from pipelines.bags.contents import BagContents, Recovery, Topic
+from pipelines.bags.recovery import McapScan, Ros1Scan, ScannedFile
 from pipelines.bags.ros1_records import describe_damage
 
 PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
@@ -39,25 +43,6 @@ CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
 MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
 
 
-_ZSTD = threading.local()  # a decompressor per thread: one is reused chunk after chunk, never shared
-
-
-def _zstd(data: bytes | memoryview, size: int) -> bytes:
-    decompressor = getattr(_ZSTD, "decompressor", None)
-    if decompressor is None:
-        import zstandard
-
-        decompressor = _ZSTD.decompressor = zstandard.ZstdDecompressor()
-    return decompressor.decompress(data, max_output_size=size)
-
-
-def _lz4(data: bytes | memoryview, size: int) -> bytes:
-    import lz4.frame
-
-    return lz4.frame.decompress(data)
-
-
-DECOMPRESSORS = {"": lambda data, size: data, "zstd": _zstd, "lz4": _lz4}
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where built in: many times faster
 # ROS1 bags have no metadata records: robots label a recording with one std_msgs/String of JSON here.
 RECORDING_TOPIC = "/fleetray/recording"
@@ -65,18 +50,6 @@ RECORDING_TOPIC = "/fleetray/recording"
 
 class BagReadError(FleetrayError):
     """A bag cannot be read: corrupt, truncated, or not the format its name says."""
-
-
-@dataclass
-class Topic:
-    """One topic of a bag: its type, how its messages are encoded, and the definition the bag carries."""
-
-    name: str
-    msgtype: str
-    encoding: str  # cdr | ros1
-    definition: str = ""
-    definition_encoding: str = ""  # ros1msg | ros2msg | ros2idl | "" (none in the bag)
-    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,26 +63,6 @@ class Part:
     first_row: int | None = None
     end_row: int | None = None
     messages: int = 0  # about how many messages it holds: what it costs to decode, for scheduling
-
-
-@dataclass
-class BagContents:
-    """What a bag holds, read from its indexes and summaries (no message is decoded)."""
-
-    topics: dict[str, Topic] = field(default_factory=dict)
-    start_ns: int | None = None
-    end_ns: int | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def message_count(self) -> int:
-        return sum(topic.count for topic in self.topics.values())
-
-    def widen(self, start_ns: int | None, end_ns: int | None) -> None:
-        if start_ns is not None:
-            self.start_ns = start_ns if self.start_ns is None else min(self.start_ns, start_ns)
-        if end_ns is not None:
-            self.end_ns = end_ns if self.end_ns is None else max(self.end_ns, end_ns)
 
 
 # The last round of parts (one per worker) is cut into these shares: parts run costliest first, so the
@@ -308,6 +261,11 @@ class _McapFile:
 
 class _SqliteFile:
     def __init__(self, path: Path, compressed_messages: bool) -> None:
+        self.recovery: Recovery | None = None
+        self._replayed: tempfile.TemporaryDirectory | None = None
+        wal = path.with_name(f"{path.name}-wal")
+        if wal.is_file() and wal.stat().st_size:
+            path = self._replay(path, wal)
         try:
             self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
             tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -328,7 +286,33 @@ class _SqliteFile:
 
             self.decompress = zstandard.ZstdDecompressor().decompress
 
+    def _replay(self, path: Path, wal: Path) -> Path:
+        """A copy of the database with its write-ahead log checkpointed into it.
+
+        A recorder that stopped without closing its bag (power lost) leaves the last messages in the
+        ``-wal`` file beside the database; read as it is (immutable), the database does not show them.
+        """
+        self._replayed = tempfile.TemporaryDirectory(prefix="fleetray-wal-")
+        copy = Path(self._replayed.name) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(wal, copy.with_name(f"{copy.name}-wal"))
+        try:
+            before = _message_rows(f"file:{path}?mode=ro&immutable=1")
+            with contextlib.closing(sqlite3.connect(copy)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            replayed = _message_rows(f"file:{copy}?mode=ro&immutable=1") - before
+        except sqlite3.DatabaseError as err:
+            raise BagReadError(f"{path.name}: its write-ahead log cannot be replayed ({err})") from err
+        reason = (
+            f"{path.name} was left without its write-ahead log checkpointed (a recording cut short): "
+            f"{replayed} messages replayed from {wal.stat().st_size} bytes of log"
+        )
+        self.recovery = Recovery(path.name, reason, 0, 0)
+        return copy
+
     def contents(self, into: BagContents, counted: bool = True) -> None:
+        if self.recovery is not None:
+            into.recovered.append(self.recovery)
         counts = {}
         if counted:  # a full scan of the messages table: only when counts are asked for
             counts = dict(self.db.execute("SELECT topic_id, count(*) FROM messages GROUP BY topic_id").fetchall())
@@ -360,6 +344,27 @@ class _SqliteFile:
 
     def close(self) -> None:
         self.db.close()
+        if self._replayed is not None:
+            self._replayed.cleanup()
+
+
+def _message_rows(uri: str) -> int:
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+
+def _indexed_or_scanned(
+    indexed: Callable[[Path], _Ros1File | _McapFile], scanned: Callable[[Path, str], ScannedFile], file: Path
+) -> _Ros1File | _McapFile | ScannedFile:
+    """The file read by its index; where that is damaged or missing, by a scan of the chunks that are whole."""
+    try:
+        return indexed(file)
+    except BagReadError as err:
+        scan = scanned(file, str(err))
+        if not scan.chunks:
+            scan.close()
+            raise BagReadError(f"{err}; a scan of its records found no whole chunk either") from err
+        return scan
 
 
 class BagReader:
@@ -373,7 +378,7 @@ class BagReader:
         self.path, self.format = path, fmt
         self.metadata: dict[str, Any] = {}
         self._decompressed = contextlib.ExitStack()
-        self.files: list[_Ros1File | _McapFile | _SqliteFile] = []
+        self.files: list[_Ros1File | _McapFile | _SqliteFile | ScannedFile] = []
         compressed_messages = False
         if fmt.startswith("ros2-"):
             try:
@@ -393,9 +398,9 @@ class BagReader:
                 files = [self._decompress(file, str(self.metadata.get("compression_format", ""))) for file in files]
             for file in files:
                 if storage == "ros1":
-                    self.files.append(_Ros1File(file))
+                    self.files.append(_indexed_or_scanned(_Ros1File, Ros1Scan, file))
                 elif storage == "mcap":
-                    self.files.append(_McapFile(file))
+                    self.files.append(_indexed_or_scanned(_McapFile, McapScan, file))
                 else:
                     self.files.append(_SqliteFile(file, compressed_messages))
         except BagReadError:
@@ -440,6 +445,11 @@ class BagReader:
         for file in self.files:
             file.close()
         self._decompressed.close()
+
+    @property
+    def recovered(self) -> list[Recovery]:
+        """The storage files read by a scan (or with their write-ahead log replayed): what was lost and why."""
+        return [f.recovery for f in self.files if isinstance(f, ScannedFile | _SqliteFile) and f.recovery is not None]
 
     def contents(self, counted: bool = True) -> BagContents:
         """Topics, counts, time span and metadata; ``counted=False`` skips what needs a scan (SQLite counts)."""

@@ -20,7 +20,7 @@ CHUNK_INFO_ENTRY_BYTES = 8  # connection and count
 MAX_HEADER_BYTES = 1 << 20
 
 
-def _fields(header: bytes) -> dict[str, bytes]:
+def header_fields(header: bytes) -> dict[str, bytes]:
     fields, position = {}, 0
     while position + 4 <= len(header):
         (length,) = struct.unpack_from("<I", header, position)
@@ -48,7 +48,7 @@ def _records(file: BinaryIO, size: int) -> Iterator[tuple[int, dict[str, bytes],
         (header_length,) = struct.unpack("<I", prefix) if len(prefix) == 4 else (size,)
         if header_length > MAX_HEADER_BYTES or position + 8 + header_length > size:
             raise _Damage(f"the file ends inside the record at byte {position} (a recording cut short)")
-        fields = _fields(file.read(header_length))
+        fields = header_fields(file.read(header_length))
         (data_length,) = struct.unpack("<I", file.read(4))
         end = position + 8 + header_length + data_length
         if end > size:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.bags.contents import BagContents
 from pipelines.bags.location import BagLocation, local_copy
-from pipelines.bags.readers import BagContents, BagReader
+from pipelines.bags.readers import BagReader
 
 
 def _iso(ns: int | None) -> datetime | None:
@@ -14,7 +15,8 @@ def _iso(ns: int | None) -> datetime | None:
 
 
 def summarise(bag: BagLocation, contents: BagContents) -> dict[str, Any]:
-    """The bag's row: format, size, time span, topics with types, counts and rates, tenant and robot."""
+    """The bag's row: format, size, time span, topics with types, counts and rates, tenant and robot, and for each
+    storage file read by a scan (its index damaged or missing) what was lost and why."""
     fields = bag.path_fields()
     duration = (contents.end_ns - contents.start_ns) / 1e9 if contents.start_ns is not None else 0.0
     metadata = contents.metadata
@@ -30,6 +32,7 @@ def summarise(bag: BagLocation, contents: BagContents) -> dict[str, Any]:
         "robot": fields["robot"] or metadata.get("fleetray.robot") or metadata.get("robot"),
         "trigger": metadata.get("fleetray.trigger") or metadata.get("trigger"),
         "metadata": metadata,
+        "recovery": [recovered.as_json() for recovered in contents.recovered],
         "topics": [
             {
                 "topic": t.name,

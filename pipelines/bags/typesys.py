@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.bags.readers import Topic
+from pipelines.bags.contents import Topic
 
 SECTION = re.compile(r"^=+\s*\nMSG: *(\S+)\s*\n", re.MULTILINE)
 IDL_SECTION = re.compile(r"^=+\s*\nIDL: *(\S+)\s*\n", re.MULTILINE)

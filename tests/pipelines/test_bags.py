@@ -142,21 +142,25 @@ def test_the_same_content_is_processed_once_and_a_corrupt_bag_never_stops_the_sc
     shutil.copy(source, inbox / "first.bag")
     shutil.copy(source, inbox / "again.bag")  # the same recording uploaded twice
     data = source.read_bytes()
-    (inbox / "truncated.bag").write_bytes(data[: len(data) // 2])
+    (inbox / "truncated.bag").write_bytes(data[: len(data) // 2])  # whole chunks up to the cut: partial
+    (inbox / "headless.bag").write_bytes(data[:3000])  # not one whole chunk
     (inbox / "garbage.mcap").write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 100)
     outcomes = {Path(o.uri).name: o for o in scan(db, str(tmp_path / "bags"), str(tmp_path / "out"))}
     assert outcomes["again.bag"].status == "done" and outcomes["first.bag"].status == "skipped"
     assert outcomes["first.bag"].bag_id == outcomes["again.bag"].bag_id
-    assert outcomes["truncated.bag"].status == "failed" and "BagReadError" in outcomes["truncated.bag"].error
+    assert outcomes["truncated.bag"].status == "partial"
+    assert outcomes["headless.bag"].status == "failed" and "BagReadError" in outcomes["headless.bag"].error
     assert outcomes["garbage.mcap"].status == "failed"
     with db.connect() as conn:
         failed = search_bags(conn, "acme", status="failed")
-        assert {Path(row["uri"]).name for row in failed} == {"truncated.bag", "garbage.mcap"}
+        assert {Path(row["uri"]).name for row in failed} == {"headless.bag", "garbage.mcap"}
         assert all(row["error"] and row["finished_at"] for row in failed)
+        [partial] = search_bags(conn, "acme", status="partial")
+        assert 0 < partial["message_count"] < 3404 and partial["recovery"][0]["bytes_lost"] > 0
     again = scan(db, str(tmp_path / "bags"), str(tmp_path / "out"))
     assert {o.status for o in again} == {"skipped"}  # nothing is processed twice, failures included
-    retried = process_bag(db, str(inbox / "truncated.bag"), str(tmp_path / "out"), retry_failed=True)
-    assert retried.status == "failed" and retried.bag_id == outcomes["truncated.bag"].bag_id
+    retried = process_bag(db, str(inbox / "headless.bag"), str(tmp_path / "out"), retry_failed=True)
+    assert retried.status == "failed" and retried.bag_id == outcomes["headless.bag"].bag_id
 
 
 @pytest.mark.slow
@@ -361,10 +365,13 @@ def test_read_bags_and_decoding_run_on_ray_data(ray_session: None, generated: Pa
     mixed.mkdir()
     shutil.copy(next((generated / "bags").rglob("plain.bag")), mixed / "plain.bag")
     at = with_bad_index_count(mixed / "plain.bag", mixed / "damaged.bag")
+    (mixed / "garbage.bag").write_bytes(b"#ROSBAG V2.0\n" + b"\x00" * 100)
     decoded = decode_bags(str(mixed), str(tmp_path / "mixed-out"), concurrency=2)
-    assert sum(sum(r.messages.values()) for r in decoded.parts) == 3404 + 1
+    assert sum(sum(r.messages.values()) for r in decoded.parts) == 2 * (3404 + 1)  # the damaged one by a scan
+    [(uri, [recovery])] = decoded.recovered.items()
+    assert uri.endswith("damaged.bag") and f"index record at byte {at} claims" in recovery.reason
     [(uri, reason)] = decoded.unreadable.items()
-    assert uri.endswith("damaged.bag") and f"index record at byte {at} claims" in reason
+    assert uri.endswith("garbage.bag") and "no whole chunk" in reason
 
 
 def test_window_statistics_match_numpy_and_score_samples_as_the_shards_do() -> None:

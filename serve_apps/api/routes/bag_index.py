@@ -26,8 +26,12 @@ class Bag(BaseModel):
     uri: str
     format: str | None
     size_bytes: int | None
-    status: str
+    status: str = Field(description="pending, processing, done, partial (damaged: read by a scan) or failed.")
     error: str | None
+    recovery: list[dict[str, Any]] | None = Field(
+        description="For a partial bag, per storage file: what was wrong with its index, and the bytes and "
+        "messages lost (null: not known)."
+    )
     trigger: str | None
     received_via: str | None
     start_time: datetime | None
@@ -74,7 +78,7 @@ def list_bags(
     msgtype: Annotated[str | None, Query(max_length=256, examples=["sensor_msgs/msg/Imu"])] = None,
     error_code: Annotated[str | None, Query(max_length=64, examples=["E_BRUSH_JAM"])] = None,
     trigger: Annotated[str | None, Query(max_length=64, examples=["error:E_BRUSH_JAM"])] = None,
-    status: Literal["pending", "processing", "done", "failed"] | None = None,
+    status: Literal["pending", "processing", "done", "partial", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> BagPage:
     since, until = time_range(start, end)
