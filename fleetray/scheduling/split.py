@@ -31,6 +31,7 @@ PART_TASKS = 600  # above this many tasks, a site is split into clusters (the en
 RESERVE_SHARE = 0.1  # of the time limit, kept for splitting, shipping parts and recombining
 MIN_PART_S = 0.2
 NO_ROBOT = "no robot starts at this task's site ({site})"
+NO_CAPABILITY = "no robot planned with it (its site, or its cluster of the site) has capability {capability!r}"
 
 Method = Literal["optimize", "greedy"]
 PartRunner = Callable[[Sequence[ScheduleRequest], Method, Sequence[dict[str, list[str]] | None]], list[ScheduleResult]]
@@ -96,9 +97,32 @@ def split_request(request: ScheduleRequest, part_tasks: int = PART_TASKS) -> Spl
             groups = _clusters(request, robots, tasks, part_tasks)
         else:
             groups = [(robots, tasks)]
-        split.parts += [_part(request, places_at[site], members, work) for members, work in groups]
+        for members, work in groups:
+            kept, stranded = _servable(members, work)
+            split.stranded += stranded
+            if kept:
+                split.parts.append(_part(request, places_at[site], members, kept))
     whole = len(split.parts) == 1 and not split.stranded and len(split.parts[0].robots) == len(request.robots)
     return Split([request]) if whole or (not split.parts and not split.stranded) else split
+
+
+def _servable(robots: list, tasks: list) -> tuple[list, list[DroppedTask]]:
+    """The tasks some of ``robots`` can serve, and the others dropped with why (with the tasks tied to them)."""
+    capabilities = {capability for robot in robots for capability in robot.capabilities}
+    out = {
+        task.id: NO_CAPABILITY.format(capability=task.capability)
+        for task in tasks
+        if task.capability is not None and task.capability not in capabilities
+    }
+    changed = bool(out)
+    while changed:  # a task after or beside one that is dropped cannot be planned either
+        changed = False
+        for task in tasks:
+            tied = next((other for other in (*task.after, *task.same_robot_as) if other in out), None)
+            if task.id not in out and tied is not None:
+                out[task.id], changed = f"tied to task {tied}, which cannot be served here", True
+    stranded = [DroppedTask(task_id=task.id, reason=out[task.id]) for task in tasks if task.id in out]
+    return [task for task in tasks if task.id not in out], stranded
 
 
 def _part(request: ScheduleRequest, places: list, robots: list, tasks: list) -> ScheduleRequest:

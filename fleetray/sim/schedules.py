@@ -40,9 +40,9 @@ def schedule_problem(
     fleet = [
         {
             "id": f"r{i}",
-            "start_location": ("dock-a" if i // sites % 2 else "dock-b") + (f"-{i % sites}" if sites > 1 else ""),
+            "start_location": ("dock-a" if _kind(i, sites) else "dock-b") + (f"-{i % sites}" if sites > 1 else ""),
             "speed_m_s": 0.8,
-            "capabilities": ["vacuum", "scrub"] if i // sites % 2 else ["vacuum"],
+            "capabilities": ["vacuum", "scrub"] if _kind(i, sites) else ["vacuum"],
             "capacity": 40,
             "battery_soc": 0.9,
             "consumption_per_min_work": 0.004,
@@ -75,3 +75,8 @@ def schedule_problem(
             "options": {"time_limit_s": time_limit_s},
         }
     )
+
+
+def _kind(robot: int, sites: int) -> int:
+    """Robot ``robot``'s kind (1: scrubs too): the kinds alternate within each site and from one site to the next."""
+    return (robot // sites + robot % sites) % 2

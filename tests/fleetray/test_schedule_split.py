@@ -91,3 +91,21 @@ def test_recombining_refuses_a_part_plan_that_does_not_hold() -> None:
     same_part_twice = Split([split.parts[0]] * 2)
     with pytest.raises(SplitPlanError, match="twice"):
         combine(request, same_part_twice, [results[0], results[0]], 0.1)
+
+
+def test_tasks_needing_a_capability_no_robot_of_their_site_has_are_dropped_with_the_tasks_tied_to_them() -> None:
+    body = schedule_problem(4, 24, seed=8, time_limit_s=1, sites=2).model_dump()
+    for robot in body["robots"]:
+        if robot["start_location"].endswith("-1"):
+            robot["capabilities"] = ["vacuum"]  # site-1 has no scrubber; site-0 has
+    scrub = [t for t in body["tasks"] if t["capability"] == "scrub" and t["location"] in _site(body, "site-1")]
+    follower = next(t for t in body["tasks"] if t["location"] in _site(body, "site-1") and t not in scrub)
+    follower["after"] = [scrub[0]["id"]]
+    plan = solve(ScheduleRequest.model_validate(body))
+    reasons = {dropped.task_id: dropped.reason for dropped in plan.dropped}
+    assert all("has capability 'scrub'" in reasons[task["id"]] for task in scrub)
+    assert reasons[follower["id"]] == f"tied to task {scrub[0]['id']}, which cannot be served here"
+
+
+def _site(body: dict, site: str) -> set[str]:
+    return {location["id"] for location in body["locations"] if location.get("site") == site}
