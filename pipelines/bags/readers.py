@@ -35,12 +35,10 @@ from fleetray.errors import FleetrayError
 from pipelines.bags.cache import cached
 from pipelines.bags.compression import DECOMPRESSORS
 from pipelines.bags.contents import BagContents, Recovery, Topic
-from pipelines.bags.recovery import McapScan, Ros1Scan, ScannedFile
+from pipelines.bags.recovery import MCAP_CHUNK, MCAP_MESSAGE, MESSAGE_HEADER, McapScan, Ros1Scan, ScannedFile
 from pipelines.bags.ros1_records import describe_damage
 
 PART_BYTES = 64 * 1024 * 1024  # a bag splits into parts of about this much, so big bags use every worker
-CHUNK_OPCODE, MESSAGE_OPCODE = 0x06, 0x05
-MESSAGE_HEADER = struct.Struct("<HIQ")  # channel id, sequence, log time (then publish time, then the data)
 
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where built in: many times faster
@@ -237,7 +235,7 @@ class _McapFile:
                 continue
             self.stream.seek(chunk.chunk_start_offset)
             record = memoryview(self.stream.read(chunk.chunk_length))  # slices of a view copy nothing
-            if len(record) < chunk.chunk_length or record[0] != CHUNK_OPCODE:
+            if len(record) < chunk.chunk_length or record[0] != MCAP_CHUNK:
                 raise BagReadError(f"MCAP chunk at byte {chunk.chunk_start_offset} is cut short or not a chunk")
             # opcode, length, start, end, uncompressed size, crc, compression (string), records (bytes)
             (compression_length,) = struct.unpack_from("<I", record, 1 + 8 + 8 + 8 + 8 + 4)
@@ -249,7 +247,7 @@ class _McapFile:
             view = memoryview(data)
             while position < size:
                 opcode, length = data[position], int.from_bytes(data[position + 1 : position + 9], "little")
-                if opcode == MESSAGE_OPCODE:
+                if opcode == MCAP_MESSAGE:
                     channel_id, _, log_time = MESSAGE_HEADER.unpack_from(data, position + 9)
                     if low <= log_time < high:  # a view, not a copy: an image is often skipped unread
                         yield topics[channel_id], log_time, view[position + 9 + 22 : position + 9 + length]
