@@ -39,6 +39,7 @@ DISTANCE_SCALE = 10  # decimetres: PyVRP works in integers
 MAX_NODES = 3000  # dense matrices of this many locations take 2 x 72 MB; larger requests are split by site first
 ELIMINATION_SHARE = 0.6  # of the time limit, at most, for taking robots out; the rest improves distance
 ROUND_SHARE = 0.15  # of the time limit, per elimination round
+STALL_ITERATIONS = 2_000  # with a solution limit, a phase also ends after this many iterations without improving
 
 
 def unfit_reason(instance: Instance) -> str | None:
@@ -150,7 +151,7 @@ def pyvrp_routes(instance: Instance, time_limit_s: float, solution_limit: int | 
     """Each robot's tasks in order, from PyVRP within ``time_limit_s`` (route elimination first, then distance)."""
     import pyvrp
     from pyvrp.exceptions import PenaltyBoundWarning
-    from pyvrp.stop import MaxRuntime, MultipleCriteria
+    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     started = time.perf_counter()
     model = _problem(instance)
@@ -158,9 +159,15 @@ def pyvrp_routes(instance: Instance, time_limit_s: float, solution_limit: int | 
     if not model.client_task:
         return [[] for _ in instance.robots]
 
+    # With a solution limit every phase ends by counting (improvements, or iterations without one), never by
+    # the clock, so the same request gets the same plan; the time limit stays a backstop.
+    counted = solution_limit is not None
+
     def stop(seconds: float) -> pyvrp.stop.StoppingCriterion:
         runtime = MaxRuntime(max(0.05, seconds))
-        return MultipleCriteria([runtime, _Improvements(solution_limit)]) if solution_limit else runtime
+        if not counted:
+            return runtime
+        return MultipleCriteria([runtime, _Improvements(solution_limit), NoImprovement(STALL_ITERATIONS)])
 
     def solve(problem: pyvrp.ProblemData, seconds: float, start: pyvrp.Solution | None) -> pyvrp.Solution:
         with warnings.catch_warnings():
@@ -178,17 +185,19 @@ def pyvrp_routes(instance: Instance, time_limit_s: float, solution_limit: int | 
     best = solve(data, remaining() * (1 - ELIMINATION_SHARE), None)
     eliminate = instance.request.objective.robots_used > 0 and len(data.vehicle_types()) == 1
     elimination_ends = started + time_limit_s * ELIMINATION_SHARE
-    while eliminate and best.is_feasible() and best.num_routes() > 1 and time.perf_counter() < elimination_ends:
+    while eliminate and best.is_feasible() and best.num_routes() > 1:
+        if not counted and time.perf_counter() >= elimination_ends:
+            break
         fewer = data.replace(vehicle_types=[data.vehicle_type(0).replace(num_available=best.num_routes() - 1)])
         routes = sorted(best.routes(), key=lambda route: route.num_clients())
         kept = [_visits(route) for route in routes[1:]]  # the shortest route's tasks are re-inserted
-        round_s = min(time_limit_s * ROUND_SHARE, elimination_ends - time.perf_counter())
+        round_s = remaining() if counted else min(time_limit_s * ROUND_SHARE, elimination_ends - time.perf_counter())
         candidate = solve(fewer, round_s, pyvrp.Solution(fewer, kept))
         cost = pyvrp.CostEvaluator([0], 0, 0)
         if not candidate.is_feasible() or cost.cost(candidate) >= cost.cost(best):
             break
         best, data = candidate, fewer
-    if remaining() > 0.05:
+    if counted or remaining() > 0.05:
         best = solve(data, remaining(), best)
     return _our_routes(instance, model, best)
 

@@ -110,6 +110,7 @@ def test_what_pyvrp_cannot_model_goes_to_or_tools(
     for task in body["tasks"]:
         task.update(tasks)
     body["objective"].update(objective)
+    body["options"]["time_limit_s"] = 0.5
     request = ScheduleRequest.model_validate(body)
     assert reason in unfit_reason(compile_request(request))
     assert not solve(request).solver.startswith("pyvrp")
