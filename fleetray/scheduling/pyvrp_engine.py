@@ -77,9 +77,11 @@ def _problem(instance: Instance) -> _Model:
     # Costs are in decimetres of distance at the distance weight; drop penalties and robots in the same unit.
     unit = DISTANCE_SCALE / weights.distance_m
     places = [pyvrp.Location(x=loc.x, y=loc.y, name=loc.id) for loc in request.locations]
-    distance = np.array(
-        [[instance.distance(a, b) for b in range(len(places))] for a in range(len(places))], dtype=np.float64
-    )
+    if instance.distance_m is not None:
+        distance = np.array(instance.distance_m, dtype=np.float64)
+    else:
+        xy = np.array(instance.coordinates, dtype=np.float64)
+        distance = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     depot_places = sorted({*instance.robot_start, *instance.robot_end})
     depot_of = {place: k for k, place in enumerate(depot_places)}
     depots = [pyvrp.Depot(location=place, name=request.locations[place].id) for place in depot_places]
@@ -130,7 +132,7 @@ def _problem(instance: Instance) -> _Model:
         )
         client_task.append(t)
     distances = np.rint(distance * DISTANCE_SCALE).astype(np.int64)
-    durations = [np.ceil(distance / speed - 1e-9).astype(np.int64) for speed in speeds]
+    durations = [np.ceil(distance / speed).astype(np.int64) for speed in speeds]  # as the evaluator rounds travel
     data = pyvrp.ProblemData(places, clients, depots, vehicle_types, [distances] * len(speeds), durations)
     return _Model(data, list(groups.values()), client_task)
 
