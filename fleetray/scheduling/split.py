@@ -141,20 +141,17 @@ def _part(request: ScheduleRequest, places: list, robots: list, tasks: list) -> 
 
 
 def _clusters(request: ScheduleRequest, robots: list, tasks: list, part_tasks: int) -> list[tuple[list, list]]:
-    """Tasks clustered by place (k-means, seeded), robots shared out in proportion to the tasks, nearest first."""
+    """Tasks clustered by place (scikit-learn's k-means, seeded), robots shared out in proportion to the tasks,
+    nearest first."""
     import numpy as np
 
     where = {loc.id: (loc.x, loc.y) for loc in request.locations}
     points = np.array([where[task.location] for task in tasks], dtype=np.float64)
+    from sklearn.cluster import KMeans
+
     k = min(len(robots), math.ceil(len(tasks) / part_tasks))
-    rng = np.random.default_rng(0)
-    centres = points[rng.choice(len(points), size=k, replace=False)]
-    for _ in range(20):
-        label = np.argmin(((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
-        moved = np.array([points[label == c].mean(axis=0) if (label == c).any() else centres[c] for c in range(k)])
-        if np.allclose(moved, centres):
-            break
-        centres = moved
+    clusters = KMeans(n_clusters=k, n_init=1, random_state=0).fit(points)
+    label, centres = clusters.labels_, clusters.cluster_centers_
     counts = np.bincount(label, minlength=k)
     members: list[list] = [[] for _ in range(k)]
     kinds: dict[tuple, list] = {}
