@@ -186,7 +186,7 @@ def diagnostic_array(msg: Any) -> list[Row]:
         {
             **stamp,
             "name": str(status.name),
-            "level": np.uint8(status.level),
+            "level": int(status.level),
             "message": str(status.message),
             "hardware_id": str(status.hardware_id),
             "values": json.dumps({str(kv.key): str(kv.value) for kv in status.values}),
@@ -201,7 +201,7 @@ def log(msg: Any) -> list[Row]:
     return [
         {
             **stamp,
-            "level": np.uint8(msg.level),
+            "level": int(msg.level),
             "name": str(msg.name),
             "msg": str(msg.msg),
             "file": str(msg.file),
@@ -299,10 +299,25 @@ def _integer(value: int, width: type | None) -> int | np.integer:
     return np.uint64(value) if value > INT64_MAX else value
 
 
+# Typed rows whose ``level`` is a ``byte``: signed in ROS 1, an octet in ROS 2, which only the bag can say.
+LEVELS = {
+    "diagnostic_msgs/msg/DiagnosticArray": "diagnostic_msgs/msg/DiagnosticStatus",
+    "rosgraph_msgs/msg/Log": "rosgraph_msgs/msg/Log",
+    "rcl_interfaces/msg/Log": "rcl_interfaces/msg/Log",
+}
+
+
 def rows_of(msgtype: str, msg: Any, integers: IntegerTypes | None = None) -> list[Row]:
-    """The table rows of one message; ``integers`` gives the integer widths of types the flattening meets."""
+    """The table rows of one message; ``integers`` gives the integer widths of the types in the bag."""
     typed = TYPED.get(msgtype)
-    return typed(msg) if typed is not None else [flatten(msg, integers=integers)]
+    if typed is None:
+        return [flatten(msg, integers=integers)]
+    rows = typed(msg)
+    width = integers(LEVELS[msgtype]).get("level") if integers is not None and msgtype in LEVELS else None
+    if width is not None:
+        for row in rows:
+            row["level"] = width(row["level"])
+    return rows
 
 
 def events_of(msgtype: str, rows: list[Row], t_ns: int, topic: str) -> list[Event]:

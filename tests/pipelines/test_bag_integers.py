@@ -43,7 +43,21 @@ def _messages(fmt: str) -> tuple[object, dict[str, tuple[str, list]]]:
         )
         for i in range(3)
     ]
+    if fmt == "ros1":
+        time = types["builtin_interfaces/msg/Time"](sec=1, nanosec=0)
+        header = types["std_msgs/msg/Header"](seq=0, stamp=time, frame_id="")
+        log = types["rosgraph_msgs/msg/Log"](
+            header=header, level=8, name="brush", msg="E_BRUSH_JAM", file="", function="", line=7, topics=[]
+        )
+        logs = ("rosgraph_msgs/msg/Log", [log])
+    else:
+        time = types["builtin_interfaces/msg/Time"](sec=1, nanosec=0)
+        log = types["rcl_interfaces/msg/Log"](
+            stamp=time, level=40, name="brush", msg="E_BRUSH_JAM", file="", function="", line=7
+        )
+        logs = ("rcl_interfaces/msg/Log", [log])
     return store, {
+        "/rosout": logs,
         "/odometer": ("std_msgs/msg/UInt64", [types["std_msgs/msg/UInt64"](data=v) for v in (0, 1 << 63, UINT64_MAX)]),
         "/odometers": ("std_msgs/msg/UInt64MultiArray", odometers),
         "/counter": ("robot_msgs/msg/Counter", counters),
@@ -100,3 +114,5 @@ def test_unsigned_64_bit_maxima_decode_into_columns_of_their_own_width(db: Datab
     }
     assert counter["count"].to_pylist() == [UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2]
     assert counter["delta"].to_pylist() == [-1, -2, -3] and counter["small"].to_pylist()[1] == [65535, 1]
+    rosout = table("/rosout")  # a typed table: the log level is a byte (ROS 1) or a uint8 (ROS 2)
+    assert rosout.schema.field("level").type == flags and rosout.schema.field("line").type == pa.uint32()
