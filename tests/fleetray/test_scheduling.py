@@ -233,3 +233,32 @@ def test_the_lower_bound_is_proved_below_the_plan_and_meets_it_on_a_tiny_request
     larger = larger.model_copy(update={"options": larger.options.model_copy(update={"lower_bound_s": 3})})
     plan = solve(larger)
     assert plan.lower_bound is not None and 0 < plan.lower_bound <= plan.objective
+
+
+def test_routes_are_taken_out_where_a_robot_costs_more_than_the_detour() -> None:
+    from fleetray.scheduling.elimination import eliminate_routes
+    from fleetray.scheduling.instance import plan_cost
+
+    request = schedule_problem(6, 12, seed=9, time_limit_s=1)
+    request = request.model_copy(update={"objective": request.objective.model_copy(update={"robots_used": 5000})})
+    instance = compile_request(request)
+    # A plan as spread as can be: each task on a robot of its own where one can take it.
+    routes: list[list[int]] = [[] for _ in request.robots]
+    dropped = {}
+    for task in range(len(request.tasks)):
+        robot = next((r for r in range(6) if not routes[r] and evaluate_route(instance, r, [task]).feasible), None)
+        if robot is None:
+            dropped[task] = "no free robot"
+        else:
+            routes[robot] = evaluate_route(instance, robot, [task], with_stops=False).visits
+    fewer, fewer_dropped = eliminate_routes(instance, routes, dropped, deadline=None)
+
+    def cost(plan: list[list[int]], left: dict[int, str]) -> float:
+        outcomes = [evaluate_route(instance, r, route, with_stops=False) for r, route in enumerate(plan)]
+        assert all(outcome.feasible for outcome in outcomes)
+        return plan_cost(instance, outcomes, plan, list(left))
+
+    used = sum(1 for route in fewer if any(item >= 0 for item in route))
+    assert used < sum(1 for route in routes if route) and len(fewer_dropped) <= len(dropped)
+    assert cost(fewer, fewer_dropped) < cost(routes, dropped)
+    assert eliminate_routes(instance, fewer, fewer_dropped, deadline=None)[0] == fewer  # nothing more to take out
