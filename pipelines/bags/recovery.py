@@ -23,7 +23,7 @@ from typing import BinaryIO
 from pipelines.bags.compression import DECOMPRESSORS, ROS1_DECOMPRESSORS
 from pipelines.bags.contents import BagContents, Recovery, Topic
 from pipelines.bags.ros1_records import MAGIC as ROS1_MAGIC
-from pipelines.bags.ros1_records import OP_CHUNK, OP_CONNECTION, OP_MESSAGE, header_fields
+from pipelines.bags.ros1_records import OP_CHUNK, OP_CONNECTION, OP_MESSAGE, RecordDamage, header_fields, records
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 MCAP_FOOTER, MCAP_SCHEMA, MCAP_CHANNEL, MCAP_MESSAGE, MCAP_CHUNK = 0x02, 0x03, 0x04, 0x05, 0x06
@@ -135,27 +135,19 @@ class Ros1Scan(ScannedFile):
     MAGIC = ROS1_MAGIC
 
     def _scan(self, position: int) -> None:
-        while position < self.size:
-            self.stream.seek(position)
-            head = self.stream.read(4)
-            (header_length,) = struct.unpack("<I", head) if len(head) == 4 else (self.size,)
-            if position + 8 + header_length > self.size:
-                raise _Stop(position, "the file ends inside a record (a recording cut short)")
-            fields = header_fields(self.stream.read(header_length))
-            (data_length,) = struct.unpack("<I", self.stream.read(4))
-            data_at = position + 8 + header_length
-            op = fields.get("op", b"\xff")[0]
-            if data_at + data_length > self.size:
-                what = "a chunk" if op == OP_CHUNK else "a record"
-                raise _Stop(position, f"the file ends inside {what} (a recording cut short)")
-            if op == OP_CHUNK:
-                compression = fields.get("compression", b"none").decode()
-                if compression not in ROS1_DECOMPRESSORS:
-                    raise _Stop(position, f"a chunk compressed with {compression!r}, which is not read")
-                self._chunk(data_at, data_length, compression)
-            elif op == OP_CONNECTION:
-                self._connection(fields, self.stream.read(data_length))
-            position = data_at + data_length
+        try:
+            for at, fields, data_at, data_length in records(self.stream, self.size):
+                op = fields.get("op", b"\xff")[0]
+                if op == OP_CHUNK:
+                    compression = fields.get("compression", b"none").decode()
+                    if compression not in ROS1_DECOMPRESSORS:
+                        raise _Stop(at, f"a chunk compressed with {compression!r}, which is not read")
+                    self._chunk(data_at, data_length, compression)
+                elif op == OP_CONNECTION:
+                    self.stream.seek(data_at)
+                    self._connection(fields, self.stream.read(data_length))
+        except RecordDamage as damage:
+            raise _Stop(damage.at, str(damage)) from None
 
     def _connection(self, fields: dict[str, bytes], data: bytes) -> None:
         (connection,) = struct.unpack("<I", fields["conn"])
@@ -166,20 +158,20 @@ class Ros1Scan(ScannedFile):
         self.channels.topics.setdefault(connection, entry)
 
     def _records(self, chunk: _Chunk, data: bytes) -> Iterator[tuple[int, int, bytes]]:
-        records = ROS1_DECOMPRESSORS[chunk.compression](data)
-        position, size = 0, len(records)
+        inner = ROS1_DECOMPRESSORS[chunk.compression](data)
+        position, size = 0, len(inner)
         while position + 8 <= size:
-            (header_length,) = struct.unpack_from("<I", records, position)
-            fields = header_fields(records[position + 4 : position + 4 + header_length])
-            (data_length,) = struct.unpack_from("<I", records, position + 4 + header_length)
+            (header_length,) = struct.unpack_from("<I", inner, position)
+            fields = header_fields(inner[position + 4 : position + 4 + header_length])
+            (data_length,) = struct.unpack_from("<I", inner, position + 4 + header_length)
             data_at = position + 8 + header_length
             op = fields.get("op", b"\xff")[0]
             if op == OP_MESSAGE:
                 (connection,) = struct.unpack("<I", fields["conn"])
                 seconds, nanoseconds = struct.unpack("<II", fields["time"])
-                yield connection, seconds * 1_000_000_000 + nanoseconds, records[data_at : data_at + data_length]
+                yield connection, seconds * 1_000_000_000 + nanoseconds, inner[data_at : data_at + data_length]
             elif op == OP_CONNECTION:
-                self._connection(fields, records[data_at : data_at + data_length])
+                self._connection(fields, inner[data_at : data_at + data_length])
             position = data_at + data_length
 
 
@@ -222,11 +214,11 @@ class McapScan(ScannedFile):
         self._chunk(position + 9 + at + 8, records_length, compression, uncompressed)
 
     def _records(self, chunk: _Chunk, data: bytes) -> Iterator[tuple[int, int, bytes]]:
-        records = DECOMPRESSORS[chunk.compression](data, chunk.uncompressed)
-        position, size = 0, len(records)
+        inner = DECOMPRESSORS[chunk.compression](data, chunk.uncompressed)
+        position, size = 0, len(inner)
         while position + 9 <= size:
-            opcode, length = records[position], int.from_bytes(records[position + 1 : position + 9], "little")
-            body = records[position + 9 : position + 9 + length]
+            opcode, length = inner[position], int.from_bytes(inner[position + 1 : position + 9], "little")
+            body = inner[position + 9 : position + 9 + length]
             if opcode == MCAP_MESSAGE:
                 channel, _, log_time = MESSAGE_HEADER.unpack_from(body)
                 yield channel, log_time, bytes(body[22:])

@@ -21,6 +21,7 @@ MAX_HEADER_BYTES = 1 << 20
 
 
 def header_fields(header: bytes) -> dict[str, bytes]:
+    """A record header's ``name=value`` fields (each prefixed by its length), values as raw bytes."""
     fields, position = {}, 0
     while position + 4 <= len(header):
         (length,) = struct.unpack_from("<I", header, position)
@@ -35,29 +36,35 @@ def _u32(fields: dict[str, bytes], name: str) -> int | None:
     return struct.unpack("<I", value)[0] if value is not None and len(value) == 4 else None
 
 
-class _Damage(Exception):
-    """The first record that does not add up, in words."""
+class RecordDamage(Exception):
+    """The first record that does not fit the file: from byte ``at`` on, nothing can be read."""
+
+    def __init__(self, at: int, why: str) -> None:
+        super().__init__(why)
+        self.at = at
 
 
-def _records(file: BinaryIO, size: int) -> Iterator[tuple[int, dict[str, bytes], int]]:
-    """Each top-level record's byte, header fields and data length; :class:`_Damage` where one does not fit."""
+def records(file: BinaryIO, size: int) -> Iterator[tuple[int, dict[str, bytes], int, int]]:
+    """Each top-level record's byte, header fields, data offset and data length; :class:`RecordDamage` where
+    one does not fit the file."""
     position = len(MAGIC)
     while position < size:
         file.seek(position)
         prefix = file.read(4)
         (header_length,) = struct.unpack("<I", prefix) if len(prefix) == 4 else (size,)
         if header_length > MAX_HEADER_BYTES or position + 8 + header_length > size:
-            raise _Damage(f"the file ends inside the record at byte {position} (a recording cut short)")
+            raise RecordDamage(position, f"the file ends inside the record at byte {position} (a recording cut short)")
         fields = header_fields(file.read(header_length))
         (data_length,) = struct.unpack("<I", file.read(4))
-        end = position + 8 + header_length + data_length
-        if end > size:
-            raise _Damage(
+        data_at = position + 8 + header_length
+        if data_at + data_length > size:
+            raise RecordDamage(
+                position,
                 f"the record at byte {position} claims {data_length} bytes of data but the file ends "
-                f"{size - (position + 8 + header_length)} bytes later (a recording cut short)"
+                f"{size - data_at} bytes later (a recording cut short)",
             )
-        yield position, fields, data_length
-        position = end
+        yield position, fields, data_at, data_length
+        position = data_at + data_length
 
 
 def describe_damage(path: Path) -> str | None:
@@ -67,11 +74,11 @@ def describe_damage(path: Path) -> str | None:
         if file.read(len(MAGIC)) != MAGIC:
             return "it does not start with '#ROSBAG V2.0' (legacy V1.2 bags, and other files, are not read)"
         try:
-            for position, fields, data_length in _records(file, size):
+            for position, fields, _, data_length in records(file, size):
                 problem = _problem(fields, data_length, size)
                 if problem:
                     return problem.format(position=position)
-        except _Damage as damage:
+        except RecordDamage as damage:
             return str(damage)
     return None
 
