@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from fleetray.storage.paging import Listing, Page, PagingError, decode_cursor, encode_cursor, list_page
-from fleetray.storage.telemetry import TELEMETRY_COLUMNS
+from fleetray.storage.telemetry import MINUTE_COLUMNS, TELEMETRY_COLUMNS
 
 
 class Resolution(StrEnum):
@@ -39,22 +39,7 @@ RAW = Listing(
 
 MINUTES = Listing(
     table="telemetry_1m",
-    columns=(
-        "bucket",
-        "metric",
-        "n",
-        "mean",
-        "min",
-        "max",
-        "last",
-        "std",
-        "p05",
-        "p50",
-        "p95",
-        "slope_per_s",
-        "rate_hz",
-        "anomaly",
-    ),
+    columns=MINUTE_COLUMNS[2:],  # all but the tenant and robot, which the listing filters on
     key=("robot_id", "metric"),
     sortable=("bucket",),
     default_sort="bucket",
