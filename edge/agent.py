@@ -80,6 +80,7 @@ class Agent:
         self.stop_event = threading.Event()
         self.started_at = datetime.now(timezone.utc)
         self._threads: list[threading.Thread] = []
+        self._replays: list[threading.Thread] = []  # sources faster than real time, still playing
         self._held: list[tuple[str, Any]] = []  # messages the spool could not take (full disk), retried
         self._last_item_wall = time.monotonic()
         self._recording_task: str | None = None
@@ -101,15 +102,18 @@ class Agent:
         self._spawn("uploads", self.uploads.run, self.stop_event)
         self._spawn("heartbeat", self._heartbeats)
         for source in self.sources:
-            self._spawn(f"source-{source.name}", self._run_source, source)
+            thread = self._spawn(f"source-{source.name}", self._run_source, source)
+            if not source.paced_by_wall_clock:
+                self._replays.append(thread)
         for path in self.recorder.bags_dir.glob("*.mcap"):
             self.uploads.enqueue(path, None)  # bags a previous run finished but had not queued
         self._ack_update_outcome()
 
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+    def _spawn(self, name: str, target: Any, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+        return thread
 
     def stop(self, *, drain_s: float = 0.0) -> None:
         """Stop every thread; with ``drain_s``, first give the sender that long to empty the queue."""
@@ -178,6 +182,10 @@ class Agent:
     def _clock_ns(self) -> int:
         if not self.sampler.clock_ns:
             return 0  # no reading yet: no clock to move on from
+        if not self.inbox.empty() or any(thread.is_alive() for thread in self._replays):
+            # Readings wait (the pipeline fell behind, the sources did not go quiet), or a fast replay
+            # plays: a stall of either is not silence, and moving the clock on would fold its seconds into one tick.
+            return self.sampler.clock_ns
         quiet = int((time.monotonic() - self._last_item_wall) * NS)
         return self.sampler.clock_ns + (quiet if quiet > QUIET_NS else 0)
 

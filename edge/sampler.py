@@ -98,7 +98,9 @@ class Sampler:
 
     def add(self, reading: Reading) -> None:
         """Fold in a reading; the samples due before it (a tick it passes) are kept for :meth:`advance`."""
-        if self._next_tick_ns is not None and reading.timestamp_ns >= self._next_tick_ns:
+        if self._next_tick_ns is None:  # the first reading starts the ticks, however late the pipeline looks
+            self._next_tick_ns = (reading.timestamp_ns // TICK_NS + 1) * TICK_NS
+        elif reading.timestamp_ns >= self._next_tick_ns:
             self._ready += self._due(reading.timestamp_ns)
         self.clock_ns = max(self.clock_ns, reading.timestamp_ns)
         values = reading.values

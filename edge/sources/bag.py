@@ -29,6 +29,7 @@ class BagReplay(Source):
         self.name = f"bag:{Path(config.path).name}"
         self.decode_topics = decode_topics
         self.replayed = 0
+        self.paced_by_wall_clock = config.rate <= 1.0
 
     def messages(self) -> Iterator[tuple[int, SourceMessage]]:
         """``(recorded time, message)`` in recorded order from ``start_offset_s`` on, message times as recorded."""

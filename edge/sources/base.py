@@ -19,6 +19,9 @@ class Source(abc.ABC):
     """
 
     name: str = "source"
+    #: Whether its stamps keep pace with the wall clock, so that its silence means time passing.
+    #: A replay faster than real time stamps from the recording: while it runs, only it tells the time.
+    paced_by_wall_clock: bool = True
 
     @abc.abstractmethod
     def run(self, emit: Emit, stop: threading.Event) -> None:

@@ -6,6 +6,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from edge.agent import Agent
+from edge.sampler import NS
 from fleetray.mqtt import connect
 from fleetray.schemas import AgentCommand, CommandAck, RemoteConfig, Telemetry, decode_payload
 from tests.edge.conftest import Mosquitto, agent_config
@@ -85,6 +87,60 @@ def test_a_replayed_bag_arrives_once_in_order_and_its_error_becomes_a_bag(
     finally:
         agent.stop()
         platform.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stalled", ["nothing", "source", "pipeline"])
+def test_a_fast_replay_samples_every_second_of_the_bag_even_when_it_stalls(
+    stalled: str, mosquitto: Mosquitto, robot_bag: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy machine pauses the replay or the pipeline for seconds: the stamps, not the wall clock, tell the time."""
+    from edge.sources.bag import BagReplay
+
+    stalls: list[int] = []
+
+    def stall_once_at_a_minute(recorded_ns: int, first_ns: int) -> None:
+        if stalled != "nothing" and not stalls and recorded_ns - first_ns >= 60 * NS:
+            stalls.append(recorded_ns)
+            time.sleep(2.5)
+
+    replay = BagReplay.messages
+
+    def stalling_messages(self: BagReplay) -> Iterator[tuple[int, Any]]:
+        first_ns = None
+        for recorded, item in replay(self):
+            first_ns = first_ns or recorded
+            if stalled == "source":
+                stall_once_at_a_minute(recorded, first_ns)
+            yield recorded, item
+
+    monkeypatch.setattr(BagReplay, "messages", stalling_messages)
+    agent = Agent(agent_config(tmp_path / "agent", mosquitto.url, robot_bag))
+    fold, queue_samples = agent.sampler.add, agent._queue
+    readings_ns: list[int] = []
+    ticks_ns: list[int] = []
+
+    def stalling_add(reading: Any) -> None:
+        readings_ns.append(reading.timestamp_ns)
+        if stalled == "pipeline":
+            stall_once_at_a_minute(reading.timestamp_ns, readings_ns[0])
+        fold(reading)
+
+    def queue_noting_ticks(items: list[tuple[str, Any]]) -> None:
+        ticks_ns.extend(fields["ts_ns"] for channel, fields in items if channel == "telemetry")
+        queue_samples(items)
+
+    monkeypatch.setattr(agent.sampler, "add", stalling_add)
+    monkeypatch.setattr(agent, "_queue", queue_noting_ticks)
+    agent.start()
+    try:
+        wait_for(lambda: agent.sources_done() and agent.inbox.empty(), timeout_s=60)
+    finally:
+        agent.stop()
+    assert bool(stalls) == (stalled != "nothing")
+    whole_seconds = range(readings_ns[0] // NS + 1, max(readings_ns) // NS + 1)
+    assert len(whole_seconds) >= 119
+    assert [t // NS for t in ticks_ns if t % NS == 0] == list(whole_seconds)  # a status change goes out between
 
 
 def test_commands_are_acknowledged_and_carried_out_once(mosquitto: Mosquitto, tmp_path: Path) -> None:
