@@ -149,3 +149,51 @@ class IntegrationsComponent(PlatformComponent):
         except ValueError:
             rows.append(("webhooks", "", "dispatcher not running"))
         return rows
+
+
+REPORT_JOB = "fleetray-report-job"
+
+
+class RunningReportJob(RunningComponent):
+    """The weekly report job actor."""
+
+    def __init__(self, job: Any, interval_s: float) -> None:
+        self.job, self.interval_s = job, interval_s
+
+    def describe(self) -> str:
+        return f"weekly reports: last week's made for every tenant, looked for every {self.interval_s:g} s"
+
+    def stop(self) -> None:
+        ray.kill(self.job, no_restart=True)
+
+
+class ReportsComponent(PlatformComponent):
+    """Makes each tenant's weekly fleet report once the week has ended."""
+
+    name = "reports"
+
+    def start(self, context: PlatformContext) -> RunningReportJob:
+        from actors.reports import ReportJob
+        from fleetray.objectstore import ObjectStore
+        from fleetray.objectstore.signing import load_or_create_signing_key
+
+        settings, db = context.settings, context.db
+        store = {
+            "url": ObjectStore.from_settings(settings).url,
+            "s3_endpoint_url": settings.s3_endpoint_url,
+            "s3_region": settings.s3_region,
+            "signing_key": load_or_create_signing_key(settings.data_dir),
+        }
+        job = ReportJob.options(name=REPORT_JOB, get_if_exists=True).remote(
+            db.url, db.schema, store, settings.report_check_s
+        )
+        ray.get(job.stats.remote())
+        return RunningReportJob(job, settings.report_check_s)
+
+    def status_rows(self) -> list[tuple[str, str, str]]:
+        try:
+            stats = ray.get(ray.get_actor(REPORT_JOB).stats.remote(), timeout=10)
+        except ValueError:
+            return [("reports", "", "job not running")]
+        problem = f"; last error: {stats['last_error']}" if stats["last_error"] else ""
+        return [("reports", f"{stats['rounds']} rounds", f"{stats['made']} weekly reports made{problem}")]

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     maintenance_watch_s: float = Field(
         default=300.0, ge=0, le=86400, description="How often `fleetray up` scores every fleet for maintenance_due."
     )
+    report_check_s: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86400,
+        description="How often `fleetray up` looks for tenants without last week's fleet report (0: never).",
+    )
     bag_cache_bytes: int = Field(
         default=20 << 30, ge=0, description="How much of a machine's temp disk copies of remote bags may fill."
     )

@@ -112,6 +112,10 @@ class SimulationError(FleetrayError, ValueError):
     """The simulator was given an impossible configuration."""
 
 
+class ReportError(FleetrayError, ValueError):
+    """A report was asked for a week that does not exist or has not begun, or for an unknown tenant."""
+
+
 class LearningError(FleetrayError):
     """Training, registering or scoring a model failed."""
 

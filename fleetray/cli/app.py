@@ -525,6 +525,45 @@ def robots(tenant: TenantOption = "demo", site: Annotated[str | None, typer.Opti
 
 
 @app.command()
+def report(
+    tenant: TenantOption = "demo",
+    week: Annotated[
+        str, typer.Option(help="An ISO week (2026-W48), 'last' (the last full week) or 'current' (so far).")
+    ] = "last",
+    out: Annotated[Path, typer.Option(help="Folder to write the HTML and PDF into.")] = Path("."),
+) -> None:
+    """Make a tenant's weekly fleet report (HTML and PDF), store it, and write it to a folder."""
+    from fleetray.errors import ReportError
+    from fleetray.objectstore import ObjectStore
+    from fleetray.reports import ReportWeek, generate_weekly_report
+    from fleetray.storage import open_database
+
+    settings = get_settings()
+    try:
+        chosen = ReportWeek.parse(week, now=datetime.now(UTC))
+    except ReportError as err:
+        raise typer.BadParameter(str(err), param_hint="--week") from None
+    store = ObjectStore.from_settings(settings)
+    with open_database(settings) as db:
+        try:
+            made = generate_weekly_report(db, store, tenant, chosen)
+        except ReportError as err:
+            raise typer.BadParameter(str(err), param_hint="--tenant") from None
+    out.mkdir(parents=True, exist_ok=True)
+    figures = made.figures
+    for key in (made.html_key, made.pdf_key):
+        path = out / f"{tenant}-{figures.week}{Path(key).suffix}"
+        path.write_bytes(store.get(key))
+        console.print(f"wrote {path}")
+    console.print(
+        f"{figures.tenant_name}, {figures.week}{'' if figures.complete else ' so far'}: {figures.robots} robots, "
+        f"utilisation {figures.utilisation:.0%}, {figures.cleaned_m2:,.0f} m² cleaned, "
+        f"{figures.downtime_h:,.1f} h down, {sum(a.raised for a in figures.alerts)} alerts, "
+        f"{len(figures.components_due)} components due"
+    )
+
+
+@app.command()
 def telemetry(
     robot: Annotated[str, typer.Argument(help="Robot id.")],
     tenant: TenantOption = "demo",

@@ -23,6 +23,7 @@ from serve_apps.api.routes import (
     models,
     records,
     releases,
+    reports,
     schedules,
     state,
     stream,
@@ -56,7 +57,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     )
     app.state.context = context
     routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
-    for module in (*routers, agents, releases):
+    for module in (*routers, agents, releases, reports):
         app.include_router(module.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()
