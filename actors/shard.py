@@ -77,6 +77,7 @@ class FleetShard:
             "fleetray_shard_batch_size", "Messages per batch", [10, 100, 1000, 10000], ("shard",)
         )
         self._robots = metrics.Gauge("fleetray_shard_robots", "Robots owned by a shard", ("shard",))
+        self._alerts = metrics.Counter("fleetray_alert_changes", "Alerts raised or cleared by shards", ("shard",))
         self._lag = metrics.Histogram(
             "fleetray_ingest_lag_seconds",
             "Sample time to durable in the shard",
@@ -108,6 +109,8 @@ class FleetShard:
                 self._received.inc(count, tags={**tags, "kind": kind})
         for reason, count in report.dead.items():
             self._dead.inc(count, tags={**tags, "reason": reason})
+        if report.alerts:
+            self._alerts.inc(report.alerts, tags=tags)
         return report
 
     def robot(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
@@ -169,6 +172,8 @@ class FleetShard:
                 logger.warning("the hub did not say which tenants are watched; keeping the last answer")
             try:
                 with self._lock:
-                    self._core.tick()
+                    changed = self._core.tick()
+                if changed:  # offline robots, raised by silence rather than by a message
+                    self._alerts.inc(changed, tags=self._tags)
             except Exception:
                 logger.exception("shard tick failed; retrying in %s s", TICK_S)

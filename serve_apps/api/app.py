@@ -1,4 +1,4 @@
-"""The FastAPI application: routers under /v1, problem details, protection, /metrics and /healthz."""
+"""The FastAPI application: routers under /v1, problem details, protection, /metrics, /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fleetray.config import Settings, get_settings
+from serve_apps.api import health
 from serve_apps.api.context import ApiContext
 from serve_apps.api.problems import Problem, install_problem_handlers
 from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
@@ -59,6 +60,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
     for module in (*routers, agents, releases, reports):
         app.include_router(module.router)
+    app.include_router(health.router)
     install_problem_handlers(app)
     metrics = ApiMetrics()
     settings = settings or (context.settings if context is not None else get_settings())
@@ -81,10 +83,6 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
         },
         metrics=metrics,
     )
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -153,6 +153,8 @@ def test_the_api_protects_itself_behind_haproxy(served: tuple[str, World], db: D
     viewer, admin = world.auth("acme", "viewer"), world.auth("acme", "admin")
     with httpx.Client(base_url=url, timeout=30) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
+        ready = http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok", ready.text
 
         big = {"site_id": "big", "name": "x", "metadata": {"blob": "x" * (2 << 20)}}
         refused = http.post("/v1/sites", json=big, headers=admin)
