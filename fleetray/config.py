@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     maintenance_watch_s: float = Field(
         default=300.0, ge=0, le=86400, description="How often `fleetray up` scores every fleet for maintenance_due."
     )
+    components: str | None = Field(
+        default=None,
+        description="Which platform components `fleetray up` starts, comma-separated (ingestion, api, bags...); "
+        "unset: all installed. On KubeRay the RayService serves the API and `fleetray up` runs the rest.",
+    )
     report_check_s: float = Field(
         default=3600.0,
         ge=0,
@@ -168,6 +173,18 @@ class Settings(BaseSettings):
         if value is not None and urlsplit(value).scheme not in {"file", "s3"}:
             raise ValueError("a file:///path or s3://bucket/prefix URL")
         return value
+
+    @field_validator("components")
+    @classmethod
+    def _check_components(cls, value: str | None) -> str | None:
+        if value is not None and not all(name.strip().isidentifier() for name in value.split(",")):
+            raise ValueError("component names separated by commas, e.g. ingestion,bags")
+        return value
+
+    @property
+    def component_names(self) -> set[str] | None:
+        """The components ``fleetray up`` is to start, or None for every installed one."""
+        return None if self.components is None else {name.strip() for name in self.components.split(",")}
 
     @field_validator("kafka_bootstrap")
     @classmethod

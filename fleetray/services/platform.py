@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetray.errors import ServiceError
+from fleetray.errors import ConfigError, ServiceError
 from fleetray.mqtt import broker_reachable
 from fleetray.services.mqtt_broker import embedded_broker
 from fleetray.services.serve_ingress import apply_serve_environment
@@ -99,7 +99,17 @@ class Platform:
         context = PlatformContext(
             self.settings, self.db, self.mqtt_url, self.mqtt_shared_subscriptions, self.ray_address
         )
-        for component in platform_components():
+        installed = platform_components()
+        wanted = self.settings.component_names
+        unknown = sorted((wanted or set()) - {component.name for component in installed})
+        if unknown:
+            raise ConfigError(
+                f"components (FLEETRAY_COMPONENTS) names {', '.join(unknown)}; the installed ones are "
+                f"{', '.join(sorted(component.name for component in installed))}"
+            )
+        for component in installed:
+            if wanted is not None and component.name not in wanted:
+                continue
             running = component.start(context)
             self.components[component.name] = running
             self._stack.callback(running.stop)

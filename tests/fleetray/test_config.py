@@ -57,6 +57,7 @@ def test_fleetray_toml_in_the_working_directory_is_picked_up(tmp_path: Path) -> 
         ("FLEETRAY_OBJECT_STORE_URL", "gs://bucket", "file:///path or s3://"),
         ("FLEETRAY_KAFKA_BOOTSTRAP", "kafka-without-port", "host:port"),
         ("FLEETRAY_LOG_LEVEL", "LOUD", "FLEETRAY_LOG_LEVEL"),
+        ("FLEETRAY_COMPONENTS", "ingestion;api", "separated by commas"),
     ],
 )
 def test_bad_values_are_config_errors_naming_variable_and_value(

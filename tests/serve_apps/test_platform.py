@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from fleetray.config import load_settings
-from fleetray.errors import ServiceError
+from fleetray.errors import ConfigError, ServiceError
 from fleetray.inventory import TenantRecord
 from fleetray.services import Platform
 from fleetray.services.ports import free_port
@@ -21,7 +21,8 @@ def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session
     port = free_port()
     settings = load_settings(database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1, api_port=port)
     with Platform(settings) as platform:
-        assert set(platform.components) == {"ingestion", "integrations", "bags", "maintenance", "api"}
+        assert set(platform.components) == {"ingestion", "integrations", "bags", "maintenance", "reports", "api"}
+        assert "last week's made for every tenant" in platform.components["reports"].describe()
         assert "bags/ every 60 s" in platform.components["bags"].describe()
         assert "every 300 s for maintenance_due" in platform.components["maintenance"].describe()
         assert f"127.0.0.1:{port}" in platform.components["api"].describe()
@@ -40,3 +41,19 @@ def test_up_serves_the_api_and_stops_it(db: Database, mqtt_url: str, ray_session
             run_api(settings, database_url=db.url)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_up_starts_only_the_components_named_and_refuses_unknown_ones(
+    db: Database, mqtt_url: str, ray_session: None
+) -> None:
+    settings = load_settings(
+        database_url=db.url, database_schema=db.schema, mqtt_url=mqtt_url, shards=1, components="reports, ingestion"
+    )
+    with Platform(settings) as platform:
+        assert set(platform.components) == {"ingestion", "reports"}  # the API is a RayService's on KubeRay
+    wrong = settings.model_copy(update={"components": "ingestion,shards"})
+    with (
+        pytest.raises(ConfigError, match="names shards; the installed ones are api, bags, ingestion"),
+        Platform(wrong),
+    ):
+        pass
