@@ -68,6 +68,7 @@ def test_components_plug_into_the_platform_and_the_cli() -> None:
         "ingestion",
         "integrations",
         "bags",
+        "reports",
         "maintenance",
         "api",
     ]

@@ -63,9 +63,9 @@ REOPTIMIZE = {
     "event": {"type": "tasks_added", "at_s": 300, "tasks": [{"id": "t2", "location": "dock", "duration_s": 60}]},
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Routes whose path names a value every tenant may have, not a stored object (an error code): checked as
+# Routes whose path names a value every tenant may have, not a stored object (an error code, a week): checked as
 # listings are, answering with the caller's own data only.
-TENANT_WIDE = {("GET", "/v1/diagnostics/{error_code}")}
+TENANT_WIDE = {("GET", "/v1/diagnostics/{error_code}"), ("GET", "/v1/reports/weekly/{week}")}
 
 
 def _sample(tenant: str, robot: str) -> dict[str, Any]:
@@ -88,6 +88,7 @@ def acme_path_values(world: World) -> dict[str, str]:
         "bag_id": str(world.bag_ids["acme"]),
         "command_id": world.command_ids["acme"],
         "version": "1.0.0",
+        "week": "2026-W47",
     }
 
 
@@ -107,6 +108,7 @@ def missing_path_values() -> dict[str, str]:
         "bag_id": "999999",
         "command_id": "cmd_0123456789abcdef",
         "version": "9.9.9",
+        "week": "2026-W47",
     }
 
 
