@@ -1,13 +1,15 @@
 """A Ray-side pub/sub for live updates and alerts; the API's WebSocket feed reads from it.
 
-Each subscriber has a bounded queue: a slow subscriber loses its oldest items (counted, and told
-so) rather than slowing the shards that publish.
+A robot's live state is a value, not an event: each subscriber keeps only the latest state of each
+robot, so a subscriber that reads more slowly than a large fleet reports sees every robot's newest state
+and never loses one. Alerts are events: they wait in a bounded queue, and a slow subscriber loses its
+oldest (counted, and told so) rather than slowing the shards that publish.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,9 @@ class _Subscription:
     rules: frozenset[str] | None = None
     queue: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     dropped: int = 0
+    states: OrderedDict[str, dict[str, Any]] = field(
+        default_factory=OrderedDict
+    )  # robot id -> its latest, oldest first
 
     def wants(self, item: dict[str, Any]) -> bool:
         return (
@@ -88,17 +93,25 @@ class Hub:
         self.published += len(items)
         for subscription in self._subscriptions.values():
             for item in items:
-                if subscription.wants(item):
-                    if len(subscription.queue) == subscription.queue.maxlen:
-                        subscription.dropped += 1
-                    subscription.queue.append(item)
+                if not subscription.wants(item):
+                    continue
+                if item.get("kind") == "state":
+                    subscription.states.pop(item.get("robot_id"), None)  # superseded: the newest goes last
+                    subscription.states[item.get("robot_id")] = item
+                    continue
+                if len(subscription.queue) == subscription.queue.maxlen:
+                    subscription.dropped += 1
+                subscription.queue.append(item)
 
     def take(self, subscriber_id: str, max_items: int = 500) -> dict[str, Any]:
-        """Items waiting for a subscriber, and how many it lost since the last take."""
+        """Items waiting for a subscriber (alerts first, then the robots' states, least recently updated first),
+        and how many alerts it lost since the last take."""
         subscription = self._subscriptions.get(subscriber_id)
         if subscription is None:
             return {"items": [], "dropped": 0, "subscribed": False}
         items = [subscription.queue.popleft() for _ in range(min(max_items, len(subscription.queue)))]
+        states = subscription.states
+        items += [states.popitem(last=False)[1] for _ in range(min(max_items - len(items), len(states)))]
         dropped, subscription.dropped = subscription.dropped, 0
         return {"items": items, "dropped": dropped, "subscribed": True}
 

@@ -21,7 +21,7 @@ class RunningApi(RunningComponent):
         self.replicas = replicas
 
     def describe(self) -> str:
-        return f"REST API at {self.url} ({self.replicas}; docs at {self.url}/docs)"
+        return f"REST API and dashboard at {self.url} ({self.replicas}; docs at {self.url}/docs)"
 
     def stop(self) -> None:
         serve.delete(APP_NAME)

@@ -30,6 +30,7 @@ from serve_apps.api.routes import (
     stream,
     webhooks,
 )
+from serve_apps.dashboard import mount_dashboard
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """\
@@ -61,6 +62,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     for module in (*routers, agents, releases, reports):
         app.include_router(module.router)
     app.include_router(health.router)
+    mount_dashboard(app)
     install_problem_handlers(app)
     metrics = ApiMetrics()
     settings = settings or (context.settings if context is not None else get_settings())

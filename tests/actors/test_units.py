@@ -46,7 +46,7 @@ def test_policies_resolve_per_model_then_tenant_then_default(db: Database) -> No
     assert policy_for("other", "Neo 2").offline_after_s == AlertPolicy().offline_after_s
 
 
-def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_for_slow_subscribers() -> None:
+def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_alerts_for_slow_subscribers() -> None:
     hub = Hub(queue_size=3)
     hub.subscribe("all", "acme")
     hub.subscribe("r1-alerts", "acme", kinds=["alert"], robot_ids=["r1"])
@@ -54,7 +54,7 @@ def test_hub_fans_out_by_tenant_kind_and_robot_and_drops_for_slow_subscribers() 
     items = [{"tenant_id": "acme", "kind": "alert", "robot_id": f"r{n}", "n": n} for n in range(1, 6)]
     hub.publish([*items, {"tenant_id": "acme", "kind": "state", "robot_id": "r1"}])
     everything = hub.take("all")
-    assert len(everything["items"]) == 3 and everything["dropped"] == 3
+    assert [i.get("n") for i in everything["items"]] == [3, 4, 5, None] and everything["dropped"] == 2
     assert [i["n"] for i in hub.take("r1-alerts")["items"]] == [1]
     assert hub.take("other")["items"] == []
     assert hub.take("nobody") == {"items": [], "dropped": 0, "subscribed": False}
@@ -91,6 +91,18 @@ def test_reshard_command_records_the_new_layout(db: Database, monkeypatch: pytes
     assert "5 shards (was 2)" in result.output
     with db.connect() as conn:
         assert shard_layout(conn, 5) == 5
+
+
+def test_a_slow_subscriber_gets_every_robots_latest_state_and_loses_none() -> None:
+    hub = Hub(queue_size=3)
+    hub.subscribe("dashboard", "acme")
+    for seq in range(1, 4):  # three rounds of a fleet of five, read after the last
+        hub.publish([{"tenant_id": "acme", "kind": "state", "robot_id": f"r{n}", "seq": seq} for n in range(5)])
+    hub.publish([{"tenant_id": "acme", "kind": "state", "robot_id": "r0", "seq": 4}])
+    first = hub.take("dashboard", max_items=4)
+    assert [(i["robot_id"], i["seq"]) for i in first["items"]] == [("r1", 3), ("r2", 3), ("r3", 3), ("r4", 3)]
+    assert first["dropped"] == 0
+    assert [(i["robot_id"], i["seq"]) for i in hub.take("dashboard")["items"]] == [("r0", 4)]
 
 
 def test_hub_filters_by_site_and_rule_and_tells_which_tenants_are_watched() -> None:

@@ -6,6 +6,7 @@ these tests also prove that what the API does for itself holds through that ingr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -97,6 +98,19 @@ def test_serve_application_end_to_end(served: tuple[str, World]) -> None:
                 if frame["type"] == "state":
                     update = frame
             assert update is not None and update["robot_id"] == "acme-r1" and update["tenant_id"] == "acme"
+
+            socket.send(json.dumps({"type": "subscribe", "kinds": ["state"], "batch": True}))  # a poll a frame
+            assert json.loads(socket.recv(timeout=30))["subscription"]["batch"] is True
+            grouped = None
+            deadline = time.monotonic() + 60
+            while grouped is None and time.monotonic() < deadline:
+                http.post("/v1/device/telemetry", json=_telemetry(seq), headers=device)
+                seq += 1
+                with contextlib.suppress(TimeoutError):
+                    frame = json.loads(socket.recv(timeout=2))
+                    grouped = frame if frame["type"] == "batch" else None
+            assert grouped is not None and [i["type"] for i in grouped["items"]] == ["state"]
+            assert grouped["items"][0]["robot_id"] == "acme-r1"
 
         with connect(url.replace("http", "ws") + "/v1/stream", open_timeout=30) as socket:
             socket.send(json.dumps({"type": "auth", "token": "fr_0123456789abcdef_" + "x" * 43}))
