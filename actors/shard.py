@@ -154,6 +154,11 @@ class FleetShard:
             self._core.latencies.clear()
         return taken
 
+    def reload_policies(self) -> None:
+        """Apply the alert thresholds as stored now."""
+        with self._lock:
+            self._core.reload_policies()
+
     def tick(self) -> int:
         """Evaluate silence-based alert rules now."""
         with self._lock:

@@ -93,6 +93,13 @@ class ShardCore:
         if lake is not None:
             lake.recover(list(self.state.robots))
 
+    def reload_policies(self) -> None:
+        """Read the alert thresholds again (an admin changed a tenant's rules)."""
+        from actors.registry import load_policies
+
+        with self.db.connect() as conn:
+            self.state.set_policies(policy_lookup(load_policies(conn)))
+
     def rebuild(self) -> None:
         """Load this shard's robots, their last minutes of samples (or latest one) and open alerts."""
         started = time.monotonic()

@@ -134,6 +134,12 @@ class ShardState:
                 state.info = info
                 state.alerts.current_limits = dict(info.current_limits)
 
+    def set_policies(self, policy_for: Any) -> None:
+        """New alert thresholds, for the robots held and those registered later (active alerts stay active)."""
+        self._policy_for = policy_for
+        for state in self.robots.values():
+            state.alerts.policy = policy_for(state.info.tenant_id, state.info.model)
+
     def is_known(self, tenant_id: str, robot_id: str) -> bool:
         """Whether the robot is registered with this shard."""
         return (tenant_id, robot_id) in self.robots

@@ -16,6 +16,7 @@ from serve_apps.api.protection import ApiMetrics, ProtectionMiddleware
 from serve_apps.api.routes import (
     account,
     agents,
+    alert_rules,
     bag_index,
     bags,
     connectors,
@@ -59,7 +60,7 @@ def create_app(context: ApiContext | None = None, *, settings: Settings | None =
     )
     app.state.context = context
     routers = (account, fleet, state, records, schedules, webhooks, device, bags, bag_index, connectors, stream, models)
-    for module in (*routers, agents, releases, reports):
+    for module in (*routers, alert_rules, agents, releases, reports):
         app.include_router(module.router)
     app.include_router(health.router)
     mount_dashboard(app)

@@ -205,3 +205,18 @@ def test_a_closed_minute_is_stored_with_its_window_statistics(db: Database, tena
     assert row[5] == 0.0  # scored as they came (cleaning), all within the scores' warm-up
     unscored = stored("battery.soc")
     assert unscored[5] is None and unscored[2] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_changed_alert_rules_apply_to_the_robots_held_without_a_restart(
+    db: Database, tenant_id: str, fleet: list[str]
+) -> None:
+    from fleetray.storage.alert_policies import put_policy
+
+    shard = core(db)
+    shard.ingest([raw(sample(tenant_id, "r1", 1))])  # battery at 80 %: fine by the default thresholds
+    assert shard.state.robot(tenant_id, "r1")["alerts"] == []
+    with db.connect() as conn:
+        put_policy(conn, tenant_id, "*", {"battery_low_raise": 0.85, "battery_low_clear": 0.9})
+    shard.reload_policies()
+    shard.ingest([raw(sample(tenant_id, "r1", 2))])
+    assert shard.state.robot(tenant_id, "r1")["alerts"] == ["battery_low"]

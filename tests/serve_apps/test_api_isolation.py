@@ -158,6 +158,8 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
             "wheel": "d2hlZWw=",
         },
         ("POST", "/v1/agent/releases/{version}:rollout"): {"share": 1.0},
+        ("PUT", "/v1/alert-rules"): {"overrides": {"offline_after_s": 300}},
+        ("DELETE", "/v1/alert-rules"): None,
     }
 
 

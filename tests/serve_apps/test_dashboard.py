@@ -231,3 +231,20 @@ def test_a_device_key_or_a_wrong_key_does_not_open_it(browser: Any, site: str, w
         expect(page.locator("#login-error")).to_contain_text(message)
         assert page.evaluate("sessionStorage.length") == 0
     page.close()
+
+
+def test_an_admin_changes_the_alert_rules_and_is_told_what_cannot_hold(browser: Any, site: str, world: World) -> None:
+    from playwright.sync_api import expect
+
+    tab = Session(browser, site, world.tokens[("acme", "admin")])
+    page = tab.go("#/alerts")
+    page.get_by_label("battery_low_raise", exact=True).fill("0.3")
+    page.get_by_role("button", name="Save rules").click()
+    expect(page.get_by_role("status")).to_contain_text("battery_low_clear")  # 0.25 would clear below 0.3
+    page.get_by_label("battery_low_clear", exact=True).fill("0.4")
+    page.get_by_role("button", name="Save rules").click()
+    expect(page.get_by_role("status")).to_have_text("alert rules for all models saved")
+    rules = httpx.get(f"{site}/v1/alert-rules", headers=world.auth("acme", "viewer")).json()["items"]
+    assert rules[0]["overrides"] == {"battery_low_raise": 0.3, "battery_low_clear": 0.4}
+    tab.shot("alert-rules")
+    tab.close()
