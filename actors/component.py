@@ -35,20 +35,10 @@ class IngestionComponent(PlatformComponent):
     name = "ingestion"
 
     def start(self, context: PlatformContext) -> RunningIngestion:
-        settings = context.settings
-        if settings.object_store_url is None or settings.object_store_url.startswith("file://"):
-            from fleetray.objectstore.signing import load_or_create_signing_key
+        from fleetray.objectstore import ObjectStore
 
-            store = {
-                "url": settings.resolved_object_store_url,
-                "signing_key": load_or_create_signing_key(settings.data_dir),
-            }
-        else:
-            store = {
-                "url": settings.object_store_url,
-                "s3_endpoint_url": settings.s3_endpoint_url,
-                "s3_region": settings.s3_region,
-            }
+        settings = context.settings
+        store = ObjectStore.arguments(settings)
         return RunningIngestion(
             start_ingestion(
                 context.db,
@@ -175,17 +165,10 @@ class ReportsComponent(PlatformComponent):
     def start(self, context: PlatformContext) -> RunningReportJob:
         from actors.reports import ReportJob
         from fleetray.objectstore import ObjectStore
-        from fleetray.objectstore.signing import load_or_create_signing_key
 
         settings, db = context.settings, context.db
-        store = {
-            "url": ObjectStore.from_settings(settings).url,
-            "s3_endpoint_url": settings.s3_endpoint_url,
-            "s3_region": settings.s3_region,
-            "signing_key": load_or_create_signing_key(settings.data_dir),
-        }
         job = ReportJob.options(name=REPORT_JOB, get_if_exists=True).remote(
-            db.url, db.schema, store, settings.report_check_s
+            db.url, db.schema, ObjectStore.arguments(settings), settings.report_check_s
         )
         ray.get(job.stats.remote())
         return RunningReportJob(job, settings.report_check_s)

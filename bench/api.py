@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -38,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -191,22 +191,18 @@ def main() -> None:
     from ray import serve
 
     from actors.ingestion import start_ingestion
+    from bench.database import bench_database
     from fleetray.config import load_settings
     from fleetray.services.ports import free_port
     from fleetray.sim import FleetSimulator, SimConfig, history_start
     from fleetray.sim.persist import write_history
-    from fleetray.storage import Database, EmbeddedPostgres, migrate
     from fleetray.storage.api_keys import create_key
     from serve_apps.api.deployment import build_application
 
     work = Path(tempfile.mkdtemp(prefix="fleetray-bench-api-"))
-    embedded = None
-    db_url = os.environ.get("FLEETRAY_DATABASE_URL")
-    if db_url is None:
-        embedded = EmbeddedPostgres(work / "pg")
-        db_url = embedded.start()
-    db = Database(db_url, schema=f"bench_{uuid.uuid4().hex[:8]}")
-    migrate(db)
+    database = contextlib.ExitStack()
+    db = database.enter_context(bench_database(work))
+    db_url = db.url
     child = None
     result: dict[str, float | int | str] = {"robots": args.robots, "clients": CLIENTS, "replicas": args.replicas}
     try:
@@ -297,9 +293,7 @@ def main() -> None:
             child.terminate()
             child.wait(timeout=30)
         ray.shutdown()
-        db.drop_schema()
-        if embedded is not None:
-            embedded.stop()
+        database.close()
     print(json.dumps(result))
 
 

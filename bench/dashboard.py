@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +94,97 @@ def main_thread_ms(trace: dict[str, Any]) -> tuple[float, float]:
     return busy[page], max(times[page]) - min(times[page])
 
 
+def _watch(url: str, token: str, robots: list[str], deliver: Any, args: argparse.Namespace, chromium: str) -> dict:
+    """Open the fleet page, wait for every robot, then trace the page while the robots report."""
+    from playwright.sync_api import sync_playwright
+
+    figures: dict[str, Any] = {}
+    received: list[int] = []
+    dropped: list[int] = []  # what the hub let go of because the page read too slowly
+
+    def count(frame: str | bytes) -> None:
+        message = json.loads(frame)
+        if message["type"] == "dropped":
+            dropped.append(message["count"])
+        items = message["items"] if message["type"] == "batch" else [message]
+        received.append(sum(item["type"] == "state" for item in items))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.add_init_script(f"sessionStorage.setItem('fleetray.token', {json.dumps(token)})")
+        page.on("websocket", lambda socket: socket.on("framereceived", count))
+        page.goto(f"{url}/#/fleet")
+        page.wait_for_selector(".grid-row", timeout=60_000)
+        figures["first_paint_ms"] = round(page.evaluate("performance.now()"))
+        page.get_by_text(f"{len(robots)} of {len(robots)} robots").wait_for(timeout=120_000)
+        figures["all_robots_listed_ms"] = round(page.evaluate("performance.now()"))
+        page.wait_for_timeout(6000)  # the shards see the tenant watched within a tick
+        browser.start_tracing(page=page, categories=["toplevel", "devtools.timeline"])
+        before = sum(received)
+        began, sent, offset = time.monotonic(), 0, 0
+        per_second = max(1, int(len(robots) / args.every_s))
+        while time.monotonic() - began < args.seconds:
+            second = time.monotonic()
+            batch = [robots[(offset + k) % len(robots)] for k in range(per_second)]
+            offset += per_second
+            deliver(_samples(batch, 2 + offset // len(robots), datetime.now(UTC)))
+            sent += len(batch)
+            page.wait_for_timeout(max(0.0, 1000 * (1.0 - (time.monotonic() - second))))  # frames counted meanwhile
+        elapsed = time.monotonic() - began
+        page.wait_for_timeout(1000)
+        busy_ms, span_s = main_thread_ms(json.loads(browser.stop_tracing()))
+        browser.close()
+    figures["updates_sent_per_s"] = round(sent / elapsed)
+    figures["ws_updates_per_s"] = round((sum(received) - before) / elapsed)
+    figures["update_main_thread_ms_per_s"] = round(busy_ms / max(span_s, elapsed), 1)
+    figures["traced_s"] = round(max(span_s, elapsed), 1)
+    figures["ws_dropped"] = sum(dropped)
+    return figures
+
+
+def measure(db: Any, args: argparse.Namespace, chromium: str) -> dict[str, Any]:
+    """The fleet registered and reporting once, the API up, then the page watched."""
+    import ray
+
+    from actors.ingestion import start_ingestion
+    from actors.router import ShardRouter
+    from bench.api import wait_until_up
+    from fleetray.services.ports import free_port
+    from fleetray.sim import FleetSimulator, SimConfig
+    from fleetray.sim.persist import register_fleet
+    from fleetray.storage.api_keys import create_key
+
+    sim = FleetSimulator(SimConfig(tenant_id=TENANT, robots=args.robots, seed=3))
+    register_fleet(db, sim)
+    with db.connect() as conn:
+        token = create_key(conn, TENANT, "viewer", description="bench").token
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
+    server = None
+    try:
+        ingestion = start_ingestion(db, shards=2)
+        router = ShardRouter(2)
+        router.deliver(_samples(sim.robot_ids, 1, datetime.now(UTC)))
+        port = free_port()
+        address = ray.get_runtime_context().gcs_address
+        server = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(port, db.url, db.schema, address), daemon=True
+        )
+        server.start()
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url)
+        figures = _watch(url, token, sim.robot_ids, router.deliver, args, chromium)
+        ingestion.stop()
+        return {"robots": args.robots, "every_s": args.every_s, **figures}
+    finally:
+        if server is not None:
+            server.terminate()
+        ray.shutdown()
+
+
 def main() -> None:
+    from bench.database import bench_database
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--robots", type=int, default=10_000)
     parser.add_argument("--every-s", type=float, default=5.0, help="each robot reports this often while measured")
@@ -108,105 +196,8 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("bench/dashboard.py needs Debian's chromium: apt-get install chromium")
-
-    import httpx
-    import ray
-    from playwright.sync_api import sync_playwright
-
-    from actors.ingestion import start_ingestion
-    from actors.router import ShardRouter
-    from fleetray.services.ports import free_port
-    from fleetray.sim import FleetSimulator, SimConfig
-    from fleetray.sim.persist import register_fleet
-    from fleetray.storage import Database, EmbeddedPostgres, migrate
-    from fleetray.storage.api_keys import create_key
-
-    work = Path(tempfile.mkdtemp(prefix="fleetray-bench-dashboard-"))
-    embedded = None
-    db_url = os.environ.get("FLEETRAY_DATABASE_URL")
-    if db_url is None:
-        embedded = EmbeddedPostgres(work / "pg")
-        db_url = embedded.start()
-    db = Database(db_url, schema=f"bench_{uuid.uuid4().hex[:8]}")
-    migrate(db)
-    server = None
-    result: dict[str, Any] = {"robots": args.robots, "every_s": args.every_s}
-    try:
-        sim = FleetSimulator(SimConfig(tenant_id=TENANT, robots=args.robots, seed=3))
-        register_fleet(db, sim)
-        with db.connect() as conn:
-            token = create_key(conn, TENANT, "viewer", description="bench").token
-        robots = sim.robot_ids
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE)
-        ingestion = start_ingestion(db, shards=2)
-        router = ShardRouter(2)
-        router.deliver(_samples(robots, 1, datetime.now(UTC)))
-        port = free_port()
-        server = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(port, db_url, db.schema, ray.get_runtime_context().gcs_address), daemon=True
-        )
-        server.start()
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-
-        received: list[int] = []
-        dropped: list[int] = []  # what the hub let go of because the page read too slowly
-
-        def count(frame: str | bytes) -> None:
-            message = json.loads(frame)
-            if message["type"] == "dropped":
-                dropped.append(message["count"])
-            items = message["items"] if message["type"] == "batch" else [message]
-            received.append(sum(item["type"] == "state" for item in items))
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.add_init_script(f"sessionStorage.setItem('fleetray.token', {json.dumps(token)})")
-            page.on("websocket", lambda socket: socket.on("framereceived", count))
-            page.goto(f"{url}/#/fleet")
-            page.wait_for_selector(".grid-row", timeout=60_000)
-            result["first_paint_ms"] = round(page.evaluate("performance.now()"))
-            page.get_by_text(f"{args.robots} of {args.robots} robots").wait_for(timeout=120_000)
-            result["all_robots_listed_ms"] = round(page.evaluate("performance.now()"))
-            time.sleep(6)  # the shards see the tenant watched within a tick
-            browser.start_tracing(page=page, categories=["toplevel", "devtools.timeline"])
-            page.evaluate("0")  # Playwright hands over the frames received so far
-            before = sum(received)
-            began, sent, seq = time.monotonic(), 0, 2
-            per_round = max(1, int(len(robots) / args.every_s))  # robots reporting each second
-            offset = 0
-            while time.monotonic() - began < args.seconds:
-                second = time.monotonic()
-                batch = [robots[(offset + k) % len(robots)] for k in range(per_round)]
-                offset += per_round
-                router.deliver(_samples(batch, seq + offset // len(robots), datetime.now(UTC)))
-                sent += len(batch)
-                page.wait_for_timeout(max(0.0, 1000 * (1.0 - (time.monotonic() - second))))  # frames counted meanwhile
-            elapsed = time.monotonic() - began
-            page.wait_for_timeout(1000)
-            trace = json.loads(browser.stop_tracing())
-            busy_ms, span_s = main_thread_ms(trace)
-            result["updates_sent_per_s"] = round(sent / elapsed)
-            result["ws_updates_per_s"] = round((sum(received) - before) / elapsed)
-            result["update_main_thread_ms_per_s"] = round(busy_ms / max(span_s, elapsed), 1)
-            result["traced_s"] = round(max(span_s, elapsed), 1)
-            result["ws_dropped"] = sum(dropped)
-            browser.close()
-        ingestion.stop()
-    finally:
-        if server is not None:
-            server.terminate()
-        ray.shutdown()
-        db.drop_schema()
-        if embedded is not None:
-            embedded.stop()
+    with bench_database(Path(tempfile.mkdtemp(prefix="fleetray-bench-dashboard-"))) as db:
+        result = measure(db, args, chromium)
     print(json.dumps(result))
 
 

@@ -25,6 +25,7 @@ The last line is JSON:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -411,11 +412,11 @@ def main() -> None:
     import ray
 
     from actors.ingestion import start_ingestion
+    from bench.database import bench_database
     from fleetray.services.mqtt_broker import embedded_broker
     from fleetray.services.ports import free_port
     from fleetray.sim import FleetSimulator, SimConfig
     from fleetray.sim.persist import register_fleet
-    from fleetray.storage import Database, EmbeddedPostgres, migrate
 
     work = Path(tempfile.mkdtemp(prefix="fleetray-bench-"))
     kafka = args.source == "kafka"
@@ -425,13 +426,8 @@ def main() -> None:
     else:
         broker, url = embedded_broker(work, port=free_port())
         broker.start()
-    embedded = None
-    db_url = os.environ.get("FLEETRAY_DATABASE_URL")
-    if db_url is None:
-        embedded = EmbeddedPostgres(work / "pg")
-        db_url = embedded.start()
-    db = Database(db_url, schema=f"bench_{uuid.uuid4().hex[:8]}")
-    migrate(db)
+    database = contextlib.ExitStack()
+    db = database.enter_context(bench_database(work))
     sim = FleetSimulator(SimConfig(tenant_id=TENANT, robots=args.robots, seed=1))
     register_fleet(db, sim)
     robots = sim.robot_ids
@@ -505,10 +501,8 @@ def main() -> None:
         ingestion.stop()
     finally:
         ray.shutdown()
-        db.drop_schema()
+        database.close()
         broker.stop()
-        if embedded is not None:
-            embedded.stop()
     print(json.dumps({"robots": args.robots, "source": args.source, **result}))
 
 

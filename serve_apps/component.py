@@ -72,18 +72,11 @@ class MaintenanceComponent(PlatformComponent):
 
     def start(self, context: PlatformContext) -> RunningWatch:
         from fleetray.objectstore import ObjectStore
-        from fleetray.objectstore.signing import load_or_create_signing_key
         from serve_apps.scoring.watch import MaintenanceWatch
 
         settings, db = context.settings, context.db
-        store = {
-            "url": ObjectStore.from_settings(settings).url,
-            "s3_endpoint_url": settings.s3_endpoint_url,
-            "s3_region": settings.s3_region,
-            "signing_key": load_or_create_signing_key(settings.data_dir),
-        }
         watch = MaintenanceWatch.options(name=WATCH, get_if_exists=True).remote(
-            db.url, db.schema, store, settings.maintenance_watch_s
+            db.url, db.schema, ObjectStore.arguments(settings), settings.maintenance_watch_s
         )
         ray.get(watch.stats.remote())
         return RunningWatch(watch, settings.maintenance_watch_s)

@@ -7,7 +7,7 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pyarrow import fs as pafs
@@ -80,15 +80,20 @@ class ObjectStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> ObjectStore:
         """The store the settings name (the data dir's ``objects`` folder by default)."""
+        return cls(**cls.arguments(settings))
+
+    @staticmethod
+    def arguments(settings: Settings) -> dict[str, Any]:
+        """The store's constructor arguments, as plain data: what an actor on another node opens it with."""
         from fleetray.objectstore.signing import load_or_create_signing_key
 
-        return cls(
-            settings.resolved_object_store_url,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            s3_region=settings.s3_region,
-            signing_key=load_or_create_signing_key(settings.data_dir),
-            api_base_url=settings.api_base_url,
-        )
+        return {
+            "url": settings.resolved_object_store_url,
+            "s3_endpoint_url": settings.s3_endpoint_url,
+            "s3_region": settings.s3_region,
+            "signing_key": load_or_create_signing_key(settings.data_dir),
+            "api_base_url": settings.api_base_url,
+        }
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.url!r})"

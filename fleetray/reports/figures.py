@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from fleetray.errors import ReportError
@@ -170,9 +171,8 @@ def _within(moment: datetime | None, start: datetime, end: datetime) -> bool:
 
 
 def _rows(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(query, params)
-    names = [column.name for column in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(query, params).fetchall()
 
 
 def _tasks(conn: psycopg.Connection, window: dict[str, Any]) -> list[dict[str, Any]]:
