@@ -23,24 +23,30 @@ class AlertPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    battery_low_raise: float = Field(default=0.15, ge=0, le=1)
-    battery_low_clear: float = Field(default=0.25, ge=0, le=1)
-    battery_hot_raise_c: float = 55.0
-    battery_hot_clear_c: float = 50.0
-    motor_hot_raise_c: float = 85.0
-    motor_hot_clear_c: float = 75.0
-    overcurrent_samples: int = Field(default=5, ge=1, description="Consecutive samples over the limit.")
-    overcurrent_clear_ratio: float = Field(default=0.9, gt=0, le=1)
-    error_burst_count: int = Field(default=3, ge=1)
-    error_burst_window_s: float = Field(default=300, gt=0)
-    offline_after_s: float = Field(default=120, gt=0)
-    stuck_after_s: float = Field(default=180, gt=0)
-    stuck_distance_m: float = Field(default=0.5, ge=0)
-    anomaly_raise: float = Field(default=8.0, gt=0)
-    anomaly_clear: float = Field(default=4.0, gt=0)
-    anomaly_clear_samples: int = Field(default=30, ge=1)
-    maintenance_due_raise: float = Field(default=0.7, gt=0, le=1, description="Predicted failure risk.")
-    maintenance_due_clear: float = Field(default=0.5, ge=0, lt=1)
+    battery_low_raise: float = Field(default=0.15, ge=0, le=1, description="battery_low below this charge (0-1).")
+    battery_low_clear: float = Field(default=0.25, ge=0, le=1, description="battery_low clears above this charge.")
+    battery_hot_raise_c: float = Field(default=55.0, description="battery_overheat above this pack temperature, °C.")
+    battery_hot_clear_c: float = Field(default=50.0, description="battery_overheat clears below this, °C.")
+    motor_hot_raise_c: float = Field(default=85.0, description="motor_overheat:<part> above this temperature, °C.")
+    motor_hot_clear_c: float = Field(default=75.0, description="motor_overheat clears below this, °C.")
+    overcurrent_samples: int = Field(
+        default=5, ge=1, description="overcurrent:<part> after this many consecutive samples over the part's limit."
+    )
+    overcurrent_clear_ratio: float = Field(
+        default=0.9, gt=0, le=1, description="overcurrent clears below this share of the part's current limit."
+    )
+    error_burst_count: int = Field(default=3, ge=1, description="error_burst when a robot reports this many errors…")
+    error_burst_window_s: float = Field(default=300, gt=0, description="…within this many seconds.")
+    offline_after_s: float = Field(default=120, gt=0, description="offline after this many seconds without a message.")
+    stuck_after_s: float = Field(default=180, gt=0, description="stuck when cleaning without moving for this long, s…")
+    stuck_distance_m: float = Field(default=0.5, ge=0, description="…moving meaning more than this many metres.")
+    anomaly_raise: float = Field(default=8.0, gt=0, description="anomaly above this online anomaly score of a signal.")
+    anomaly_clear: float = Field(default=4.0, gt=0, description="anomaly clears once the score stays below this…")
+    anomaly_clear_samples: int = Field(default=30, ge=1, description="…for this many samples.")
+    maintenance_due_raise: float = Field(
+        default=0.7, gt=0, le=1, description="maintenance_due above this predicted failure risk (0-1)."
+    )
+    maintenance_due_clear: float = Field(default=0.5, ge=0, lt=1, description="maintenance_due clears below this risk.")
 
     @model_validator(mode="after")
     def _clear_inside_raise(self) -> AlertPolicy:

@@ -11,7 +11,7 @@ def test_an_admin_sets_and_resets_thresholds_and_other_tenants_see_none_of_it(cl
     admin, viewer = world.auth("acme", "admin"), world.auth("acme", "viewer")
     empty = client.get("/v1/alert-rules", headers=viewer).json()
     assert empty["items"] == [] and empty["defaults"]["battery_low_raise"] == 0.15
-    assert "Predicted failure risk." in empty["descriptions"]["maintenance_due_raise"]
+    assert "predicted failure risk" in empty["descriptions"]["maintenance_due_raise"]
     rules = {"model": "Phantas", "overrides": {"battery_low_raise": 0.3, "battery_low_clear": 0.4}}
     written = client.put("/v1/alert-rules", json=rules, headers=admin)
     assert written.status_code == 200, written.text
