@@ -30,9 +30,8 @@ class _Subscription:
     rules: frozenset[str] | None = None
     queue: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     dropped: int = 0
-    states: OrderedDict[str, dict[str, Any]] = field(
-        default_factory=OrderedDict
-    )  # robot id -> its latest, oldest first
+    # Each robot's latest state, the least recently updated first.
+    states: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 
     def wants(self, item: dict[str, Any]) -> bool:
         return (

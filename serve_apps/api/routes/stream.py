@@ -10,7 +10,8 @@ The protocol, one JSON object per frame:
    With ``"batch": true`` the items come grouped, ``{"type": "batch", "items": [...]}`` (each item as it
    would come alone): a client following thousands of robots handles a few frames a second, not thousands.
 3. Receive ``{"type": "state", ...}`` and ``{"type": "alert", ...}`` frames. A consumer that reads
-   too slowly loses the oldest items (the hub's queue per subscriber is bounded) and is told so with
+   too slowly gets each robot's latest state (a newer one replaces an older one while it lags) and loses
+   its oldest alerts (the hub's queue per subscriber is bounded), and is told so with
    ``{"type": "dropped", "count": n}``: a slow client never slows the platform.
 """
 
