@@ -88,18 +88,19 @@ class IngestionComponent(PlatformComponent):
 
 
 class RunningIntegrations(RunningComponent):
-    """The webhook dispatcher and the manufacturer-cloud pollers."""
+    """The webhook dispatcher and the supervisor of the manufacturer-cloud pollers."""
 
-    def __init__(self, dispatcher: Any, pollers: dict[str, Any]) -> None:
+    def __init__(self, dispatcher: Any, supervisor: Any, sync_s: float) -> None:
         self.dispatcher = dispatcher
-        self.pollers = pollers
+        self.supervisor = supervisor
+        self.sync_s = sync_s
 
     def describe(self) -> str:
-        accounts = ", ".join(sorted(self.pollers)) or "none configured"
-        return f"webhook dispatcher; manufacturer-cloud pollers: {accounts}"
+        accounts = ", ".join(ray.get(self.supervisor.accounts.remote())) or "none configured yet"
+        return f"webhook dispatcher; manufacturer-cloud pollers (accounts followed every {self.sync_s:g} s): {accounts}"
 
     def stop(self) -> None:
-        for actor in [self.dispatcher, *self.pollers.values()]:
+        for actor in [self.dispatcher, self.supervisor]:
             try:
                 ray.get(actor.stop.remote(), timeout=10)
             except Exception:
@@ -108,28 +109,24 @@ class RunningIntegrations(RunningComponent):
 
 
 class IntegrationsComponent(PlatformComponent):
-    """Outgoing webhooks, and a poller per tenant account with a manufacturer's cloud (after ingestion)."""
+    """Outgoing webhooks, and a poller per tenant account with a manufacturer's cloud (after ingestion), following
+    the accounts as admins add and remove them."""
 
     name = "integrations"
 
     def start(self, context: PlatformContext) -> RunningIntegrations:
-        from actors.cloud_poller import CloudPoller
+        from actors.cloud_poller import PollerSupervisor
         from actors.webhooks import WebhookDispatcher
-        from fleetray.storage.connectors import list_accounts
 
-        db = context.db
+        db, sync_s = context.db, context.settings.connector_sync_s
         dispatcher = WebhookDispatcher.options(name="fleetray-webhooks", get_if_exists=True).remote(db.url, db.schema)
         with db.connect() as conn:
-            accounts = list_accounts(conn)
             (shard_count,) = conn.execute("SELECT shard_count FROM shard_layout WHERE layout_id = 1").fetchone()
-        pollers = {
-            f"{a['tenant_id']}/{a['connector']}": CloudPoller.options(
-                name=f"fleetray-poller-{a['tenant_id']}-{a['connector']}", get_if_exists=True
-            ).remote(db.url, db.schema, a["tenant_id"], a["connector"], shard_count)
-            for a in accounts
-        }
-        ray.get(dispatcher.stats.remote())
-        return RunningIntegrations(dispatcher, pollers)
+        supervisor = PollerSupervisor.options(name="fleetray-poller-supervisor", get_if_exists=True).remote(
+            db.url, db.schema, shard_count, sync_s=sync_s
+        )
+        ray.get([dispatcher.stats.remote(), supervisor.accounts.remote()])
+        return RunningIntegrations(dispatcher, supervisor, sync_s)
 
     def status_rows(self) -> list[tuple[str, str, str]]:
         rows = []

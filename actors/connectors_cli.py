@@ -28,7 +28,8 @@ def add(
     rate: Annotated[float, typer.Option(min=0.1, help="Requests per second allowed to the manufacturer.")] = 5.0,
     site: Annotated[str | None, typer.Option(help="Site for robots the manufacturer lists without one.")] = None,
 ) -> None:
-    """Connect a tenant to a manufacturer's cloud (or change the connection). `fleetray up` polls it."""
+    """Connect a tenant to a manufacturer's cloud (or change the connection). A running platform polls it within
+    FLEETRAY_CONNECTOR_SYNC_S seconds."""
     from fleetray.storage import open_database
     from fleetray.storage.connectors import add_account
 
@@ -52,6 +53,24 @@ def add(
     console.print("For pushed webhooks, give the manufacturer this URL and signing secret:")
     typer.echo(f"{settings.api_base_url}/v1/connectors/{connector}/webhooks/{tenant}")
     typer.echo(account["webhook_secret"])
+
+
+@app.command("remove")
+def remove(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")],
+    connector: Annotated[str, typer.Option(help="The manufacturer's connector, e.g. nimbus.")],
+) -> None:
+    """Disconnect a tenant from a manufacturer's cloud; its robots and their history stay."""
+    from fleetray.errors import NotFoundError
+    from fleetray.storage import open_database
+    from fleetray.storage.connectors import remove_account
+
+    try:
+        with open_database(get_settings()) as db, db.connect() as conn:
+            remove_account(conn, tenant, connector)
+    except NotFoundError as err:
+        raise typer.BadParameter(str(err)) from err
+    console.print(f"{tenant} is no longer connected to {connector}; a running platform stops polling it shortly.")
 
 
 @app.command("list")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fleetray.errors import ConfigError, MissingExtraError
@@ -91,13 +91,26 @@ class Settings(BaseSettings):
     api_max_replicas: int | None = Field(
         default=None, ge=1, le=256, description="Set above api_replicas to autoscale on ongoing requests."
     )
+    api_replica_resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each API replica needs, to keep replicas on the nodes that offer them "
+        '(JSON, e.g. {"api_host": 0.01}).',
+    )
     api_rate_limit: str = Field(
         default="50/second;2000/minute", description="Requests per API key and replica, in the `limits` notation."
     )
     api_max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30, description="Largest request body.")
     api_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
     webhook_allow_private_urls: bool = Field(
-        default=False, description="Allow webhooks to loopback and private addresses (tests, on-premises installs)."
+        default=False,
+        description="Allow webhooks and manufacturer-cloud accounts at loopback and private addresses "
+        "(tests, on-premises installs).",
+    )
+    connector_sync_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds within which a manufacturer-cloud account added or removed is polled or let go.",
     )
     schedule_replicas: int = Field(default=1, ge=1, le=256, description="Schedule optimizer replicas (a CPU each).")
     schedule_max_time_limit_s: float = Field(

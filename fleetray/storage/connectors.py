@@ -74,10 +74,27 @@ def get_account(conn: psycopg.Connection, tenant_id: str, connector: str) -> dic
     return row
 
 
-def list_accounts(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every account, to start pollers for."""
+def list_accounts(conn: psycopg.Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    """Every account (to start pollers for), or one tenant's."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT * FROM connector_accounts ORDER BY tenant_id, connector").fetchall()
+        if tenant_id is None:
+            return cur.execute("SELECT * FROM connector_accounts ORDER BY tenant_id, connector").fetchall()
+        return cur.execute(
+            "SELECT * FROM connector_accounts WHERE tenant_id = %s ORDER BY connector", (tenant_id,)
+        ).fetchall()
+
+
+def remove_account(conn: psycopg.Connection, tenant_id: str, connector: str) -> None:
+    """Disconnect a tenant from a manufacturer's cloud; its robots and what they reported stay.
+
+    Raises:
+        NotFoundError: the tenant has no account with it.
+    """
+    removed = conn.execute(
+        "DELETE FROM connector_accounts WHERE tenant_id = %s AND connector = %s", (tenant_id, connector)
+    )
+    if removed.rowcount == 0:
+        raise NotFoundError(f"tenant {tenant_id!r} has no {connector} account")
 
 
 def save_poll(

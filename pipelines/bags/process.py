@@ -239,8 +239,12 @@ def scan(
     if bags_at_once <= 1:
         return [_offer(db, bag.uri, output_root, tenant_id, runner) for bag in bags]
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    offer = _remote_offer()
+    # A bag's offer claims it in the index: were its node to go, Ray's retry would find the bag claimed and
+    # skip it. Offers stay on this node, so only their parts (which may run twice) spread over the cluster.
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    offer = _remote_offer().options(scheduling_strategy=here)
     refs: list[ray.ObjectRef] = []
     running: list[ray.ObjectRef] = []
     for bag in bags:

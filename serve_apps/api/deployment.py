@@ -106,7 +106,7 @@ def build_application(
 
     # Serve's own access log is off: the API writes one of its own (JSON, with the key id and never the key).
     options: dict[str, Any] = {
-        "ray_actor_options": {"num_cpus": replica_cpus},
+        "ray_actor_options": {"num_cpus": replica_cpus, "resources": dict(settings.api_replica_resources)},
         "max_ongoing_requests": 200,
         "logging_config": {"enable_access_log": False},
     }

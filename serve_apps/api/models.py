@@ -302,6 +302,49 @@ class WebhookDeliveryPage(BaseModel):
     next_cursor: str | None
 
 
+class ConnectorAccountSettings(Body):
+    """How to reach a manufacturer's cloud for this tenant; the token is write-only."""
+
+    base_url: AnyHttpUrl = Field(description="Base URL of the manufacturer's API.")
+    api_token: str = Field(min_length=1, max_length=4096, description="The API token the manufacturer issued.")
+    poll_interval_s: float = Field(default=30.0, ge=1.0, le=86_400.0, description="Seconds between polls.")
+    requests_per_s: float = Field(
+        default=5.0, ge=0.1, le=1_000.0, description="Requests per second allowed to the manufacturer."
+    )
+    site_id: str | None = Field(
+        default=None, max_length=64, description="Site for robots the manufacturer lists without one."
+    )
+
+
+class ConnectorAccount(BaseModel):
+    """A tenant's connection to a manufacturer's cloud and how its polling goes (never the token)."""
+
+    connector: str
+    manufacturer: str
+    base_url: str
+    poll_interval_s: float
+    requests_per_s: float
+    site_id: str | None
+    webhook_url: str = Field(description="Where the manufacturer pushes signed webhooks for this tenant.")
+    last_polled_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+class ConnectorAccountSaved(BaseModel):
+    """The account; on creation also the webhook signing secret, shown this once."""
+
+    account: ConnectorAccount
+    webhook_secret: str | None = Field(description="Given to the manufacturer for signing; null on a change.")
+
+
+class Connectors(BaseModel):
+    """The connectors this platform has installed, and the tenant's accounts with them."""
+
+    installed: list[str]
+    accounts: list[ConnectorAccount]
+
+
 class IngestAccepted(BaseModel):
     """What the platform took from a device or a manufacturer's webhook."""
 

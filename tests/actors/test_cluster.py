@@ -15,7 +15,7 @@ SCENARIO = Path(__file__).with_name("cluster_scenario.py")
 
 
 @pytest.mark.slow
-def test_removing_the_node_that_holds_the_shards_loses_nothing(
+def test_three_nodes_lose_nothing_when_the_shard_node_goes_mid_load(
     db: Database, tenant_id: str, mqtt_url: str, tmp_path: Path
 ) -> None:
     prefix = f"c{uuid.uuid4().hex[:6]}"
@@ -23,7 +23,7 @@ def test_removing_the_node_that_holds_the_shards_loses_nothing(
         [sys.executable, str(SCENARIO), db.url, db.schema, mqtt_url, tenant_id, prefix],
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=500,
         check=False,
         cwd=Path(__file__).parents[2],
     )
@@ -33,6 +33,8 @@ def test_removing_the_node_that_holds_the_shards_loses_nothing(
     observed = json.loads(result.stdout.strip().splitlines()[-1])
     assert observed["shards_on_removed_node"] == 2, observed
     assert observed["shards_on_replacement"] == 2, observed
-    assert observed["stored_before_removal"] == observed["sent"] // 2, observed
-    assert observed["stored"] == observed["sent"], observed
-    assert observed["latest_seq"] == [40, 40, 40, 40], observed
+    assert observed["stored"] == observed["sent"] > 0, observed
+    assert observed["api_on_its_node"], observed
+    assert observed["api_status"] == [200] * 4, observed
+    assert observed["latest_seq"] == [32] * 4, observed
+    assert observed["bags"] == ["done"] * 4, observed

@@ -149,7 +149,7 @@ def test_keys_are_created_shown_once_listed_and_revoked(cli_env: Database) -> No
     assert refused.exit_code != 0 and "'root' is not one of" in refused.output
 
 
-def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> None:
+def test_connectors_add_prints_the_webhook_url_and_secret_and_remove_disconnects(cli_env: Database) -> None:
     from fleetray.inventory import TenantRecord
     from fleetray.storage.fleet import upsert_tenant
 
@@ -176,6 +176,10 @@ def test_connectors_add_prints_the_webhook_url_and_secret(cli_env: Database) -> 
         app, ["connectors", "add", "-t", "acme", "--connector", "acmebot", "--url", "x", "--token", "y"]
     )
     assert refused.exit_code != 0 and "no connector 'acmebot'" in refused.output
+    assert "no longer connected to nimbus" in invoke("connectors", "remove", "-t", "acme", "--connector", "nimbus")
+    assert "no tenant is connected" in invoke("connectors", "list")
+    again = runner.invoke(app, ["connectors", "remove", "-t", "acme", "--connector", "nimbus"])
+    assert again.exit_code != 0 and "tenant 'acme' has no nimbus account" in again.output
 
 
 def test_schedule_solve_prints_the_plan_and_writes_a_gantt_chart(tmp_path: Path) -> None:

@@ -196,7 +196,9 @@ def test_a_planner_runs_a_schedule_and_sees_it_per_robot(browser: Any, site: str
     tab.close()
 
 
-def test_settings_show_an_admin_keys_and_webhooks_and_a_viewer_neither(browser: Any, site: str, world: World) -> None:
+def test_settings_show_an_admin_keys_webhooks_and_connections_and_a_viewer_only_the_connections(
+    browser: Any, site: str, world: World
+) -> None:
     from playwright.sync_api import expect
 
     admin = Session(browser, site, world.tokens[("acme", "admin")])
@@ -206,6 +208,12 @@ def test_settings_show_an_admin_keys_and_webhooks_and_a_viewer_neither(browser: 
     page.get_by_label("Role", exact=True).select_option("viewer")
     page.get_by_role("button", name="Create key").click()
     expect(page.locator(".token-once")).to_contain_text("fr_")
+    page.get_by_label("API base URL").fill("https://api.nimbus-robotics.example")
+    page.get_by_label("API token").fill("nimbus-token")
+    page.get_by_label("Poll every (s)").fill("60")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_role("cell", name="Nimbus Robotics")).to_be_visible()
+    expect(page.locator(".token-once").last).to_contain_text("whsec_")
     admin.shot("settings")
     admin.go("#/reports").get_by_role("button", name="Last week").click()
     expect(page.get_by_role("cell", name="weekly job").or_(page.get_by_role("cell", name="on demand"))).to_be_visible()
@@ -214,6 +222,9 @@ def test_settings_show_an_admin_keys_and_webhooks_and_a_viewer_neither(browser: 
     viewer = Session(browser, site, world.tokens[("acme", "viewer")])
     expect(viewer.go("#/settings").get_by_role("heading", name="Sites")).to_be_visible()
     assert viewer.page.get_by_role("heading", name="API keys").count() == 0
+    expect(viewer.page.get_by_role("cell", name="Nimbus Robotics")).to_be_visible()  # seen, not changed
+    assert viewer.page.get_by_role("button", name="Connect").count() == 0
+    assert viewer.page.get_by_role("button", name="Disconnect nimbus").count() == 0
     viewer.close()
 
 

@@ -1,4 +1,5 @@
-// Settings: sites and robots for everyone to see; sites added by operators; keys and webhooks for admins.
+// Settings: sites, robots and manufacturer connections for everyone to see; sites added by operators;
+// keys, webhooks and manufacturer connections changed by admins.
 
 import { api, can, pages, session } from "./api.js";
 import { h, labelled, table, toast, when } from "./ui.js";
@@ -19,6 +20,7 @@ export function settingsView(root) {
   const robots = h("div", {});
   const keys = h("div", {});
   const hooks = h("div", {});
+  const clouds = h("div", {});
   root.replaceChildren(
     ...[
       h("h1", {}, "Settings"),
@@ -26,10 +28,7 @@ export function settingsView(root) {
       section("Robots", robots),
       can("admin") ? section("API keys", keys) : null,
       can("admin") ? section("Webhooks", hooks) : null,
-      section(
-        "Manufacturer connectors",
-        h("p", { class: "hint" }, "Connect a manufacturer's cloud with ", h("code", {}, "fleetray connectors add"), "; ", h("code", {}, "fleetray connectors list"), " shows each connection's last poll."),
-      ),
+      section("Manufacturer connectors", clouds),
     ].filter(Boolean),  // a viewer sees no keys or webhooks
   );
 
@@ -181,9 +180,80 @@ export function settingsView(root) {
     }
   }
 
+  async function loadClouds() {
+    const { installed, accounts } = await api("/v1/connectors");
+    const listed = accounts.length
+      ? table(
+          ["Connector", "Manufacturer", "API", "Every", "Last poll", "Last error", "Webhook URL", ...(can("admin") ? [""] : [])],
+          accounts.map((a) => [
+            a.connector,
+            a.manufacturer,
+            a.base_url,
+            `${a.poll_interval_s} s`,
+            a.last_polled_at ? when(a.last_polled_at) : "not yet",
+            a.last_error || "",
+            a.webhook_url,
+            ...(can("admin")
+              ? [h("button", { type: "button", class: "secondary", "aria-label": `Disconnect ${a.connector}`, onclick: () => disconnect(a.connector) }, "Disconnect")]
+              : []),
+          ]),
+        )
+      : h("p", { class: "hint" }, `No manufacturer's cloud is connected. Installed connectors: ${installed.join(", ") || "none"}.`);
+    if (!can("admin")) {
+      clouds.replaceChildren(listed);
+      return;
+    }
+    const connector = h("select", { required: true }, installed.map((name) => h("option", { value: name }, name)));
+    const url = h("input", { type: "url", required: true, placeholder: "https://…" });
+    const token = h("input", { type: "password", required: true, autocomplete: "off" });
+    const every = h("input", { type: "number", min: "1", step: "any", value: "30" });
+    const rate = h("input", { type: "number", min: "0.1", step: "any", value: "5" });
+    const site = h("input", { placeholder: "optional" });
+    clouds.replaceChildren(
+      listed,
+      h(
+        "form",
+        {
+          class: "toolbar",
+          onsubmit: async (event) => {
+            event.preventDefault();
+            try {
+              const body = { base_url: url.value, api_token: token.value, poll_interval_s: Number(every.value), requests_per_s: Number(rate.value), ...(site.value ? { site_id: site.value } : {}) };
+              const saved = await api(`/v1/connectors/${connector.value}`, { method: "PUT", body });
+              token.value = "";
+              await loadClouds();
+              toast(`${connector.value} connected; polled within seconds`);
+              if (saved.webhook_secret) clouds.append(shownOnce(`Webhook signing secret for ${saved.account.webhook_url}`, saved.webhook_secret));
+            } catch (error) {
+              toast(error.message);
+            }
+          },
+        },
+        labelled("Connector", connector),
+        labelled("API base URL", url),
+        labelled("API token", token),
+        labelled("Poll every (s)", every),
+        labelled("Requests per second", rate),
+        labelled("Default site", site),
+        h("button", { type: "submit" }, "Connect"),
+      ),
+    );
+  }
+
+  async function disconnect(name) {
+    try {
+      await api(`/v1/connectors/${name}`, { method: "DELETE" });
+      toast(`${name} disconnected`);
+      await loadClouds();
+    } catch (error) {
+      toast(error.message);
+    }
+  }
+
   const failed = (error) => sites.replaceChildren(h("p", { class: "error", role: "alert" }, error.message));
   loadSites().catch(failed);
   loadRobots().catch(failed);
+  loadClouds().catch(failed);
   if (can("admin")) {
     loadKeys().catch(failed);
     loadHooks().catch(failed);
