@@ -32,7 +32,10 @@ export function lineChart(canvas, series, unit = "") {
   const highs = series.map((p) => (p.high ?? p.v));
   const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
   let v0 = Math.min(...lows), v1 = Math.max(...highs);
-  if (v0 === v1) { v0 -= 1; v1 += 1; }
+  if (v0 === v1) {  // a flat line sits in the middle, on a scale of its own size
+    const margin = Math.abs(v0) * 0.1 || 1;
+    v0 -= margin; v1 += margin;
+  }
   const x = (t) => pad.left + ((t - t0) / (t1 - t0)) * (width - pad.left - pad.right);
   const y = (v) => height - pad.bottom - ((v - v0) / (v1 - v0)) * (height - pad.top - pad.bottom);
   context.strokeStyle = "#dde6ea";
@@ -41,10 +44,15 @@ export function lineChart(canvas, series, unit = "") {
     context.beginPath(); context.moveTo(pad.left, y(value)); context.lineTo(width - pad.right, y(value)); context.stroke();
     context.fillText(`${Number(value.toPrecision(4))}${unit}`, 4, y(value) + 4);
   }
+  const span = t1 - t0;
+  const format = span < 600_000
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : span > 86_400_000 ? { month: "short", day: "numeric", hour: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
   for (let k = 0; k <= 4; k += 1) {
-    const t = t0 + ((t1 - t0) * k) / 4;
-    const label = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    context.fillText(label, Math.min(x(t) - 14, width - 40), height - 8);
+    const t = t0 + (span * k) / 4;
+    const label = new Date(t).toLocaleString([], format);
+    const labelWidth = context.measureText(label).width;
+    context.fillText(label, Math.max(pad.left - labelWidth / 2, Math.min(x(t) - labelWidth / 2, width - labelWidth - 2)), height - 8);
   }
   if (series.some((p) => p.low !== undefined)) {
     context.fillStyle = "rgba(31,111,139,0.15)";
