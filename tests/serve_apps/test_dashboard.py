@@ -259,3 +259,41 @@ def test_an_admin_changes_the_alert_rules_and_is_told_what_cannot_hold(browser: 
     assert rules[0]["overrides"] == {"battery_low_raise": 0.3, "battery_low_clear": 0.4}
     tab.shot("alert-rules")
     tab.close()
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button, [role=table], canvas, svg")]
+  .filter((element) => !(element.labels && element.labels.length) && !element.getAttribute("aria-label")
+    && !element.textContent.trim())
+  .map((element) => element.outerHTML.slice(0, 120))"""
+
+
+def test_every_page_works_from_the_keyboard_and_names_every_control(browser: Any, site: str, world: World) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site}/")
+    expect(page.get_by_label("API key")).to_be_focused()  # the login form takes the keyboard at once
+    page.keyboard.type(world.tokens[("acme", "admin")])
+    page.keyboard.press("Enter")
+    navigation = page.get_by_role("navigation", name="Pages")
+    expect(navigation).to_be_visible()
+    for name, heading in (
+        ("Fleet", "Fleet"),
+        ("Alerts", "Alerts"),
+        ("Schedules", "Schedules"),
+        ("Reports", "Weekly reports"),
+        ("Settings", "Settings"),
+    ):
+        navigation.get_by_role("link", name=name).focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNNAMED_CONTROLS) == [], f"{name}: controls without a name"
+    navigation.get_by_role("link", name="Fleet").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="acme-r1").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Robot acme-r1")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(UNNAMED_CONTROLS) == [], "robot page: controls without a name"
+    page.close()
