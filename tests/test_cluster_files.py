@@ -134,6 +134,17 @@ def test_the_rayservice_serves_through_haproxy_on_every_node() -> None:
         assert environment["RAY_SERVE_ENABLE_HA_PROXY"] == "1" and environment["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
 
 
+def test_every_ray_pod_and_the_platform_driver_share_rays_token_from_one_secret() -> None:
+    secret = _load("kuberay/secret.example.yaml")
+    assert secret["stringData"]["RAY_AUTH_MODE"] == "token" and secret["stringData"]["RAY_AUTH_TOKEN"]
+    platform = _load("kuberay/platform.yaml")["spec"]["template"]
+    containers = [c for _, t in [*_pod_templates(), ("platform", platform)] for c in t["spec"]["containers"]]
+    for container in containers:
+        sources = [item["secretRef"]["name"] for item in container.get("envFrom", []) if "secretRef" in item]
+        assert secret["metadata"]["name"] in sources, container["name"]
+        assert not {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"} & set(_environment(container)), container["name"]
+
+
 def test_settings_named_anywhere_in_cluster_are_settings_with_valid_values(monkeypatch: pytest.MonkeyPatch) -> None:
     from fleetray.config import load_settings
 
