@@ -35,7 +35,7 @@ from pipelines.bags.process import scan
 from serve_apps.api.deployment import build_application
 
 NAMESPACE = "fleetray-cluster-test"
-BAGS = 4
+BAGS = 3
 SECONDS_BEFORE, SECONDS_AFTER = 16, 16
 
 
@@ -100,7 +100,7 @@ def main() -> None:
 
         bags = Path(tempfile.mkdtemp(prefix="fleetray-cluster-bags-"))
         for number in range(BAGS):
-            write_bag(bags / f"run-{number}.mcap", "mcap", BagSpec(duration_s=20, seed=number, tenant=tenant_id))
+            write_bag(bags / f"run-{number}.mcap", "mcap", BagSpec(duration_s=10, seed=number, tenant=tenant_id))
         outcomes: list = []
         scanning = threading.Thread(
             target=lambda: outcomes.extend(scan(db, str(bags), str(bags / "out"), tenant_id=tenant_id, bags_at_once=2))

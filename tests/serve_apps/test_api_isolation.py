@@ -63,9 +63,14 @@ REOPTIMIZE = {
     "event": {"type": "tasks_added", "at_s": 300, "tasks": [{"id": "t2", "location": "dock", "duration_s": 60}]},
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Routes whose path names a value every tenant may have, not a stored object (an error code, a week): checked as
-# listings are, answering with the caller's own data only.
-TENANT_WIDE = {("GET", "/v1/diagnostics/{error_code}"), ("GET", "/v1/reports/weekly/{week}")}
+# Routes whose path names a value every tenant may have, not a stored object (an error code, a week, a
+# manufacturer's connector): checked as listings are, acting on and answering with the caller's own data only.
+TENANT_WIDE = {
+    ("GET", "/v1/diagnostics/{error_code}"),
+    ("GET", "/v1/reports/weekly/{week}"),
+    ("PUT", "/v1/connectors/{connector}"),
+    ("DELETE", "/v1/connectors/{connector}"),
+}
 
 
 def _sample(tenant: str, robot: str) -> dict[str, Any]:
@@ -89,6 +94,7 @@ def acme_path_values(world: World) -> dict[str, str]:
         "command_id": world.command_ids["acme"],
         "version": "1.0.0",
         "week": "2026-W47",
+        "connector": "nimbus",
     }
 
 
@@ -109,6 +115,7 @@ def missing_path_values() -> dict[str, str]:
         "command_id": "cmd_0123456789abcdef",
         "version": "9.9.9",
         "week": "2026-W47",
+        "connector": "nimbus",
     }
 
 
@@ -160,6 +167,8 @@ def bodies(tenant_of_objects: str) -> dict[tuple[str, str], dict[str, Any] | lis
         ("POST", "/v1/agent/releases/{version}:rollout"): {"share": 1.0},
         ("PUT", "/v1/alert-rules"): {"overrides": {"offline_after_s": 300}},
         ("DELETE", "/v1/alert-rules"): None,
+        ("PUT", "/v1/connectors/{connector}"): {"base_url": "https://api.nimbus.example", "api_token": "t0ken"},
+        ("DELETE", "/v1/connectors/{connector}"): None,
     }
 
 
