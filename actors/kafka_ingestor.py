@@ -1,4 +1,8 @@
-"""Kafka ingestion: one consumer group over robot.{telemetry,events,tasks}.*, offsets committed after persistence."""
+"""Kafka ingestion: one consumer group over robot.{telemetry,events,tasks}.*, offsets committed after persistence.
+
+The consumer is librdkafka's (confluent-kafka): it fetches and decodes records in C, where a pure-Python
+client spent more than the shards it feeds.
+"""
 
 from __future__ import annotations
 
@@ -39,22 +43,26 @@ class KafkaIngestor:
         prefix: str = "fleetray",
         max_records: int = 5000,
     ) -> None:
-        from kafka import KafkaConsumer
+        from confluent_kafka import Consumer
 
         self._router = ShardRouter(shard_count, prefix=prefix)
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap.split(","),
-            group_id=group_id,
-            client_id=f"{prefix}-{name}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=max_records,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            max_poll_interval_ms=30_000,
-            metadata_max_age_ms=5_000,
+        self._max_records = max_records
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "client.id": f"{prefix}-{name}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2_000,
+                "max.poll.interval.ms": 30_000,
+                # New tenants' topics match the pattern as they appear: look for them every 5 s.
+                "topic.metadata.refresh.interval.ms": 5_000,
+                "logger": logger,
+            }
         )
-        self._consumer.subscribe(pattern=TOPIC_PATTERN)
+        self._consumer.subscribe([TOPIC_PATTERN])
         self._stop = threading.Event()
         self._partitions: list[str] = []
         self.counts = {"received": 0, "batches": 0, "commits": 0}
@@ -67,13 +75,18 @@ class KafkaIngestor:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                polled = self._consumer.poll(timeout_ms=200)
+                polled = self._consumer.consume(num_messages=self._max_records, timeout=0.2)
                 self._partitions = sorted(f"{tp.topic}/{tp.partition}" for tp in self._consumer.assignment())
-                records = [record for batch in polled.values() for record in batch]
+                records = []
+                for record in polled:
+                    if record.error() is None:
+                        records.append(record)
+                    elif not record.error().retriable():
+                        logger.warning("Kafka consumer: %s", record.error())
                 if not records:
                     continue
                 self._router.deliver([self._raw(record) for record in records])
-                self._consumer.commit()
+                self._consumer.commit(asynchronous=False)
                 self.counts["received"] += len(records)
                 self.counts["batches"] += 1
                 self.counts["commits"] += 1
@@ -81,17 +94,31 @@ class KafkaIngestor:
             except Exception:
                 if self._stop.is_set():
                     return
-                logger.exception("Kafka ingestion failed; uncommitted records will be redelivered")
+                logger.exception("Kafka ingestion failed; reading again from the last committed offsets")
                 self._stop.wait(1)
+                self._rewind()
+
+    def _rewind(self) -> None:
+        """Go back to the committed offsets: the records of a batch the shards did not persist come again."""
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        try:
+            for committed in self._consumer.committed(self._consumer.assignment(), timeout=10):
+                offset = committed.offset if committed.offset >= 0 else OFFSET_BEGINNING
+                self._consumer.seek(TopicPartition(committed.topic, committed.partition, offset))
+        except Exception:
+            logger.exception("could not rewind to the committed offsets; a restart will")
 
     @staticmethod
     def _raw(record: Any) -> RawMessage:
-        key = record.key.decode(errors="replace") if record.key else ""
+        key = record.key()
+        topic = record.topic()
+        robot_id = key.decode(errors="replace") if key else ""
         try:
-            kind, tenant_id = parse_kafka_topic(record.topic)
+            kind, tenant_id = parse_kafka_topic(topic)
         except TopicError:
-            return RawMessage("", "", "", record.value, record.topic, "kafka")
-        return RawMessage(kind, tenant_id, key, record.value, record.topic, "kafka")
+            return RawMessage("", "", "", record.value(), topic, "kafka")
+        return RawMessage(kind, tenant_id, robot_id, record.value(), topic, "kafka")
 
     def stats(self) -> dict[str, Any]:
         """Records received, batches, commits, and the partitions held."""

@@ -52,25 +52,40 @@ class KafkaLoadPublisher:
     """The load generator's Kafka side: each sample a record of ``robot.telemetry.{tenant}`` keyed by robot id."""
 
     def __init__(self, bootstrap: str) -> None:
-        from kafka import KafkaProducer
+        from confluent_kafka import Producer
 
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1 << 18, acks=1)
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "linger.ms": 5,
+                "batch.size": 1 << 18,
+                "acks": 1,
+                "queue.buffering.max.messages": 1_000_000,
+            }
+        )
         self._topic = f"robot.telemetry.{TENANT}"
         self.acknowledged = 0  # only records the broker acknowledged count as published
 
-    def _done(self, _metadata: object) -> None:
-        self.acknowledged += 1
+    def _done(self, error: object, _message: object) -> None:
+        if error is None:
+            self.acknowledged += 1
 
     def publish_many(self, messages: list[tuple[bytes, bytes]]) -> None:
         for key, payload in messages:
-            self._producer.send(self._topic, key=key, value=payload).add_callback(self._done)
+            while True:
+                try:
+                    self._producer.produce(self._topic, payload, key, on_delivery=self._done)
+                    break
+                except BufferError:  # the client's queue is full: let it send, then try again
+                    self._producer.poll(0.05)
+        self._producer.poll(0)
 
     def wait_acknowledged(self, timeout_s: float) -> int:
         self._producer.flush(timeout_s)
         return self.acknowledged
 
     def close(self) -> None:
-        self._producer.close(10)
+        self._producer.flush(10)
 
 
 def _stamp(moment: float) -> bytes:
@@ -183,25 +198,22 @@ def run_load(
 
 def raw_kafka_rate(bootstrap: str, robots: list[str], seconds: float, processes: int) -> float:
     """Records per second a consumer that only counts receives under the same load (its own group)."""
-    from kafka import KafkaConsumer
+    from confluent_kafka import Consumer
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="latest",
-        max_poll_records=5000,
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "latest"}
     )
     consumer.subscribe([f"robot.telemetry.{TENANT}"])
     while not consumer.assignment():
-        consumer.poll(timeout_ms=200)
+        consumer.poll(0.2)
     stamps: list[tuple[float, int]] = []
     done = threading.Event()
 
     def count() -> None:
         received = 0
         while not done.is_set():
-            polled = consumer.poll(timeout_ms=200)
-            received += sum(len(batch) for batch in polled.values())
+            polled = consumer.consume(num_messages=5000, timeout=0.2)
+            received += sum(record.error() is None for record in polled)
             if polled:
                 stamps.append((time.monotonic(), received))
 
@@ -219,16 +231,11 @@ def raw_kafka_rate(bootstrap: str, robots: list[str], seconds: float, processes:
 
 def start_kafka(work: Path, partitions: int) -> tuple[object, str]:
     """The Kafka-protocol broker the tests use (Tansu, in memory) on a free port, with the telemetry topic."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    from fleetray.services.kafka_broker import tansu_broker
+    from fleetray.services.kafka_broker import create_topics, tansu_broker
 
     broker, bootstrap = tansu_broker(work)
     broker.start()
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(f"robot.telemetry.{TENANT}", num_partitions=partitions, replication_factor=1)])
-    admin.close()
+    create_topics(bootstrap, {f"robot.telemetry.{TENANT}": partitions})
     return broker, bootstrap
 
 

@@ -32,3 +32,20 @@ def tansu_broker(log_dir: Path) -> tuple[ServiceProcess, str]:
     command = [binary, "broker", "--listener-url", address, "--advertised-listener-url", address]
     command += ["--storage-engine", "memory://tansu/"]
     return ServiceProcess("tansu", command, port=port, log_path=log_dir / "tansu.log"), f"127.0.0.1:{port}"
+
+
+def create_topics(bootstrap: str, partitions: dict[str, int], *, timeout_s: float = 30.0) -> None:
+    """Create topics with their partition counts (one replica each: a test broker has one node).
+
+    Raises:
+        ServiceError: the broker refused one; the message names it and says why.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(topic, count, 1) for topic, count in partitions.items()])
+    for topic, future in futures.items():
+        try:
+            future.result(timeout_s)
+        except Exception as err:
+            raise ServiceError(f"could not create Kafka topic {topic!r}: {err}") from err
