@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from actors.connectors import get_connector
+from actors.connectors import connectors, get_connector
 from actors.connectors.base import Normalized, VendorClient, VendorRobot
 from actors.intake import RawMessage
 from actors.shard_core import IngestReport
@@ -199,6 +199,7 @@ class PollerSupervisor:
         self._db = Database(database_url, schema=schema)
         self._shard_count, self._prefix, self._sync_s = shard_count, prefix, sync_s
         self._pollers: dict[tuple[str, str], Any] = {}
+        self._missing: set[tuple[str, str]] = set()  # accounts of connectors not installed here (said once)
         self._lock = threading.Lock()  # the schedule and sync() must not start the same poller twice
         self._stop = threading.Event()
         self.sync()
@@ -215,7 +216,12 @@ class PollerSupervisor:
         """Start pollers for new accounts and stop those of removed ones; say which, as ``tenant/connector``."""
         with self._lock:
             with self._db.connect() as conn:
-                wanted = {(a["tenant_id"], a["connector"]) for a in list_accounts(conn)}
+                accounts = {(a["tenant_id"], a["connector"]) for a in list_accounts(conn)}
+            installed = connectors()
+            wanted = {(tenant_id, name) for tenant_id, name in accounts if name in installed}
+            for tenant_id, name in sorted(accounts - wanted - self._missing):
+                logger.warning("tenant %s has a %s account, but no such connector is installed", tenant_id, name)
+            self._missing = accounts - wanted
             started = sorted(wanted - set(self._pollers))
             stopped = sorted(set(self._pollers) - wanted)
             for tenant_id, connector in started:

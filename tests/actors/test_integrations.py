@@ -99,6 +99,8 @@ def test_an_account_added_while_the_platform_runs_is_polled_and_a_removed_one_le
                 add_account(
                     conn, tenant_id, "nimbus", base_url=cloud.url, api_token=cloud.config.token, poll_interval_s=1
                 )
+                # An account of a connector this installation lacks (a plugin removed) gets no poller.
+                add_account(conn, tenant_id, "acmebot", base_url=cloud.url, api_token="unused")
 
             def vendor_robots() -> int:
                 with db.connect() as conn:
