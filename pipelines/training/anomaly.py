@@ -1,8 +1,9 @@
 """Offline anomaly detection on feature windows: an Isolation Forest and an autoencoder, trained on normal operation.
 
-Normal operation is what the labels say it is: rows whose every labelled component is known to survive
-the horizon. Both detectors are fitted on the training units' normal rows, their alarm threshold is set
-on the validation units' normal rows (the score a ``target_fpr`` share of normal windows exceeds), and
+Normal operation is what the labels say it is: rows where every part the unit has is known to survive
+the horizon (a part renewed before the horizon ended is not known to, and its row is left out). Both
+detectors are fitted on the training units' normal rows, their alarm threshold is set on the validation
+units' normal rows (the score a ``target_fpr`` share of normal windows exceeds), and
 they are measured on the test units: the false-positive rate on normal rows, the detection rate on rows
 whose part fails within the horizon. The shards keep their online EWMA scores; these run in batch.
 """
@@ -22,9 +23,19 @@ from pipelines.training.bundle import ModelBundle
 
 
 def normal_rows(table: TrainingTable) -> np.ndarray:
-    """Rows every one of whose labelled components survives the horizon, and at least one is labelled."""
+    """Rows where every part the unit has is known to survive the horizon.
+
+    A part whose label is withheld there (renewed before the horizon ended, or the data ends) may have been
+    near failure, saved only by maintenance: such rows are not known to be normal. A unit has a part if
+    the part is labelled anywhere in its history.
+    """
     labelled = np.isfinite(table.failure_within)
-    return labelled.any(axis=1) & ~(np.where(labelled, table.failure_within, 0) > 0).any(axis=1)
+    _, unit_of_row = np.unique(table.units, return_inverse=True)
+    has = np.zeros((unit_of_row.max() + 1, labelled.shape[1]), bool)
+    np.logical_or.at(has, unit_of_row, labelled)
+    has = has[unit_of_row]
+    survives = labelled & (np.nan_to_num(table.failure_within) == 0)
+    return has.any(axis=1) & np.where(has, survives, True).all(axis=1)
 
 
 def fault_rows(table: TrainingTable, window: float | None = None) -> np.ndarray:

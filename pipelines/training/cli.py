@@ -138,6 +138,59 @@ def train_lstm(
     _train(search, data, tenant, days, horizon_h, rul_cap_h, register=register, stage=stage, name=name)
 
 
+@train_app.command("anomaly")
+def train_anomaly(
+    data: DataOption = "platform",
+    tenant: TenantOption = None,
+    kind: Annotated[str, typer.Option(help="isolation_forest (scikit-learn) or autoencoder (torch).")] = (
+        "isolation_forest"
+    ),
+    target_fpr: Annotated[
+        float, typer.Option(min=0.001, max=0.5, help="Share of normal windows the alarm threshold lets through.")
+    ] = 0.05,
+    fault_window: Annotated[
+        float | None,
+        typer.Option(
+            help="Detection is measured on rows this close to a failure, in the table's time unit (minutes for "
+            "--data platform, the spec's otherwise); default: the horizon."
+        ),
+    ] = None,
+    days: DaysOption = 30.0,
+    horizon_h: HorizonOption = 24.0,
+    rul_cap_h: RulCapOption = 720.0,
+    seed: int = 0,
+    register: RegisterOption = True,
+    stage: StageOption = None,
+    name: NameOption = None,
+) -> None:
+    """Fit an anomaly detector on normal operation of the training units, set its alarm on the validation
+    units, and measure it on the test units (false-positive rate on normal rows, detection near failures)."""
+    from fleetray.learning import split_units
+    from pipelines.training.anomaly import train_autoencoder, train_isolation_forest
+
+    trainers = {"isolation_forest": train_isolation_forest, "autoencoder": train_autoencoder}
+    try:
+        if kind not in trainers:
+            raise DataSpecError(f"--kind {kind!r} is not one of {', '.join(trainers)}")
+        table = _table(data, tenant, days, horizon_h, rul_cap_h)
+        console.print(f"training table: {json.dumps(table.describe())}")
+        result = trainers[kind](
+            table, split_units(table.units, seed=seed), target_fpr=target_fpr, seed=seed, fault_window=fault_window
+        )
+        console.print("test units:", json.dumps(result.metrics, default=float))
+        if register:
+            from pipelines.training import register as register_model
+
+            row = register_model(result.bundle, tenant_id=tenant, stage=stage, name=name)
+            console.print(
+                f"registered [bold]{row['name']}[/] version {row['version']} ({tenant or 'fleet-wide'}, "
+                f"stage {row['stage']}): model id {row['model_id']}"
+            )
+    except FleetrayError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+
+
 @train_app.command("retrain")
 def retrain_models(
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="Whose history, and whose production model.")],
