@@ -57,11 +57,14 @@ def _finish(outcome: Any, *, register: bool, tenant: str | None, stage: str | No
         table.add_row(component, *[f"{v:.4g}" if isinstance(v, float) else str(v) for v in figures.values()])
     console.print(table)
     console.print("test units:", json.dumps(metrics, default=float))
-    if not register:
-        return
+    if register:
+        _register(outcome, tenant=tenant, stage=stage, name=name)
+
+
+def _register(model: Any, *, tenant: str | None, stage: str | None, name: str | None) -> None:
     from pipelines.training import register as register_model
 
-    row = register_model(outcome, tenant_id=tenant, stage=stage, name=name)
+    row = register_model(model, tenant_id=tenant, stage=stage, name=name)
     scope = tenant or "fleet-wide"
     console.print(
         f"registered [bold]{row['name']}[/] version {row['version']} ({scope}, stage {row['stage']}): "
@@ -179,13 +182,7 @@ def train_anomaly(
         )
         console.print("test units:", json.dumps(result.metrics, default=float))
         if register:
-            from pipelines.training import register as register_model
-
-            row = register_model(result.bundle, tenant_id=tenant, stage=stage, name=name)
-            console.print(
-                f"registered [bold]{row['name']}[/] version {row['version']} ({tenant or 'fleet-wide'}, "
-                f"stage {row['stage']}): model id {row['model_id']}"
-            )
+            _register(result.bundle, tenant=tenant, stage=stage, name=name)
     except FleetrayError as err:
         console.print(f"[red]error:[/] {err}")
         raise typer.Exit(1) from err

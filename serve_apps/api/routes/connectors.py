@@ -31,7 +31,7 @@ from serve_apps.api.models import (
     IngestAccepted,
 )
 from serve_apps.api.problems import ApiProblem, FieldProblem, problem_responses
-from serve_apps.api.routes.webhooks import is_private_host
+from serve_apps.api.routes.webhooks import refuse_private_url
 
 router = APIRouter(prefix="/v1/connectors", tags=["connectors"], responses=problem_responses(401, 409, 413, 422, 503))
 REPLAY_WINDOW = timedelta(minutes=5)
@@ -71,14 +71,7 @@ def save_connector(
     key: auth.Admin, context: Context, connector: ConnectorPath, body: ConnectorAccountSettings, response: Response
 ) -> ConnectorAccountSaved:
     _installed(connector)
-    if not context.settings.webhook_allow_private_urls and is_private_host(body.base_url.host or ""):
-        raise ApiProblem(
-            422,
-            "Invalid request",
-            f"the platform does not poll {body.base_url.host} (a loopback or private address); set "
-            "FLEETRAY_WEBHOOK_ALLOW_PRIVATE_URLS=true on a private install",
-            errors=[FieldProblem(field="body.base_url", message="a public address")],
-        )
+    refuse_private_url(context, body.base_url.host or "", "body.base_url", "the platform does not poll")
     with context.connection() as conn:
         if body.site_id is not None:
             try:

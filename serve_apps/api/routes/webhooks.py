@@ -11,7 +11,7 @@ from fleetray.storage.listings import WEBHOOK_DELIVERIES, WEBHOOK_SUBSCRIPTIONS
 from fleetray.storage.paging import list_page
 from fleetray.storage.webhooks import create_subscription, deactivate_subscription, get_subscription
 from serve_apps.api import auth
-from serve_apps.api.context import Context
+from serve_apps.api.context import ApiContext, Context
 from serve_apps.api.models import Webhook, WebhookCreate, WebhookCreated, WebhookDeliveryPage, WebhookPage
 from serve_apps.api.problems import ApiProblem, FieldProblem, problem_responses
 from serve_apps.api.routes.common import Cursor, Limit, sort_of
@@ -34,6 +34,22 @@ def is_private_host(host: str) -> bool:
     return not address.is_global
 
 
+def refuse_private_url(context: ApiContext, host: str, field: str, doing: str) -> None:
+    """Refuse a URL the platform would call at a loopback or private address, unless the install allows it.
+
+    Raises:
+        ApiProblem: 422 naming ``field``.
+    """
+    if not context.settings.webhook_allow_private_urls and is_private_host(host):
+        raise ApiProblem(
+            422,
+            "Invalid request",
+            f"{doing} {host} (a loopback or private address); set FLEETRAY_WEBHOOK_ALLOW_PRIVATE_URLS=true on a "
+            "private install",
+            errors=[FieldProblem(field=field, message="a public address")],
+        )
+
+
 @router.get("/webhooks", response_model=WebhookPage, summary="The tenant's webhook subscriptions")
 def list_webhooks(
     key: auth.Admin, context: Context, sort: WebhookSubscriptionsSort = None, cursor: Cursor = None, limit: Limit = 100
@@ -50,14 +66,7 @@ def list_webhooks(
     summary="Call a URL on alerts; deliveries are signed with the secret returned once",
 )
 def add_webhook(key: auth.Admin, context: Context, body: WebhookCreate) -> WebhookCreated:
-    if not context.settings.webhook_allow_private_urls and is_private_host(body.url.host or ""):
-        raise ApiProblem(
-            422,
-            "Invalid request",
-            f"webhook URLs may not point at {body.url.host} (a loopback or "
-            "private address); set FLEETRAY_WEBHOOK_ALLOW_PRIVATE_URLS=true on a private install",
-            errors=[FieldProblem(field="body.url", message="a public address")],
-        )
+    refuse_private_url(context, body.url.host or "", "body.url", "webhook URLs may not point at")
     with context.connection() as conn:
         row, secret = create_subscription(
             conn,
