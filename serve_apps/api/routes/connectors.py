@@ -64,7 +64,10 @@ def list_connectors(key: auth.Reader, context: Context) -> Connectors:
 @router.put(
     "/{connector}",
     response_model=ConnectorAccountSaved,
-    responses=problem_responses(400, 403, 404),
+    responses={
+        201: {"model": ConnectorAccountSaved, "description": "Connected: the webhook signing secret, shown once"},
+        **problem_responses(400, 403, 404),
+    },
     summary="Connect the tenant to a manufacturer's cloud, or change the connection (admins)",
 )
 def save_connector(
