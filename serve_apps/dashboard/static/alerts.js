@@ -1,15 +1,16 @@
 // Alerts: the open ones first, acknowledged and resolved on request; new ones arrive live.
 
 import { api, can, feed } from "./api.js";
-import { h, labelled, table, toast, when } from "./ui.js";
+import { h, labelled, latestOnly, table, toast, when } from "./ui.js";
 
 /** The thresholds behind the alerts, for one robot model or all (``*``); admins change them. */
 function rulesSection() {
   const box = h("div", {}, h("p", { class: "hint" }, "loading…"));
   const model = h("input", { id: "rules-model", value: "*", maxlength: "100" });
 
-  async function load() {
+  const load = latestOnly(async (latest) => {
     const page = await api("/v1/alert-rules");
+    if (!latest()) return;
     const current = page.items.find((item) => item.model === model.value);
     const values = current ? current.effective : page.defaults;
     const admin = can("admin");
@@ -50,7 +51,7 @@ function rulesSection() {
           : h("p", { class: "hint" }, "An admin key can change these."),
       ),
     );
-  }
+  });
 
   model.addEventListener("change", () => load().catch((e) => toast(e.message)));
   load().catch((error) => box.replaceChildren(h("p", { class: "error", role: "alert" }, error.message)));
@@ -72,9 +73,10 @@ export function alertsView(root) {
     }
   }
 
-  async function load() {
+  const load = latestOnly(async (current) => {
     const query = new URLSearchParams({ limit: "200", ...(state.value ? { state: state.value } : {}) });
     const page = await api(`/v1/alerts?${query}`);
+    if (!current()) return;
     if (!page.items.length) {
       list.replaceChildren(h("p", { class: "hint" }, "No alerts in this state."));
       return;
@@ -105,7 +107,7 @@ export function alertsView(root) {
         ]),
       ),
     );
-  }
+  });
 
   state.addEventListener("change", () => load().catch((e) => toast(e.message)));
   const socket = feed((item) => {

@@ -3,7 +3,7 @@
 
 import { ApiError, api, feed } from "./api.js";
 import { lineChart } from "./charts.js";
-import { ago, batteryBar, h, labelled, number, statusBadge, table, when } from "./ui.js";
+import { ago, batteryBar, h, labelled, latestOnly, number, statusBadge, table, when } from "./ui.js";
 
 const RANGES = { "1 hour": 3600, "6 hours": 21600, "24 hours": 86400, "7 days": 604800 };
 const METRICS = [
@@ -107,17 +107,18 @@ export function robotView(root, robotId) {
     );
   }
 
-  async function drawChart() {
+  const drawChart = latestOnly(async (current) => {
     chartNote.textContent = "loading…";
     try {
       const points = await series(robotId, metric.value, RANGES[range.value], resolution.value);
+      if (!current()) return;
       lineChart(chart, points);
       chart.setAttribute("aria-label", `${metric.value} over the last ${range.value}: ${points.length} points`);
       chartNote.textContent = `${points.length} points${points.length === 1000 ? " (the first 1,000; pick a coarser resolution)" : ""}`;
     } catch (error) {
-      chartNote.textContent = error.message;
+      if (current()) chartNote.textContent = error.message;
     }
-  }
+  });
   [metric, range, resolution].forEach((control) => control.addEventListener("change", drawChart));
 
   const socket = feed(

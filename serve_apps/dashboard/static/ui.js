@@ -54,6 +54,16 @@ export function table(headers, rows, caption) {
   );
 }
 
+/** Wraps an async loader so that, when calls overlap, only the latest one's answer is shown: answers can come
+ * back out of order, and an older one must not overwrite a newer one. The loader gets a ``current()`` check. */
+export function latestOnly(load) {
+  let latest = 0;
+  return (...args) => {
+    const mine = ++latest;
+    return load(() => mine === latest, ...args);
+  };
+}
+
 let toastTimer = null;
 export function toast(message) {
   const box = document.getElementById("toast");
