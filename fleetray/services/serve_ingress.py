@@ -3,8 +3,9 @@ or Serve's own Python proxy.
 
 Serve reads these switches from the environment of every Ray process when it is imported, so they must be
 in place before Ray starts: ``fleetray up`` sets them before it starts a local Ray (with a short drain when a
-replica stops: no load balancer sits in front of one machine); a cluster sets them on every node (``cluster/README.md``). ``FLEETRAY_SERVE_INGRESS=proxy`` turns
-both off; a ``RAY_SERVE_*`` variable already set wins over this module.
+replica stops: no load balancer sits in front of one machine); a cluster sets them on every node
+(``cluster/README.md``). ``FLEETRAY_SERVE_INGRESS=proxy`` turns both off; a ``RAY_SERVE_*`` variable
+already set wins over this module.
 """
 
 from __future__ import annotations
