@@ -4,8 +4,8 @@ The head runs the driver and Serve's controller and proxy; one worker node ("sha
 fleet shards and the MQTT ingestor; another ("api_host") holds the REST API's replica. A bag scan runs
 over the whole cluster while robots keep reporting, and the shard node is removed in the middle of
 both, with a replacement added as an autoscaler would. Run by ``test_cluster.py`` in a process of its own
-(a local cluster cannot share the test session's Ray). Prints one JSON line with what it observed; exits
-non-zero if it could not run.
+(a local cluster cannot share the test session's Ray). Writes what it observed as JSON to the file its last
+argument names (Ray's own processes print to stdout as they stop); exits non-zero if it could not run.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def api_node() -> str:
 
 
 def main() -> None:
-    database_url, schema, mqtt_url, tenant_id, prefix = sys.argv[1:6]
+    database_url, schema, mqtt_url, tenant_id, prefix, result_path = sys.argv[1:7]
     db = Database(database_url, schema=schema)
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "gcs_server_port": free_port(), "include_dashboard": False}
@@ -127,7 +127,7 @@ def main() -> None:
         shards_after = [node_of(shard) for shard in ingestion.shards]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}) as api:
             states = [api.get(f"/v1/robots/{robot}/state", timeout=30) for robot in sim.robot_ids]
-        print(
+        Path(result_path).write_text(
             json.dumps(
                 {
                     "sent": sent,
