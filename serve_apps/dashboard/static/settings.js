@@ -11,6 +11,30 @@ function section(title, ...content) {
   return h("section", { "aria-labelledby": id }, h("h2", { id }, title), ...content);
 }
 
+/** A form of ``fields`` whose submit runs ``send``; a refusal is shown as the API put it. */
+function sendingForm(send, ...fields) {
+  const submit = async (event) => {
+    event.preventDefault();
+    try {
+      await send();
+    } catch (error) {
+      toast(error.message);
+    }
+  };
+  return h("form", { class: "toolbar", onsubmit: submit }, ...fields);
+}
+
+/** Delete ``path``, say ``done``, and reload the list it was in. */
+async function deleteAndReload(path, done, reload) {
+  try {
+    await api(path, { method: "DELETE" });
+    toast(done);
+    await reload();
+  } catch (error) {
+    toast(error.message);
+  }
+}
+
 function shownOnce(label, secret) {
   return h("div", { role: "alert" }, h("p", {}, `${label} (shown once; copy it now):`), h("p", { class: "token-once" }, secret));
 }
@@ -39,20 +63,11 @@ export function settingsView(root) {
           const id = h("input", { required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.:-]*", maxlength: "128" });
           const name = h("input", { required: true, maxlength: "200" });
           const zone = h("input", { value: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
-          return h(
-            "form",
-            {
-              class: "toolbar",
-              onsubmit: async (event) => {
-                event.preventDefault();
-                try {
-                  await api("/v1/sites", { method: "POST", body: { site_id: id.value, name: name.value, timezone: zone.value } });
-                  toast(`site ${id.value} added`);
-                  await loadSites();
-                } catch (error) {
-                  toast(error.message);
-                }
-              },
+          return sendingForm(
+            async () => {
+              await api("/v1/sites", { method: "POST", body: { site_id: id.value, name: name.value, timezone: zone.value } });
+              toast(`site ${id.value} added`);
+              await loadSites();
             },
             labelled("Site id", id),
             labelled("Name", name),
@@ -96,21 +111,12 @@ export function settingsView(root) {
               : h("button", { type: "button", class: "secondary", onclick: () => revoke(key.key_id), "aria-label": `Revoke key ${key.key_id}` }, "Revoke"),
         ]),
       ),
-      h(
-        "form",
-        {
-          class: "toolbar",
-          onsubmit: async (event) => {
-            event.preventDefault();
-            try {
-              const body = { role: role.value, description: description.value, ...(robot.value ? { robot_id: robot.value } : {}) };
-              const made = await api("/v1/keys", { method: "POST", body });
-              await loadKeys();
-              keys.append(shownOnce(`New ${made.key.role} key ${made.key.key_id}`, made.token));
-            } catch (error) {
-              toast(error.message);
-            }
-          },
+      sendingForm(
+        async () => {
+          const body = { role: role.value, description: description.value, ...(robot.value ? { robot_id: robot.value } : {}) };
+          const made = await api("/v1/keys", { method: "POST", body });
+          await loadKeys();
+          keys.append(shownOnce(`New ${made.key.role} key ${made.key.key_id}`, made.token));
         },
         labelled("Role", role),
         labelled("Robot", robot),
@@ -120,15 +126,7 @@ export function settingsView(root) {
     );
   }
 
-  async function revoke(keyId) {
-    try {
-      await api(`/v1/keys/${keyId}`, { method: "DELETE" });
-      toast(`key ${keyId} revoked`);
-      await loadKeys();
-    } catch (error) {
-      toast(error.message);
-    }
-  }
+  const revoke = (keyId) => deleteAndReload(`/v1/keys/${keyId}`, `key ${keyId} revoked`, loadKeys);
 
   async function loadHooks() {
     const page = await api("/v1/webhooks?limit=200");
@@ -147,21 +145,12 @@ export function settingsView(root) {
             ]),
           )
         : h("p", { class: "hint" }, "No webhooks."),
-      h(
-        "form",
-        {
-          class: "toolbar",
-          onsubmit: async (event) => {
-            event.preventDefault();
-            try {
-              const body = { url: url.value, ...(rules.value ? { alert_rules: rules.value.split(",").map((r) => r.trim()) } : {}) };
-              const made = await api("/v1/webhooks", { method: "POST", body });
-              await loadHooks();
-              hooks.append(shownOnce(`Signing secret of ${made.webhook.url}`, made.secret));
-            } catch (error) {
-              toast(error.message);
-            }
-          },
+      sendingForm(
+        async () => {
+          const body = { url: url.value, ...(rules.value ? { alert_rules: rules.value.split(",").map((r) => r.trim()) } : {}) };
+          const made = await api("/v1/webhooks", { method: "POST", body });
+          await loadHooks();
+          hooks.append(shownOnce(`Signing secret of ${made.webhook.url}`, made.secret));
         },
         labelled("URL", url),
         labelled("Alert rules", rules),
@@ -170,15 +159,7 @@ export function settingsView(root) {
     );
   }
 
-  async function removeHook(id) {
-    try {
-      await api(`/v1/webhooks/${id}`, { method: "DELETE" });
-      toast("webhook deleted");
-      await loadHooks();
-    } catch (error) {
-      toast(error.message);
-    }
-  }
+  const removeHook = (id) => deleteAndReload(`/v1/webhooks/${id}`, "webhook deleted", loadHooks);
 
   async function loadClouds() {
     const { installed, accounts } = await api("/v1/connectors");
@@ -211,23 +192,14 @@ export function settingsView(root) {
     const site = h("input", { placeholder: "optional" });
     clouds.replaceChildren(
       listed,
-      h(
-        "form",
-        {
-          class: "toolbar",
-          onsubmit: async (event) => {
-            event.preventDefault();
-            try {
-              const body = { base_url: url.value, api_token: token.value, poll_interval_s: Number(every.value), requests_per_s: Number(rate.value), ...(site.value ? { site_id: site.value } : {}) };
-              const saved = await api(`/v1/connectors/${connector.value}`, { method: "PUT", body });
-              token.value = "";
-              await loadClouds();
-              toast(`${connector.value} connected; polled within seconds`);
-              if (saved.webhook_secret) clouds.append(shownOnce(`Webhook signing secret for ${saved.account.webhook_url}`, saved.webhook_secret));
-            } catch (error) {
-              toast(error.message);
-            }
-          },
+      sendingForm(
+        async () => {
+          const body = { base_url: url.value, api_token: token.value, poll_interval_s: Number(every.value), requests_per_s: Number(rate.value), ...(site.value ? { site_id: site.value } : {}) };
+          const saved = await api(`/v1/connectors/${connector.value}`, { method: "PUT", body });
+          token.value = "";
+          await loadClouds();
+          toast(`${connector.value} connected; polled within seconds`);
+          if (saved.webhook_secret) clouds.append(shownOnce(`Webhook signing secret for ${saved.account.webhook_url}`, saved.webhook_secret));
         },
         labelled("Connector", connector),
         labelled("API base URL", url),
@@ -240,15 +212,7 @@ export function settingsView(root) {
     );
   }
 
-  async function disconnect(name) {
-    try {
-      await api(`/v1/connectors/${name}`, { method: "DELETE" });
-      toast(`${name} disconnected`);
-      await loadClouds();
-    } catch (error) {
-      toast(error.message);
-    }
-  }
+  const disconnect = (name) => deleteAndReload(`/v1/connectors/${name}`, `${name} disconnected`, loadClouds);
 
   const failed = (error) => sites.replaceChildren(h("p", { class: "error", role: "alert" }, error.message));
   loadSites().catch(failed);
