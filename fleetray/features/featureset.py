@@ -37,6 +37,10 @@ class SignalFeature(BaseModel):
         active_above: windows whose statistic is at or below this are skipped (a brush's current while
             it does not run says nothing about its wear); None keeps every window.
         missing: the value of a window without the signal (0 for counts of events); None skips it.
+        informs: the components whose failure this signal speaks of; a model of one component learns
+            only from the signals that inform it (and the conditions). Empty: every component.
+        cumulative: a counter that only grows between renewals (hours of use, charge cycles): it says how
+            old a part is, not how it behaves, so anomaly detectors leave it out.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +49,8 @@ class SignalFeature(BaseModel):
     statistic: str = "mean"
     active_above: float | None = None
     missing: float | None = None
+    informs: tuple[str, ...] = ()
+    cumulative: bool = False
 
     @field_validator("statistic")
     @classmethod
@@ -105,6 +111,30 @@ class FeatureSet(BaseModel):
         """The names of the computed features, in the order of :meth:`FeatureState.features`' columns."""
         suffixes = ["last", *(f"ewm{h:g}" for h in self.half_lives), "trend"]
         return [f"{s.key}:{suffix}" for s in self.signals for suffix in suffixes]
+
+    def columns_informing(self, component: str) -> list[int]:
+        """The indices in :attr:`feature_names` of the features whose signal informs ``component``."""
+        per_signal = len(self.half_lives) + 2
+        return [
+            k * per_signal + offset
+            for k, signal in enumerate(self.signals)
+            if not signal.informs or component in signal.informs
+            for offset in range(per_signal)
+        ]
+
+    def behaviour_columns(self, component: str) -> list[int]:
+        """The features an anomaly detector of ``component`` reads: the moving averages of the
+        non-cumulative signals informing it, without the longest one when there are several (a baseline
+        that long follows the part's age more than its behaviour), nor the latest window or the trend
+        (noisier views of the same averages)."""
+        per_signal = len(self.half_lives) + 2
+        averages = range(1, 1 + max(1, len(self.half_lives) - 1))
+        return [
+            k * per_signal + offset
+            for k, signal in enumerate(self.signals)
+            if not signal.cumulative and (not signal.informs or component in signal.informs)
+            for offset in averages
+        ]
 
     @property
     def statistics_needed(self) -> dict[str, set[str]]:
@@ -167,6 +197,13 @@ class FeatureState:
         trend = averages[..., 0] - averages[..., -1]
         stacked = np.concatenate([last[..., None], averages, trend[..., None]], axis=-1)
         return stacked.reshape(len(last), -1)
+
+
+def component_columns(feature_set: FeatureSet, width: int, component: str) -> np.ndarray:
+    """The columns a model of ``component`` reads from rows of ``width`` columns: the features of the
+    signals informing it, then every column past the feature set's (the encoded conditions)."""
+    conditions = range(len(feature_set.feature_names), width)
+    return np.array([*feature_set.columns_informing(component), *conditions], dtype=np.intp)
 
 
 def fold_history(

@@ -32,26 +32,33 @@ MINUTES_PER_HOUR = 60.0
 @functools.cache
 def platform_feature_set() -> FeatureSet:
     """The features live scoring computes for every robot: wear shows in running currents and speeds,
-    filter pressure, vibration, battery sag, hours of use and warnings."""
+    filter pressure, vibration, battery sag and health, hours of use and warnings. Each signal names the
+    parts it speaks of, so a part's model does not learn from another part's coincidences (with a few
+    failures of a rare part in the history, the rest would be noise it overfits)."""
     signals: list[SignalFeature] = []
     for motor in MOTORS:
+        # A clogged filter makes the vacuum motor draw more: its current speaks of both.
+        informs = (motor, "filter") if motor == "vacuum" else (motor,)
         signals += [
-            SignalFeature(signal=f"components.{motor}.current_a", statistic="max", active_above=0.0),
-            SignalFeature(signal=f"components.{motor}.rpm", statistic="max", active_above=0.0),
-            SignalFeature(signal=f"components.{motor}.temp_c", statistic="max"),
-            SignalFeature(signal=f"components.{motor}.usage_h", statistic="last"),
+            SignalFeature(signal=f"components.{motor}.current_a", statistic="max", active_above=0.0, informs=informs),
+            SignalFeature(signal=f"components.{motor}.rpm", statistic="max", active_above=0.0, informs=(motor,)),
+            SignalFeature(signal=f"components.{motor}.temp_c", statistic="max", informs=informs),
+            SignalFeature(signal=f"components.{motor}.usage_h", statistic="last", informs=(motor,), cumulative=True),
         ]
+    battery = ("battery",)
     signals += [
-        SignalFeature(signal="components.filter.usage_h", statistic="last"),
-        SignalFeature(signal="metrics.filter_dp_pa", statistic="max", active_above=0.0),
-        SignalFeature(signal="metrics.wheel_vibration_g", statistic="max", active_above=0.02),
-        SignalFeature(signal="metrics.battery_cycles", statistic="last"),
-        SignalFeature(signal="battery.voltage", statistic="min"),
-        SignalFeature(signal="battery.current", statistic="min"),
-        SignalFeature(signal="battery.temp", statistic="max"),
+        SignalFeature(signal="components.filter.usage_h", statistic="last", informs=("filter",), cumulative=True),
+        SignalFeature(signal="metrics.filter_dp_pa", statistic="max", active_above=0.0, informs=("filter", "vacuum")),
+        SignalFeature(signal="metrics.wheel_vibration_g", statistic="max", active_above=0.02, informs=("wheels",)),
+        SignalFeature(signal="metrics.battery_cycles", statistic="last", informs=battery, cumulative=True),
+        SignalFeature(signal="metrics.battery_health", statistic="min", informs=battery),
+        SignalFeature(signal="battery.voltage", statistic="min", informs=battery),
+        SignalFeature(signal="battery.current", statistic="min", informs=battery),
+        SignalFeature(signal="battery.temp", statistic="max", informs=battery),
     ]
     signals += [
-        SignalFeature(signal=WARNING_SIGNAL.format(component=c), statistic="n", missing=0.0) for c in COMPONENTS
+        SignalFeature(signal=WARNING_SIGNAL.format(component=c), statistic="n", missing=0.0, informs=(c,))
+        for c in COMPONENTS
     ]
     return FeatureSet(name="platform", signals=tuple(signals), half_lives=(20.0, 240.0, 1440.0), conditions=("model",))
 

@@ -16,7 +16,13 @@ Example, NASA's C-MAPSS turbofan set as published (whitespace-separated, no head
     half_lives: [5, 20]
 
 Failures can instead come as a column naming the failed component, or a separate file of
-``unit, component, time`` rows (with an optional file of renewals without failure).
+``unit, component, time`` rows (with an optional file of renewals without failure). Where several
+components fail, ``informs`` says which sensors speak of which (a component's model then learns from
+those only; sensors not named inform every component), and ``counters`` names sensors that only count
+up (hours of use), which anomaly detectors leave out::
+
+    informs: {brush_current: [brush], pump_flow: [pump]}
+    counters: [hours]
 """
 
 from __future__ import annotations
@@ -85,11 +91,21 @@ class DataSpec(BaseModel):
     half_lives: list[float] = Field(default_factory=lambda: [5.0, 20.0])
     sample_every: float | None = Field(default=None, gt=0)
     drop_constant: bool = False
+    informs: dict[str, list[str]] = Field(default_factory=dict)
+    counters: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _statistic(self) -> DataSpec:
         if self.statistic not in STATISTICS:
             raise ValueError(f"statistic {self.statistic!r} is not one of {', '.join(STATISTICS)}")
+        return self
+
+    @model_validator(mode="after")
+    def _known_sensors(self) -> DataSpec:
+        for option, named in (("informs", list(self.informs)), ("counters", self.counters)):
+            unknown = [name for name in named if name not in self.sensors]
+            if unknown:
+                raise ValueError(f"{option} names {', '.join(map(repr, unknown))}, not among the sensors")
         return self
 
 
@@ -164,7 +180,15 @@ def feature_set_of(spec: DataSpec, sensors: list[str] | None = None) -> FeatureS
     """The feature set a spec defines: each sensor's window statistic, smoothed over the half-lives."""
     return FeatureSet(
         name=Path(spec.source).stem,
-        signals=tuple(SignalFeature(signal=s, statistic=spec.statistic) for s in (sensors or spec.sensors)),
+        signals=tuple(
+            SignalFeature(
+                signal=s,
+                statistic=spec.statistic,
+                informs=tuple(spec.informs.get(s, ())),
+                cumulative=s in spec.counters,
+            )
+            for s in (sensors or spec.sensors)
+        ),
         half_lives=tuple(spec.half_lives),
         conditions=tuple(spec.conditions),
     )

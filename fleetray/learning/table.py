@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleetray.errors import TrainingDataError
-from fleetray.features.featureset import FeatureSet, fold_history
+from fleetray.features.featureset import FeatureSet, component_columns, fold_history
 from fleetray.learning.labels import component_labels
 
 
@@ -96,6 +96,10 @@ class TrainingTable:
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(",".join(self.feature_names + self.components).encode())
         return digest.hexdigest()[:16]
+
+    def columns_for(self, component: str) -> np.ndarray:
+        """The feature columns a model of ``component`` learns from (``SignalFeature.informs``)."""
+        return component_columns(self.feature_set, len(self.feature_names), component)
 
     def take(self, rows: np.ndarray) -> TrainingTable:
         """The table restricted to ``rows`` (a mask or indices)."""

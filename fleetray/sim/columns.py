@@ -11,7 +11,7 @@ from fleetray.schemas import Telemetry
 from fleetray.sim.catalog import COMPONENT_NAMES
 
 STATUS_NAMES = ("idle", "cleaning", "charging", "docked", "moving", "error")
-METRIC_NAMES = ("wheel_vibration_g", "filter_dp_pa", "battery_cycles")
+METRIC_NAMES = ("wheel_vibration_g", "filter_dp_pa", "battery_cycles", "battery_health")
 SYSTEM_FIELDS = ("cpu", "mem", "disk", "net")
 COMPONENT_FIELDS = ("current_a", "temp_c", "rpm", "usage_h")
 _MOTOR_FIELDS = '"current_a":%.3f,"temp_c":%.2f,"rpm":%.1f,"usage_h":%.4f'
@@ -80,7 +80,7 @@ class TelemetryColumns:
         components = self._components_json()
         ids, tenant = self.robot_ids, self.tenant_id
         # printf-style templates: several times faster than json.dumps for millions of rows.
-        metrics_template = '{"wheel_vibration_g":%.4f,"filter_dp_pa":%.1f,"battery_cycles":%.3f}'
+        metrics_template = '{"wheel_vibration_g":%.4f,"filter_dp_pa":%.1f,"battery_cycles":%.3f,"battery_health":%.4f}'
         system_template = '{"cpu":%.1f,"mem":%.1f,"disk":%.2f,"net":%.0f}'
         metrics = [metrics_template % tuple(m) for m in self.metrics.tolist()]
         system = [system_template % tuple(s) for s in self.system.tolist()]

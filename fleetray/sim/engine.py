@@ -426,6 +426,7 @@ class FleetSimulator:
                 np.where(moving, 0.05 + 0.6 * wheel_wear**2, 0.01) * (1 + 0.05 * noise[:, c + 1]),
                 np.where(cleaning, 180 + 900 * filter_wear**1.5, 0.0) * (1 + 0.02 * noise[:, c + 2]),
                 self.cycles,
+                health,
             ]
         )
         cpu = np.clip(15 + 35 * moving + 4 * noise[:, c + 3], 1, 100)
@@ -556,7 +557,7 @@ _DECIMALS: dict[str, int | tuple[int, ...]] = {
     "component_temp": 2,
     "component_rpm": 1,
     "component_usage": 4,
-    "metrics": (4, 1, 3),
+    "metrics": (4, 1, 3, 4),
     "system": (1, 1, 2, 0),
 }
 

@@ -1,16 +1,24 @@
 """Offline anomaly detection on feature windows: an Isolation Forest and an autoencoder, trained on normal operation.
 
 Normal operation is what the labels say it is: rows where every part the unit has is known to survive
-the horizon (a part renewed before the horizon ended is not known to, and its row is left out). Both
-detectors are fitted on the training units' normal rows, their alarm threshold is set on the validation
-units' normal rows (the score a ``target_fpr`` share of normal windows exceeds), and
-they are measured on the test units: the false-positive rate on normal rows, the detection rate on rows
-whose part fails within the horizon. The shards keep their online EWMA scores; these run in batch.
+the horizon (a part renewed before the horizon ended is not known to, and its row is left out).
+
+A detector is a set of detectors, one per part: each reads the behaviour of the signals that inform its
+part (``FeatureSet.behaviour_columns``), so a failing brush stands out among brush readings instead of
+being averaged away among forty others. Each part's raw score becomes the share of the training units'
+normal windows it exceeds, comparable across parts, and a window's score is its most unusual part's. A
+feature set whose signals name no parts gives a single detector over all of them.
+
+The detectors are fitted on the training units' normal rows, the alarm threshold is set on the validation
+units' normal rows (the score a ``target_fpr`` share of normal windows exceeds), and they are measured on
+the test units: the false-positive rate on normal rows, the detection rate on rows whose part fails within
+the fault window. The shards keep their online EWMA scores; these run in batch.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +61,50 @@ class AnomalyResult:
     metrics: dict[str, float]
 
 
+REFERENCE_LEVELS = 1001
+ALL_PARTS = "all"
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class PartDetector:
+    """One part's detector: which columns it reads, how they are scaled, and its normal scores' quantiles."""
+
+    part: str
+    columns: np.ndarray
+    standardizer: Standardizer
+    reference: np.ndarray
+    raw_score: Scorer
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """The share of normal training windows each row's raw score exceeds; past the largest, above 1 by
+        how far past it is (in the spread of normal scores), so the most unusual rows still rank."""
+        raw = self.raw_score(self.standardizer.transform(features[:, self.columns]))
+        levels = np.linspace(0.0, 1.0, len(self.reference))
+        top, middle = self.reference[-1], self.reference[len(self.reference) // 2]
+        beyond = 1.0 + (raw - top) / max(float(top - middle), 1e-12)
+        return np.where(raw > top, beyond, np.interp(raw, self.reference, levels))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns.tolist(),
+            "standardizer": self.standardizer.to_dict(),
+            "reference": self.reference.tolist(),
+        }
+
+
+def detector_parts(table: TrainingTable) -> dict[str, np.ndarray]:
+    """Each part's detector inputs; one detector over every signal when no signal names a part."""
+    feature_set = table.feature_set
+    if not any(signal.informs for signal in feature_set.signals):
+        return {ALL_PARTS: np.array(feature_set.behaviour_columns(ALL_PARTS), dtype=np.intp)}
+    parts = {part: np.array(feature_set.behaviour_columns(part), dtype=np.intp) for part in table.components}
+    return {part: columns for part, columns in parts.items() if len(columns)}
+
+
 def _score_split(
-    table: TrainingTable, split: UnitSplit, score: Any, threshold_fpr: float, fault_window: float | None
+    table: TrainingTable, split: UnitSplit, score: Scorer, threshold_fpr: float, fault_window: float | None
 ) -> tuple[float, dict[str, float]]:
     normal = normal_rows(table)
     validation_scores = score(table.features[split.validation & normal])
@@ -71,22 +121,60 @@ def _score_split(
     }
 
 
-def _normal_training(table: TrainingTable, split: UnitSplit) -> tuple[np.ndarray, Standardizer]:
-    """The training units' normal windows, standardised with their own statistics."""
+def combined_score(detectors: list[PartDetector], features: np.ndarray) -> np.ndarray:
+    """Each row's most unusual part."""
+    if not len(features):
+        return np.zeros(0)
+    return np.max([detector.score(features) for detector in detectors], axis=0)
+
+
+def _train_parts(
+    table: TrainingTable, split: UnitSplit, fit: Callable[[str, np.ndarray], tuple[Scorer, bytes, dict[str, Any]]]
+) -> tuple[list[PartDetector], dict[str, bytes], dict[str, dict[str, Any]]]:
+    """A detector per part, fitted by ``fit(part, standardised normal rows)`` -> (raw scorer, blob, params)."""
     rows = split.train & normal_rows(table)
     if rows.sum() < 10:
         raise TrainingDataError(
             f"only {int(rows.sum())} normal rows among the training units: anomaly detectors learn normal "
             "operation, so they need a history where parts are known to survive the horizon"
         )
-    standardizer = Standardizer.fit(table.features[rows])
-    return standardizer.transform(table.features[rows]), standardizer
+    detectors, blobs, params = [], {}, {}
+    for part, columns in detector_parts(table).items():
+        inputs = table.features[np.ix_(rows, columns)]
+        standardizer = Standardizer.fit(inputs)
+        normal = standardizer.transform(inputs)
+        raw_score, blob, part_params = fit(part, normal)
+        reference = np.quantile(raw_score(normal), np.linspace(0.0, 1.0, REFERENCE_LEVELS))
+        detectors.append(PartDetector(part, columns, standardizer, reference, raw_score))
+        blobs[f"{part}.model"], params[part] = blob, part_params
+    return detectors, blobs, params
 
 
-def _bundle(table: TrainingTable, kind: str, params: dict[str, Any], info: dict[str, Any], blob: bytes) -> ModelBundle:
-    return ModelBundle.of_table(
-        table, kind=kind, task="anomaly", components=[], params=params, info=info, blobs={"model": blob}
+def _finish(
+    table: TrainingTable,
+    split: UnitSplit,
+    kind: str,
+    params: dict[str, Any],
+    trained: tuple[list[PartDetector], dict[str, bytes], dict[str, dict[str, Any]]],
+    target_fpr: float,
+    fault_window: float | None,
+) -> AnomalyResult:
+    detectors, blobs, part_params = trained
+    threshold, metrics = _score_split(
+        table, split, lambda features: combined_score(detectors, features), target_fpr, fault_window
     )
+    parts = {d.part: {**d.describe(), "params": part_params[d.part]} for d in detectors}
+    bundle = ModelBundle.of_table(
+        table,
+        kind=kind,
+        task="anomaly",
+        components=[],
+        params={**params, "target_fpr": target_fpr},
+        info={"threshold": threshold, "parts": parts},
+        blobs=blobs,
+        metrics=metrics,
+    )
+    return AnomalyResult(bundle, metrics)
 
 
 def train_isolation_forest(
@@ -98,26 +186,20 @@ def train_isolation_forest(
     seed: int = 0,
     fault_window: float | None = None,
 ) -> AnomalyResult:
-    """An Isolation Forest on the training units' normal windows (scikit-learn), saved with skops."""
+    """An Isolation Forest per part on the training units' normal windows (scikit-learn), saved with skops."""
     from sklearn.ensemble import IsolationForest
     from skops.io import dumps
 
-    normal, standardizer = _normal_training(table, split)
-    forest = IsolationForest(n_estimators=trees, random_state=seed, n_jobs=1).fit(normal)
+    def fit(part: str, normal: np.ndarray) -> tuple[Scorer, bytes, dict[str, Any]]:
+        forest = IsolationForest(n_estimators=trees, random_state=seed, n_jobs=1).fit(normal)
+        return _forest_score(forest), dumps(forest), {}
 
-    def score(features: np.ndarray) -> np.ndarray:
-        return -forest.score_samples(standardizer.transform(features)) if len(features) else np.zeros(0)
+    trained = _train_parts(table, split, fit)
+    return _finish(table, split, "isolation_forest", {"trees": trees, "seed": seed}, trained, target_fpr, fault_window)
 
-    threshold, metrics = _score_split(table, split, score, target_fpr, fault_window)
-    bundle = _bundle(
-        table,
-        "isolation_forest",
-        {"trees": trees, "target_fpr": target_fpr, "seed": seed},
-        {"threshold": threshold, "standardizer": standardizer.to_dict()},
-        dumps(forest),
-    )
-    bundle.metrics = metrics
-    return AnomalyResult(bundle, metrics)
+
+def _forest_score(forest: Any) -> Scorer:
+    return lambda x: -forest.score_samples(x)
 
 
 def _autoencoder(width: int, hidden: int, bottleneck: int) -> Any:
@@ -134,6 +216,17 @@ def _autoencoder(width: int, hidden: int, bottleneck: int) -> Any:
     )
 
 
+def _reconstruction_error(network: Any) -> Scorer:
+    import torch
+
+    def score(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            tensor = torch.from_numpy(x)
+            return ((network(tensor) - tensor) ** 2).mean(dim=1).numpy()
+
+    return score
+
+
 def train_autoencoder(
     table: TrainingTable,
     split: UnitSplit,
@@ -144,44 +237,33 @@ def train_autoencoder(
     seed: int = 0,
     fault_window: float | None = None,
 ) -> AnomalyResult:
-    """A small autoencoder (torch) on the training units' normal windows; its score is the reconstruction error."""
+    """A small autoencoder per part (torch) on the training units' normal windows; its raw score is the
+    reconstruction error. A part with few inputs gets a bottleneck narrower than them."""
     import torch
 
-    torch.manual_seed(seed)
-    normal, standardizer = _normal_training(table, split)
-    inputs = torch.from_numpy(normal)
-    width = inputs.shape[1]
-    hidden = max(bottleneck * 2, min(64, width))
-    network = _autoencoder(width, hidden, bottleneck)
-    optimiser = torch.optim.Adam(network.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(inputs), generator=generator).split(256):
-            loss = ((network(inputs[batch]) - inputs[batch]) ** 2).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    network.eval()
+    def fit(part: str, normal: np.ndarray) -> tuple[Scorer, bytes, dict[str, Any]]:
+        torch.manual_seed(seed)
+        inputs = torch.from_numpy(normal)
+        width = inputs.shape[1]
+        narrow = max(1, min(bottleneck, width // 2))
+        hidden = max(narrow * 2, min(64, width))
+        network = _autoencoder(width, hidden, narrow)
+        optimiser = torch.optim.Adam(network.parameters(), lr=1e-3)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(epochs):
+            for batch in torch.randperm(len(inputs), generator=generator).split(256):
+                loss = ((network(inputs[batch]) - inputs[batch]) ** 2).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        network.eval()
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: value.numpy() for name, value in network.state_dict().items()})
+        return _reconstruction_error(network), buffer.getvalue(), {"hidden": hidden, "bottleneck": narrow}
 
-    def score(features: np.ndarray) -> np.ndarray:
-        if not len(features):
-            return np.zeros(0)
-        with torch.no_grad():
-            x = torch.from_numpy(standardizer.transform(features))
-            return ((network(x) - x) ** 2).mean(dim=1).numpy()
-
-    threshold, metrics = _score_split(table, split, score, target_fpr, fault_window)
-    buffer = io.BytesIO()
-    np.savez(buffer, **{name: value.numpy() for name, value in network.state_dict().items()})
-    bundle = _bundle(
-        table,
-        "autoencoder",
-        {"bottleneck": bottleneck, "hidden": hidden, "epochs": epochs, "target_fpr": target_fpr, "seed": seed},
-        {"threshold": threshold, "standardizer": standardizer.to_dict()},
-        buffer.getvalue(),
-    )
-    bundle.metrics = metrics
-    return AnomalyResult(bundle, metrics)
+    trained = _train_parts(table, split, fit)
+    params = {"bottleneck": bottleneck, "epochs": epochs, "seed": seed}
+    return _finish(table, split, "autoencoder", params, trained, target_fpr, fault_window)
 
 
 class AnomalyPredictor:
@@ -190,34 +272,36 @@ class AnomalyPredictor:
     def __init__(self, bundle: ModelBundle) -> None:
         bundle.check_features()
         self.bundle = bundle
-        self.standardizer = Standardizer.from_dict(bundle.info["standardizer"])
         self.threshold = float(bundle.info["threshold"])
-        blob = bundle.blobs["model"]
+        self.detectors = [
+            PartDetector(
+                part,
+                np.asarray(saved["columns"], dtype=np.intp),
+                Standardizer.from_dict(saved["standardizer"]),
+                np.asarray(saved["reference"]),
+                self._raw_score(bundle, bundle.blobs[f"{part}.model"], len(saved["columns"]), saved["params"]),
+            )
+            for part, saved in bundle.info["parts"].items()
+        ]
+
+    @staticmethod
+    def _raw_score(bundle: ModelBundle, blob: bytes, width: int, params: dict[str, Any]) -> Scorer:
         if bundle.kind == "isolation_forest":
             from skops.io import get_untrusted_types, loads
 
             unexpected = [t for t in get_untrusted_types(data=blob) if not t.startswith(("sklearn.", "numpy."))]
             if unexpected:
                 raise RegistryError(f"the forest's file holds types other than scikit-learn's: {unexpected}")
-            forest = loads(blob, trusted=get_untrusted_types(data=blob))
-            self._score = lambda x: -forest.score_samples(x)
-        else:
-            import torch
+            return _forest_score(loads(blob, trusted=get_untrusted_types(data=blob)))
+        import torch
 
-            params = bundle.params
-            network = _autoencoder(len(bundle.feature_names), int(params["hidden"]), int(params["bottleneck"]))
-            with np.load(io.BytesIO(blob), allow_pickle=False) as weights:
-                network.load_state_dict({name: torch.from_numpy(weights[name]) for name in weights.files})
-            network.eval()
-
-            def reconstruction_error(x: np.ndarray) -> np.ndarray:
-                with torch.no_grad():
-                    tensor = torch.from_numpy(x)
-                    return ((network(tensor) - tensor) ** 2).mean(dim=1).numpy()
-
-            self._score = reconstruction_error
+        network = _autoencoder(width, int(params["hidden"]), int(params["bottleneck"]))
+        with np.load(io.BytesIO(blob), allow_pickle=False) as weights:
+            network.load_state_dict({name: torch.from_numpy(weights[name]) for name in weights.files})
+        network.eval()
+        return _reconstruction_error(network)
 
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's anomaly score, and whether it is an anomaly."""
-        scores = self._score(self.standardizer.transform(features)) if len(features) else np.zeros(0)
+        """Each row's anomaly score (its most unusual part's), and whether it is an anomaly."""
+        scores = combined_score(self.detectors, features)
         return scores, scores > self.threshold

@@ -13,8 +13,10 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from fleetray.errors import FeatureVersionError, RegistryError
-from fleetray.features.featureset import FeatureSet
+from fleetray.features.featureset import FeatureSet, component_columns
 
 if TYPE_CHECKING:
     from fleetray.learning.table import TrainingTable
@@ -74,6 +76,10 @@ class ModelBundle:
             time_unit=table.time_unit,
             **fields,
         )
+
+    def columns_for(self, component: str) -> np.ndarray:
+        """The input columns its model of ``component`` reads (``SignalFeature.informs``)."""
+        return component_columns(self.feature_set, len(self.feature_names), component)
 
     def check_features(self) -> None:
         """Refuse a model whose features this code computes differently (or not at all).

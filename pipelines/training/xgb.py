@@ -94,9 +94,11 @@ def train_xgboost(
                 "the training units never saw it fail within the horizon"
             )
             continue
-        dtrain = xgb.DMatrix(table.features[fit], label=labels[fit, j], feature_names=_safe(table.feature_names))
+        columns = table.columns_for(component)
+        names = _safe([table.feature_names[k] for k in columns])
+        dtrain = xgb.DMatrix(table.features[np.ix_(fit, columns)], label=labels[fit, j], feature_names=names)
         check = split.validation & known
-        matrices[component] = (dtrain, table.features[check], labels[check, j])
+        matrices[component] = (dtrain, table.features[np.ix_(check, columns)], labels[check, j])
     if not matrices:
         raise TrainingDataError("; ".join(skipped.values()))
     boosters: dict[str, xgb.Booster] = {}
@@ -109,7 +111,7 @@ def train_xgboost(
                 settings, dtrain, num_boost_round=step, xgb_model=boosters.get(component), verbose_eval=False
             )
         done += step
-        validation = evaluate(boosters, matrices, task, table.feature_names, score_scale=score_scale(table))
+        validation = evaluate(boosters, matrices, task, score_scale=score_scale(table))
         if on_block is not None:
             on_block(done, validation, boosters)
     return XGBoostResult(boosters=boosters, rounds=done, validation=validation, skipped=skipped)
@@ -119,11 +121,10 @@ def evaluate(
     boosters: dict[str, xgb.Booster],
     matrices: dict[str, tuple[Any, np.ndarray, np.ndarray]],
     task: str,
-    feature_names: list[str],
     *,
     score_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """Validation figures per component and their mean.
+    """Validation figures per component and their mean; ``matrices`` hold each component's own columns.
 
     ``score_scale`` converts RUL to the unit the asymmetric score is taken in (60: minutes to hours).
     """
@@ -131,7 +132,7 @@ def evaluate(
     for component, (_, features, actual) in matrices.items():
         if not len(actual) or (task == "failure" and not actual.any()):
             continue  # nothing to measure: no validation unit saw this part fail
-        predicted = boosters[component].predict(xgb.DMatrix(features, feature_names=_safe(feature_names)))
+        predicted = boosters[component].inplace_predict(features)
         if task == "failure":
             threshold = best_threshold(predicted, actual)
             per_component[component] = classification_report(predicted, actual, threshold)
@@ -178,8 +179,10 @@ def out_of_fold_thresholds(
             labels = table.failure_within[fit, j]
             if not check.any() or not labels.any():
                 continue
-            booster = xgb.train(settings, xgb.DMatrix(table.features[fit], label=labels), num_boost_round=rounds)
-            predicted.append(booster.inplace_predict(table.features[check]))
+            columns = table.columns_for(component)
+            matrix = xgb.DMatrix(table.features[np.ix_(fit, columns)], label=labels)
+            booster = xgb.train(settings, matrix, num_boost_round=rounds)
+            predicted.append(booster.inplace_predict(table.features[np.ix_(check, columns)]))
             actual.append(table.failure_within[check, j])
         if predicted and np.concatenate(actual).any():
             thresholds[component] = best_threshold(np.concatenate(predicted), np.concatenate(actual))
@@ -222,6 +225,7 @@ class XGBoostPredictor:
         bundle.check_features()
         self.bundle = bundle
         self.boosters: dict[str, xgb.Booster] = {}
+        self.columns = {component: bundle.columns_for(component) for component in bundle.components}
         for component in bundle.components:
             booster = xgb.Booster(params={"nthread": threads})
             booster.load_model(bytearray(bundle.blobs[f"{component}.json"]))
@@ -234,14 +238,20 @@ class XGBoostPredictor:
         self, features: np.ndarray, *, contributions: bool = False, exact: bool = True
     ) -> dict[str, dict[str, np.ndarray]]:
         """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` each feature's
-        (rows, features + 1) contribution to the margin (last column: the bias): exact TreeSHAP, or with
-        ``exact=False`` Saabas's per-tree attributions (an order of magnitude cheaper on many rows)."""
+        (rows, features + 1) contribution to the margin (last column: the bias; 0 for a feature the
+        component's model does not read): exact TreeSHAP, or with ``exact=False`` Saabas's per-tree
+        attributions (an order of magnitude cheaper on many rows)."""
         out: dict[str, dict[str, np.ndarray]] = {}
-        matrix = xgb.DMatrix(features) if contributions else None
         for component, booster in self.boosters.items():
-            figures = {"value": booster.inplace_predict(features)}
-            if matrix is not None:
-                figures["contributions"] = booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
+            columns = self.columns[component]
+            own = features[:, columns]
+            figures = {"value": booster.inplace_predict(own)}
+            if contributions:
+                own_contributions = booster.predict(xgb.DMatrix(own), pred_contribs=True, approx_contribs=not exact)
+                spread = np.zeros((len(features), features.shape[1] + 1), dtype=own_contributions.dtype)
+                spread[:, columns] = own_contributions[:, :-1]
+                spread[:, -1] = own_contributions[:, -1]
+                figures["contributions"] = spread
             out[component] = figures
         return out
 

@@ -10,6 +10,7 @@ import pytest
 from fleetray.errors import SimulationError
 from fleetray.schemas import RobotEvent, Telemetry, validate_message
 from fleetray.sim import COMPONENT_NAMES, FleetSimulator, SimChunk, SimConfig, history_start
+from fleetray.sim.catalog import BATTERY_MIN_HEALTH
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -174,6 +175,19 @@ def test_batteries_fade_with_cycles(aged_fleet: list[SimChunk]) -> None:
     young = loaded & (cycles < np.percentile(cycles[loaded], 25))
     old = loaded & (cycles > np.percentile(cycles[loaded], 75))
     assert (voltage[old] / cells[old]).mean() < (voltage[young] / cells[young]).mean()
+
+
+def test_the_battery_reports_its_health_and_fails_as_it_crosses_the_minimum(aged_fleet: list[SimChunk]) -> None:
+    health = np.concatenate([c.telemetry.metrics[:, 3] for c in aged_fleet])
+    robot = np.concatenate([c.telemetry.robot for c in aged_fleet])
+    ts = np.concatenate([c.telemetry.ts for c in aged_fleet])
+    assert health.min() > 0.69 and health.max() <= 1.0
+    failures = [f for c in aged_fleet for f in c.failures if f.component == "battery"]
+    assert failures
+    for failure in failures:
+        r = int(failure.robot_id.removeprefix("r"))
+        before = (robot == r) & (ts < failure.ts.timestamp())
+        assert health[before][-1] == pytest.approx(BATTERY_MIN_HEALTH, abs=2e-3)
 
 
 def test_events_carry_a_state_snapshot(aged_fleet: list[SimChunk]) -> None:

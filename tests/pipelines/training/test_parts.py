@@ -1,0 +1,106 @@
+"""Where a table's sensors say which part they watch, each part's model and anomaly detector read only those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fleetray.errors import DataSpecError
+from fleetray.learning import TrainingTable, load_training_table, split_units
+from pipelines.training import xgb
+from pipelines.training.anomaly import AnomalyPredictor, train_isolation_forest
+from pipelines.training.bundle import ModelBundle
+
+SPEC = """
+source: machines.csv
+unit: unit
+time: cycle
+time_unit: cycle
+sensors: [brush_current, pump_flow, hours]
+labels:
+  failures: {source: failures.csv, unit: unit, time: cycle, component: component}
+horizon: 10
+rul_cap: 60
+half_lives: [2, 8, 32]
+informs: {brush_current: [brush], pump_flow: [pump]}
+counters: [hours]
+"""
+
+
+def _machines(folder: Path, units: int = 24, cycles: int = 240, seed: int = 1) -> None:
+    """Machines with a brush and a pump wearing out on their own clocks; a failed part is replaced at once."""
+    rng = np.random.default_rng(seed)
+    rows, failures = [], []
+    for unit in range(units):
+        wear, life = {"brush": 0.0, "pump": 0.0}, {"brush": rng.uniform(30, 60), "pump": rng.uniform(40, 90)}
+        for cycle in range(cycles):
+            for part in wear:
+                wear[part] += 1 / life[part]
+                if wear[part] >= 1:
+                    failures.append((unit, part, cycle))
+                    wear[part], life[part] = 0.0, rng.uniform(30, 90)
+            brush = 2 + 2 * wear["brush"] ** 2 + rng.normal(0, 0.05)
+            pump = 5 - 2 * wear["pump"] ** 2 + rng.normal(0, 0.05)
+            rows.append((unit, cycle, brush, pump, float(cycle)))
+    pd.DataFrame(rows, columns=["unit", "cycle", "brush_current", "pump_flow", "hours"]).to_csv(
+        folder / "machines.csv", index=False
+    )
+    pd.DataFrame(failures, columns=["unit", "component", "cycle"]).to_csv(folder / "failures.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> TrainingTable:
+    folder = tmp_path_factory.mktemp("machines")
+    _machines(folder)
+    (folder / "spec.yaml").write_text(SPEC)
+    return load_training_table(folder / "spec.yaml")
+
+
+def _columns(table: TrainingTable, indices: np.ndarray) -> set[str]:
+    return {table.feature_names[k].split(":")[0] for k in indices}
+
+
+def test_each_part_learns_from_its_own_sensors_and_what_informs_every_part(machines: TrainingTable) -> None:
+    assert machines.components == ["brush", "pump"]
+    assert _columns(machines, machines.columns_for("brush")) == {"brush_current", "hours"}
+    assert _columns(machines, machines.columns_for("pump")) == {"pump_flow", "hours"}
+    split = split_units(machines.units, seed=0)
+    result = xgb.train_xgboost(machines, split, task="failure", rounds=40)
+    for figures in result.validation["components"].values():
+        assert figures["pr_auc"] > 0.6
+    bundle = ModelBundle.from_bytes(xgb.bundle_of(machines, result, task="failure", params={}).to_bytes())
+    predictions = xgb.XGBoostPredictor(bundle).predict(machines.features[:50], contributions=True)
+    pump_flow = [k for k, name in enumerate(machines.feature_names) if name.startswith("pump_flow:")]
+    brush_current = [k for k, name in enumerate(machines.feature_names) if name.startswith("brush_current:")]
+    assert not predictions["brush"]["contributions"][:, pump_flow].any()
+    assert not predictions["pump"]["contributions"][:, brush_current].any()
+    # The spread-out contributions still add up to each prediction's margin.
+    for part in ("brush", "pump"):
+        value = predictions[part]["value"]
+        margin = np.log(value / (1 - value))
+        np.testing.assert_allclose(predictions[part]["contributions"].sum(axis=1), margin, rtol=1e-3, atol=1e-3)
+
+
+def test_an_anomaly_detector_per_part_reads_its_behaviour_not_the_counters(machines: TrainingTable) -> None:
+    split = split_units(machines.units, seed=0)
+    result = train_isolation_forest(machines, split, target_fpr=0.05, seed=0, fault_window=5)
+    parts = result.bundle.info["parts"]
+    assert set(parts) == {"brush", "pump"}
+    brush = [machines.feature_names[k] for k in parts["brush"]["columns"]]
+    # The averages but the longest: the latest window and the trend are noisier, the day-long baseline follows age.
+    assert brush == ["brush_current:mean:ewm2", "brush_current:mean:ewm8"]
+    assert result.metrics["anomaly_detection_rate"] > 2 * result.metrics["anomaly_fpr"]
+    predictor = AnomalyPredictor(ModelBundle.from_bytes(result.bundle.to_bytes()))
+    scores, _ = predictor.score(machines.features[split.test])
+    one_part = max(d.score(machines.features[split.test]).max() for d in predictor.detectors)
+    assert scores.max() == pytest.approx(one_part)
+
+
+def test_a_spec_naming_a_sensor_it_does_not_have_is_refused(tmp_path: Path) -> None:
+    _machines(tmp_path, units=3, cycles=20)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("pump_flow: [pump]", "pump_pressure: [pump]"))
+    with pytest.raises(DataSpecError, match="informs names 'pump_pressure', not among the sensors"):
+        load_training_table(tmp_path / "spec.yaml")
