@@ -37,7 +37,7 @@ def _machines(folder: Path, units: int = 24, cycles: int = 240, seed: int = 1) -
     for unit in range(units):
         wear, life = {"brush": 0.0, "pump": 0.0}, {"brush": rng.uniform(30, 60), "pump": rng.uniform(40, 90)}
         for cycle in range(cycles):
-            for part in wear:
+            for part in ("brush", "pump"):
                 wear[part] += 1 / life[part]
                 if wear[part] >= 1:
                     failures.append((unit, part, cycle))
