@@ -8,8 +8,9 @@ robot into training, validation and test robots. On a local Ray with 2 CPUs:
 - XGBoost failure-within-24h per component, tuned on Ray Tune (ASHA), measured on the test robots,
   pooled over components at each component's threshold;
 - XGBoost and an LSTM for RUL (RMSE in hours, test robots);
-- an Isolation Forest on normal windows (false-positive rate on the test robots' normal windows, detection
-  rate on the windows of the last ``--fault-window-h`` hours before a failure);
+- an Isolation Forest and an autoencoder per part on normal windows, the alarm threshold cross-fitted
+  over the training and validation robots at ``--target-fpr`` (false-positive rate on the test robots'
+  normal windows, detection rate on the windows of the last ``--fault-window-h`` hours before a failure);
 - scoring: the two XGBoost models registered and promoted, a fleet of ``--fleet`` robots registered with
   the shards (``--live`` of them reporting a few minutes of telemetry, so they have live features), the
   ``Scorer`` deployment on Ray Serve: one robot's predictions at ``--rate`` requests per second (open loop,

@@ -5,14 +5,15 @@ the horizon (a part renewed before the horizon ended is not known to, and its ro
 
 A detector is a set of detectors, one per part: each reads the behaviour of the signals that inform its
 part (``FeatureSet.behaviour_columns``), so a failing brush stands out among brush readings instead of
-being averaged away among forty others. Each part's raw score becomes the share of the training units'
-normal windows it exceeds, comparable across parts, and a window's score is its most unusual part's. A
+being averaged away among forty others. Each part's raw score becomes the share of its normal windows
+that the score exceeds, comparable across parts, and a window's score is its most unusual part's. A
 feature set whose signals name no parts gives a single detector over all of them.
 
-The detectors are fitted on the training units' normal rows, the alarm threshold is set on the validation
-units' normal rows (the score a ``target_fpr`` share of normal windows exceeds), and they are measured on
-the test units: the false-positive rate on normal rows, the detection rate on rows whose part fails within
-the fault window. The shards keep their online EWMA scores; these run in batch.
+The alarm threshold is the score a ``target_fpr`` share of normal windows exceeds, each window scored by
+detectors fitted without its unit (cross-fitted over the training and validation units); the detectors
+kept are then fitted on all of those units' normal rows, and measured on the test units: the
+false-positive rate on normal rows, the detection rate on rows whose part fails within the fault window.
+The shards keep their online EWMA scores; these run in batch.
 """
 
 from __future__ import annotations
@@ -103,22 +104,8 @@ def detector_parts(table: TrainingTable) -> dict[str, np.ndarray]:
     return {part: columns for part, columns in parts.items() if len(columns)}
 
 
-def _score_split(
-    table: TrainingTable, split: UnitSplit, score: Scorer, threshold_fpr: float, fault_window: float | None
-) -> tuple[float, dict[str, float]]:
-    normal = normal_rows(table)
-    validation_scores = score(table.features[split.validation & normal])
-    if not len(validation_scores):
-        raise TrainingDataError("no normal rows among the validation units to set the alarm threshold on")
-    threshold = float(np.quantile(validation_scores, 1 - threshold_fpr))
-    test_normal = score(table.features[split.test & normal])
-    test_faults = score(table.features[split.test & fault_rows(table, fault_window)])
-    return threshold, {
-        "anomaly_fpr": float((test_normal > threshold).mean()) if len(test_normal) else float("nan"),
-        "anomaly_detection_rate": float((test_faults > threshold).mean()) if len(test_faults) else float("nan"),
-        "test_normal_rows": len(test_normal),
-        "test_fault_rows": len(test_faults),
-    }
+PartFitter = Callable[[str, np.ndarray], tuple[Scorer, bytes, dict[str, Any]]]
+"""Fits one part's detector on its standardised normal rows: (raw scorer, weights, parameters)."""
 
 
 def combined_score(detectors: list[PartDetector], features: np.ndarray) -> np.ndarray:
@@ -129,10 +116,10 @@ def combined_score(detectors: list[PartDetector], features: np.ndarray) -> np.nd
 
 
 def _train_parts(
-    table: TrainingTable, split: UnitSplit, fit: Callable[[str, np.ndarray], tuple[Scorer, bytes, dict[str, Any]]]
+    table: TrainingTable, rows: np.ndarray, fit: PartFitter
 ) -> tuple[list[PartDetector], dict[str, bytes], dict[str, dict[str, Any]]]:
-    """A detector per part, fitted by ``fit(part, standardised normal rows)`` -> (raw scorer, blob, params)."""
-    rows = split.train & normal_rows(table)
+    """A detector per part, fitted on the normal ones of ``rows``."""
+    rows = rows & normal_rows(table)
     if rows.sum() < 10:
         raise TrainingDataError(
             f"only {int(rows.sum())} normal rows among the training units: anomaly detectors learn normal "
@@ -150,27 +137,62 @@ def _train_parts(
     return detectors, blobs, params
 
 
-def _finish(
+def _cross_fitted_threshold(
+    table: TrainingTable, rows: np.ndarray, fit: PartFitter, target_fpr: float, folds: int, seed: int
+) -> tuple[float, int]:
+    """The score a ``target_fpr`` share of normal windows exceeds, each window scored by detectors that never
+    saw its unit: ``rows``' units in ``folds`` folds, each held out once. Set on a single validation split,
+    the threshold rests on the few units there, and one unit with a worn but surviving part moves it."""
+    units = np.random.default_rng(seed).permutation(np.unique(table.units[rows]))
+    folds = min(folds, len(units))
+    if folds < 2:
+        raise TrainingDataError("setting the alarm threshold needs at least 2 units besides the test units")
+    normal = normal_rows(table)
+    held_scores = []
+    for fold in range(folds):
+        held = rows & np.isin(table.units, units[fold::folds])
+        detectors, _, _ = _train_parts(table, rows & ~held, fit)
+        held_scores.append(combined_score(detectors, table.features[held & normal]))
+    scores = np.concatenate(held_scores)
+    if not len(scores):
+        raise TrainingDataError("no normal rows outside the test units to set the alarm threshold on")
+    return float(np.quantile(scores, 1 - target_fpr)), len(scores)
+
+
+def _train(
     table: TrainingTable,
     split: UnitSplit,
     kind: str,
+    fit: PartFitter,
     params: dict[str, Any],
-    trained: tuple[list[PartDetector], dict[str, bytes], dict[str, dict[str, Any]]],
+    *,
     target_fpr: float,
     fault_window: float | None,
+    folds: int,
+    seed: int,
 ) -> AnomalyResult:
-    detectors, blobs, part_params = trained
-    threshold, metrics = _score_split(
-        table, split, lambda features: combined_score(detectors, features), target_fpr, fault_window
-    )
+    """Threshold cross-fitted over the training and validation units, detectors fitted on all of them,
+    figures measured on the test units."""
+    rows = split.train | split.validation
+    threshold, calibration_rows = _cross_fitted_threshold(table, rows, fit, target_fpr, folds, seed)
+    detectors, blobs, part_params = _train_parts(table, rows, fit)
+    normal = normal_rows(table)
+    test_normal = combined_score(detectors, table.features[split.test & normal])
+    test_faults = combined_score(detectors, table.features[split.test & fault_rows(table, fault_window)])
+    metrics = {
+        "anomaly_fpr": float((test_normal > threshold).mean()) if len(test_normal) else float("nan"),
+        "anomaly_detection_rate": float((test_faults > threshold).mean()) if len(test_faults) else float("nan"),
+        "test_normal_rows": len(test_normal),
+        "test_fault_rows": len(test_faults),
+    }
     parts = {d.part: {**d.describe(), "params": part_params[d.part]} for d in detectors}
     bundle = ModelBundle.of_table(
         table,
         kind=kind,
         task="anomaly",
         components=[],
-        params={**params, "target_fpr": target_fpr},
-        info={"threshold": threshold, "parts": parts},
+        params={**params, "target_fpr": target_fpr, "folds": folds, "seed": seed},
+        info={"threshold": threshold, "calibration_rows": calibration_rows, "parts": parts},
         blobs=blobs,
         metrics=metrics,
     )
@@ -183,19 +205,37 @@ def train_isolation_forest(
     *,
     target_fpr: float = 0.05,
     trees: int = 200,
+    samples: int = 1024,
+    folds: int = 4,
     seed: int = 0,
     fault_window: float | None = None,
 ) -> AnomalyResult:
-    """An Isolation Forest per part on the training units' normal windows (scikit-learn), saved with skops."""
+    """An Isolation Forest per part on normal windows (scikit-learn), saved with skops.
+
+    ``samples`` windows per tree: more than scikit-learn's 256, because what matters here is the far tail of
+    normal operation, and a tree of 256 windows has seen little of it.
+    """
     from sklearn.ensemble import IsolationForest
     from skops.io import dumps
 
     def fit(part: str, normal: np.ndarray) -> tuple[Scorer, bytes, dict[str, Any]]:
-        forest = IsolationForest(n_estimators=trees, random_state=seed, n_jobs=1).fit(normal)
+        forest = IsolationForest(
+            n_estimators=trees, max_samples=min(samples, len(normal)), random_state=seed, n_jobs=1
+        ).fit(normal)
         return _forest_score(forest), dumps(forest), {}
 
-    trained = _train_parts(table, split, fit)
-    return _finish(table, split, "isolation_forest", {"trees": trees, "seed": seed}, trained, target_fpr, fault_window)
+    params = {"trees": trees, "samples": samples}
+    return _train(
+        table,
+        split,
+        "isolation_forest",
+        fit,
+        params,
+        target_fpr=target_fpr,
+        fault_window=fault_window,
+        folds=folds,
+        seed=seed,
+    )
 
 
 def _forest_score(forest: Any) -> Scorer:
@@ -234,11 +274,12 @@ def train_autoencoder(
     target_fpr: float = 0.05,
     bottleneck: int = 8,
     epochs: int = 30,
+    folds: int = 4,
     seed: int = 0,
     fault_window: float | None = None,
 ) -> AnomalyResult:
-    """A small autoencoder per part (torch) on the training units' normal windows; its raw score is the
-    reconstruction error. A part with few inputs gets a bottleneck narrower than them."""
+    """A small autoencoder per part (torch) on normal windows; its raw score is the reconstruction error. A
+    part with few inputs gets a bottleneck narrower than them."""
     import torch
 
     def fit(part: str, normal: np.ndarray) -> tuple[Scorer, bytes, dict[str, Any]]:
@@ -261,9 +302,18 @@ def train_autoencoder(
         np.savez(buffer, **{name: value.numpy() for name, value in network.state_dict().items()})
         return _reconstruction_error(network), buffer.getvalue(), {"hidden": hidden, "bottleneck": narrow}
 
-    trained = _train_parts(table, split, fit)
-    params = {"bottleneck": bottleneck, "epochs": epochs, "seed": seed}
-    return _finish(table, split, "autoencoder", params, trained, target_fpr, fault_window)
+    params = {"bottleneck": bottleneck, "epochs": epochs}
+    return _train(
+        table,
+        split,
+        "autoencoder",
+        fit,
+        params,
+        target_fpr=target_fpr,
+        fault_window=fault_window,
+        folds=folds,
+        seed=seed,
+    )
 
 
 class AnomalyPredictor:

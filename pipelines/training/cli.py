@@ -166,8 +166,9 @@ def train_anomaly(
     stage: StageOption = None,
     name: NameOption = None,
 ) -> None:
-    """Fit an anomaly detector on normal operation of the training units, set its alarm on the validation
-    units, and measure it on the test units (false-positive rate on normal rows, detection near failures)."""
+    """Fit an anomaly detector per part on normal operation, set its alarm on windows of units each fold's
+    detectors never saw, and measure it on the test units (false-positive rate on normal rows, detection
+    near failures)."""
     from fleetray.learning import split_units
     from pipelines.training.anomaly import train_autoencoder, train_isolation_forest
 
