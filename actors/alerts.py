@@ -270,8 +270,9 @@ class AlertTracker:
 
     def on_heard(self, at: datetime) -> list[AlertChange]:
         """Any message clears the offline alert."""
-        change = self._change("offline", False, at, "warning", "robot reporting again")
-        return [change] if change else []
+        if "offline" not in self.active:  # every message comes here: the common case costs one lookup
+            return []
+        return [self._change("offline", False, at, "warning", "robot reporting again")]
 
     def _forget_old_errors(self, now: datetime) -> None:
         while self.errors and (now - self.errors[0]).total_seconds() > self.policy.error_burst_window_s:

@@ -31,6 +31,7 @@ class LiveFeatures:
             for k, s in enumerate(signals)
             if s.signal.startswith(WARNING_SIGNAL.format(component=""))
         }
+        self._window_signals = [(k, s) for k, s in enumerate(signals) if not s.signal.startswith("events.")]
         # Warnings not folded yet, per robot and window end (minutes since the epoch), as the batch counts them.
         self._pending: dict[int, dict[float, np.ndarray]] = {}
 
@@ -55,21 +56,32 @@ class LiveFeatures:
             counts = pending[window_end] = np.zeros(len(self.feature_set.signals))
         counts[column] += 1
 
-    def on_minute(self, key: RobotKey, bucket: datetime, aggregates: dict[str, Aggregate]) -> None:
-        """Fold a closed minute: its statistics, and the warnings of that minute (or earlier, arrived late)."""
-        row = self._row(key)
-        minute_end = bucket.timestamp() / 60 + 1
+    def on_minutes(self, closed: list[tuple[RobotKey, datetime, dict[str, Aggregate]]]) -> None:
+        """Fold closed minutes (each robot's in time order): their statistics, and the warnings of each minute
+        (or earlier, arrived late). Robots are folded together, a robot's second minute in a second round."""
+        rounds: list[list[tuple[int, float, np.ndarray]]] = []
+        seen: dict[int, int] = {}
+        for key, bucket, aggregates in closed:
+            row = self._row(key)
+            minute_end = bucket.timestamp() / 60 + 1
+            turn = seen[row] = seen.get(row, -1) + 1
+            if turn == len(rounds):
+                rounds.append([])
+            rounds[turn].append((row, minute_end, self._statistics(row, minute_end, aggregates)))
+        for folded in rounds:
+            rows, ends, statistics = zip(*folded, strict=True)
+            self.state.fold(np.array(rows), np.array(ends), np.vstack(statistics))
+
+    def _statistics(self, row: int, minute_end: float, aggregates: dict[str, Aggregate]) -> np.ndarray:
         statistics = np.zeros(len(self.feature_set.signals))
         pending = self._pending.get(row)
         if pending:
             for window_end in [end for end in pending if end <= minute_end]:
                 statistics += pending.pop(window_end)
-        for k, signal in enumerate(self.feature_set.signals):
-            if signal.signal.startswith("events."):
-                continue
+        for k, signal in self._window_signals:
             aggregate = aggregates.get(signal.signal)
-            statistics[k] = aggregate.as_dict()[signal.statistic] if aggregate is not None else np.nan
-        self.state.fold(np.array([row]), minute_end, statistics[None, :])
+            statistics[k] = aggregate.statistic(signal.statistic) if aggregate is not None else np.nan
+        return statistics
 
     def matrix(self, keys: list[RobotKey]) -> np.ndarray:
         """Feature rows of ``keys`` (NaN rows for robots not seen yet), columns as ``feature_names``."""

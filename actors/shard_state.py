@@ -15,6 +15,7 @@ from actors.intake import Intake
 from actors.live_features import LiveFeatures
 from fleetray.features import MinuteAggregator, telemetry_signals
 from fleetray.features.anomaly import SampleScorer
+from fleetray.features.online import ClosedMinute, summarise_minutes
 from fleetray.schemas import EventLevel, Telemetry
 
 RING_SIZE = 300  # five minutes at 1 Hz
@@ -153,12 +154,15 @@ class ShardState:
         arrivals = sorted(
             zip(intake.telemetry, intake.documents, strict=True), key=lambda pair: (pair[0].robot_id, pair[0].seq)
         )
+        closed: list[tuple[RobotState, ClosedMinute]] = []
         for sample, document in arrivals:
             state = self.robots[(sample.tenant_id, sample.robot_id)]
             if sample.seq <= state.highest_seq:
                 continue  # a redelivery or a late sample: stored, but the live state has moved on
             result.newer += 1
-            self._apply_sample(state, sample, document, result)
+            self._apply_sample(state, sample, document, result, closed)
+        if closed:
+            self._close_minutes(closed, result)
         for event in intake.events:
             state = self.robots[(event.tenant_id, event.robot_id)]
             result.alerts += state.alerts.on_heard(event.ts)
@@ -168,18 +172,37 @@ class ShardState:
             state.task_id, state.task_status = task.task_id, task.type.value
         return result
 
-    def _apply_sample(self, state: RobotState, sample: Telemetry, document: bytes, result: ApplyResult) -> None:
+    def _apply_sample(
+        self,
+        state: RobotState,
+        sample: Telemetry,
+        document: bytes,
+        result: ApplyResult,
+        closed: list[tuple[RobotState, ClosedMinute]],
+    ) -> None:
         state.latest, state.highest_seq = sample, sample.seq
         state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
         state.ring.append(document)
         signals = telemetry_signals(sample)
         scores = state.scorer.score(sample.status.value, signals)
-        for bucket, aggregates in state.minute.add(sample.ts, signals, scores):
-            self.features.on_minute((state.info.tenant_id, state.info.robot_id), bucket, aggregates)
+        for minute in state.minute.add_deferred(sample.ts, signals, scores):
+            closed.append((state, minute))
+        result.alerts += state.alerts.on_heard(sample.ts)
+        worst = max(scores, key=scores.__getitem__) if scores else None
+        result.alerts += state.alerts.on_telemetry(sample, (worst, scores[worst]) if worst else None)
+
+    def _close_minutes(self, closed: list[tuple[RobotState, ClosedMinute]], result: ApplyResult) -> None:
+        """The batch's closed minutes: summarised together, folded into the features, rows to store."""
+        summarise_minutes([minute for _, minute in closed])
+        self.features.on_minutes(
+            [((s.info.tenant_id, s.info.robot_id), minute.start, minute.aggregates) for s, minute in closed]
+        )
+        for state, minute in closed:
+            tenant_id, robot_id, bucket = state.info.tenant_id, state.info.robot_id, minute.start
             result.closed_minutes += [
                 (
-                    state.info.tenant_id,
-                    state.info.robot_id,
+                    tenant_id,
+                    robot_id,
                     bucket,
                     name,
                     a.n,
@@ -195,11 +218,8 @@ class ShardState:
                     a.rate_hz,
                     None if isnan(a.anomaly) else a.anomaly,
                 )
-                for name, a in aggregates.items()
+                for name, a in minute.aggregates.items()
             ]
-        result.alerts += state.alerts.on_heard(sample.ts)
-        worst = max(scores.items(), key=lambda item: item[1]) if scores else None
-        result.alerts += state.alerts.on_telemetry(sample, worst)
 
     def heard(self, tenant_id: str, robot_id: str, at: datetime) -> list[AlertChange]:
         """A heartbeat: the robot is alive."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class EwmaScore:
     """An exponentially weighted mean and variance; scores a value by its z-score before learning it.
 
@@ -41,6 +42,13 @@ ANOMALY_COMPONENT_FIELDS = ("current_a", "temp_c")
 RUNNING_STATUSES = frozenset({"cleaning", "moving"})
 
 
+@functools.lru_cache(maxsize=4096)
+def is_scored(signal: str) -> bool:
+    """Whether the shards score ``signal`` (cached: the same few dozen names come with every sample)."""
+    component_reading = signal.startswith("components.") and signal.rsplit(".", 1)[1] in ANOMALY_COMPONENT_FIELDS
+    return signal in ANOMALY_SIGNALS or component_reading
+
+
 @dataclass
 class SampleScorer:
     """A robot's anomaly scores, sample by sample: the shards' and the edge agent's one implementation.
@@ -56,11 +64,11 @@ class SampleScorer:
         if status not in RUNNING_STATUSES:
             return {}
         result = {}
+        scores = self.scores
         for name, value in signals.items():
-            component_reading = name.startswith("components.") and name.rsplit(".", 1)[1] in ANOMALY_COMPONENT_FIELDS
-            if name in ANOMALY_SIGNALS or component_reading:
-                tracker = self.scores.get(name)
+            if is_scored(name):
+                tracker = scores.get(name)
                 if tracker is None:
-                    tracker = self.scores[name] = EwmaScore()
+                    tracker = scores[name] = EwmaScore()
                 result[name] = tracker.score(value)
         return result

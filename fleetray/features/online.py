@@ -21,6 +21,9 @@ from fleetray.features.windows import STATISTICS, window_summary
 NAN = math.nan
 
 
+_ATTRIBUTE_OF = {"min": "low", "max": "high"}
+
+
 @dataclass(slots=True)
 class Aggregate:
     """The statistics of one signal over a window (see :func:`~fleetray.features.windows.window_summary`).
@@ -72,6 +75,10 @@ class Aggregate:
         """The population standard deviation, NaN when empty."""
         return math.sqrt(self.squares / self.n) if self.n else NAN
 
+    def statistic(self, name: str) -> float:
+        """One statistic by its name in :data:`~fleetray.features.windows.STATISTICS`."""
+        return getattr(self, _ATTRIBUTE_OF.get(name, name))
+
     def as_dict(self) -> dict[str, float]:
         """Every statistic by its name in :data:`~fleetray.features.windows.STATISTICS`."""
         return {
@@ -110,46 +117,176 @@ class Aggregate:
         )
 
 
-class MinuteSamples:
-    """The samples of one minute, column by column; a signal missing from a sample is NaN there."""
+class _Rows:
+    """Named values of successive samples, NaN where a sample lacks one.
 
-    __slots__ = ("columns", "scores", "times")
+    Row after row in one flat array while every sample names the same values in the same order (the usual
+    case: a robot reports the same fields every second, and a sample costs one ``extend``), column by
+    column from the first sample that does not.
+    """
+
+    __slots__ = ("columns", "flat", "names", "rows")
 
     def __init__(self) -> None:
-        self.times = array("d")
-        self.columns: dict[str, array] = {}
-        self.scores: dict[str, array] = {}
+        self.names: tuple[str, ...] | None = None
+        self.flat = array("d")
+        self.columns: dict[str, array] | None = None
+        self.rows = 0
 
-    def add(self, moment: float, signals: dict[str, float], scores: dict[str, float] | None = None) -> None:
-        """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
-        count = len(self.times)
-        self.times.append(moment)
-        for columns, values in ((self.columns, signals), (self.scores, scores or {})):
-            for name, value in values.items():
-                column = columns.get(name)
-                if column is None:
-                    column = columns[name] = array("d", [NAN]) * count
-                elif len(column) < count:  # the signal was missing from the samples since its last value
-                    column.extend([NAN] * (count - len(column)))
-                column.append(value)
-
-    def summarise(self) -> dict[str, Aggregate]:
-        """Every signal's statistics over the minute, by :func:`~fleetray.features.windows.window_summary`."""
-        if not self.columns:
-            return {}
-        names = list(self.columns)
-        summary = window_summary(
-            np.frombuffer(self.times), self._matrix(self.columns, names), self._matrix(self.scores, names)
-        )
-        return {name: Aggregate.from_summary(summary, i) for i, name in enumerate(names)}
-
-    def _matrix(self, columns: dict[str, array], names: list[str]) -> np.ndarray:
-        matrix = np.full((len(self.times), len(names)), NAN)
-        for i, name in enumerate(names):
+    def add(self, values: dict[str, float]) -> None:
+        if self.columns is None:
+            names = tuple(values)
+            if self.names is None:
+                self.names = names
+            if names == self.names:
+                self.flat.extend(values.values())
+                self.rows += 1
+                return
+            if not names:  # a sample with none of the values (an idle robot's anomaly scores)
+                self.flat.extend(array("d", [NAN]) * len(self.names))
+                self.rows += 1
+                return
+            self._to_columns()
+        columns, count = self.columns, self.rows
+        for name, value in values.items():
             column = columns.get(name)
+            if column is None:
+                column = columns[name] = array("d", [NAN]) * count
+            elif len(column) < count:  # the value was missing from the samples since its last one
+                column.extend([NAN] * (count - len(column)))
+            column.append(value)
+        self.rows += 1
+
+    def _to_columns(self) -> None:
+        width = len(self.names or ())
+        self.columns = {name: self.flat[k::width] for k, name in enumerate(self.names or ())}
+        self.flat = array("d")
+
+    def seen(self) -> list[str]:
+        """The names of the values any sample had, in the order they first came."""
+        return list(self.names or ()) if self.columns is None else list(self.columns)
+
+    def matrix(self, names: list[str]) -> np.ndarray:
+        """(rows, len(names)): each named value per sample, NaN where absent."""
+        if self.columns is None and self.names is not None and list(self.names) == names:
+            return np.frombuffer(self.flat).reshape(self.rows, len(names))
+        matrix = np.full((self.rows, len(names)), NAN)
+        if self.columns is None:
+            if self.names:
+                block = np.frombuffer(self.flat).reshape(self.rows, len(self.names))
+                position = {name: k for k, name in enumerate(self.names)}
+                for i, name in enumerate(names):
+                    if name in position:
+                        matrix[:, i] = block[:, position[name]]
+            return matrix
+        for i, name in enumerate(names):
+            column = self.columns.get(name)
             if column is not None:
                 matrix[: len(column), i] = np.frombuffer(column)
         return matrix
+
+
+class MinuteSamples:
+    """The samples of one minute: their times, signals and anomaly scores."""
+
+    __slots__ = ("scores", "signals", "times")
+
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.signals = _Rows()
+        self.scores = _Rows()
+
+    def add(self, moment: float, signals: dict[str, float], scores: dict[str, float] | None = None) -> None:
+        """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
+        self.times.append(moment)
+        self.signals.add(signals)
+        self.scores.add(scores or {})
+
+    def summarise(self) -> dict[str, Aggregate]:
+        """Every signal's statistics over the minute, by :func:`~fleetray.features.windows.window_summary`."""
+        names = self.signals.seen()
+        if not names:
+            return {}
+        summary = window_summary(np.frombuffer(self.times), self.signals.matrix(names), self.scores.matrix(names))
+        return {name: Aggregate.from_summary(summary, i) for i, name in enumerate(names)}
+
+
+class ClosedMinute:
+    """A robot's closed minute: its samples until summarised, then their statistics."""
+
+    __slots__ = ("_aggregates", "bucket", "samples")
+
+    def __init__(self, bucket: int, samples: MinuteSamples) -> None:
+        self.bucket = bucket
+        self.samples: MinuteSamples | None = samples  # None once summarised
+        self._aggregates: dict[str, Aggregate] | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.bucket * 60, UTC)
+
+    @property
+    def aggregates(self) -> dict[str, Aggregate]:
+        """The minute's statistics (summarised now if :func:`summarise_minutes` has not)."""
+        if self._aggregates is None:
+            self.settle(self.samples.summarise() if self.samples is not None else {})
+        return self._aggregates
+
+    def settle(self, aggregates: dict[str, Aggregate]) -> None:
+        """Keep the minute's statistics, and let its samples go."""
+        self._aggregates, self.samples = aggregates, None
+
+
+def summarise_minutes(minutes: list[ClosedMinute]) -> None:
+    """Summarise many robots' closed minutes in one :func:`window_summary` call, side by side.
+
+    Each minute's signals become columns of one matrix (shorter minutes padded with missing values), so a
+    shard closing a few minutes in a batch pays numpy's per-call overhead once instead of per minute.
+    """
+    blocks = [(m, m.samples.signals.seen(), m.samples) for m in minutes if m.samples is not None]
+    width = sum(len(names) for _, names, _ in blocks)
+    if not width:
+        for minute, _, _ in blocks:
+            minute.settle({})
+        return
+    depth = max(len(samples.times) for _, _, samples in blocks)
+    values = np.full((depth, width), NAN)
+    scores = np.full((depth, width), NAN)
+    times = np.full((depth, width), NAN)
+    column = 0
+    for _, names, samples in blocks:
+        rows, end = len(samples.times), column + len(names)
+        values[:rows, column:end] = samples.signals.matrix(names)
+        scores[:rows, column:end] = samples.scores.matrix(names)
+        times[:rows, column:end] = np.frombuffer(samples.times)[:, None]
+        column = end
+    summary = {name: column.tolist() for name, column in window_summary(times, values, scores).items()}
+    n, mean, std, low, high, last = (summary[k] for k in ("n", "mean", "std", "min", "max", "last"))
+    p05, p50, p95, slope, rate, anomaly = (
+        summary[k] for k in ("p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")
+    )
+    column = 0
+    for minute, names, _ in blocks:
+        aggregates = {}
+        for name in names:
+            k = column
+            count = int(n[k])
+            aggregates[name] = Aggregate(
+                count,
+                mean[k] * count,
+                low[k],
+                high[k],
+                last[k],
+                std[k] ** 2 * count,
+                p05[k],
+                p50[k],
+                p95[k],
+                slope[k],
+                rate[k],
+                anomaly[k],
+            )
+            column += 1
+        minute.settle(aggregates)
 
 
 class MinuteAggregator:
@@ -168,7 +305,7 @@ class MinuteAggregator:
         self.bucket: int | None = None
         self.samples = MinuteSamples()
         self.closing: tuple[int, MinuteSamples] | None = None  # the minute before, in its grace period
-        self.closed: deque[tuple[int, dict[str, Aggregate]]] = deque(maxlen=keep)
+        self.closed: deque[ClosedMinute] = deque(maxlen=keep)
 
     @property
     def current(self) -> dict[str, Aggregate]:
@@ -182,8 +319,8 @@ class MinuteAggregator:
             return {}
         if self.closing is not None and self.closing[0] == self.bucket - 1:
             return self.closing[1].summarise()
-        if self.closed and self.closed[-1][0] == self.bucket - 1:
-            return self.closed[-1][1]
+        if self.closed and self.closed[-1].bucket == self.bucket - 1:
+            return self.closed[-1].aggregates
         return {}
 
     def add(
@@ -191,6 +328,13 @@ class MinuteAggregator:
     ) -> list[tuple[datetime, dict[str, Aggregate]]]:
         """Fold in one sample and the anomaly scores its signals got; return the minutes it closed (usually
         none), with their statistics."""
+        return [(minute.start, minute.aggregates) for minute in self.add_deferred(ts, signals, scores)]
+
+    def add_deferred(
+        self, ts: datetime, signals: dict[str, float], scores: dict[str, float] | None = None
+    ) -> list[ClosedMinute]:
+        """:meth:`add`, returning the closed minutes unsummarised: a shard summarises a batch's closed
+        minutes together (:func:`summarise_minutes`)."""
         moment = ts.timestamp()
         minute = int(moment // 60)
         closed = []
@@ -211,10 +355,10 @@ class MinuteAggregator:
         # else: later than the grace period: stored raw, not re-aggregated live
         return closed
 
-    def _close(self, minute: tuple[int, MinuteSamples]) -> tuple[datetime, dict[str, Aggregate]]:
-        aggregates = minute[1].summarise()
-        self.closed.append((minute[0], aggregates))
-        return datetime.fromtimestamp(minute[0] * 60, UTC), aggregates
+    def _close(self, minute: tuple[int, MinuteSamples]) -> ClosedMinute:
+        closed = ClosedMinute(*minute)
+        self.closed.append(closed)
+        return closed
 
     def window(self, minutes: int) -> dict[str, Aggregate]:
         """Signals aggregated over the current minute and the ``minutes - 1`` before it (mergeable
@@ -222,7 +366,7 @@ class MinuteAggregator:
         merged: dict[str, Aggregate] = {}
         if self.bucket is None:
             return merged
-        parts = [*self.closed]
+        parts = [(minute.bucket, minute.aggregates) for minute in self.closed]
         if self.closing is not None:
             parts.append((self.closing[0], self.closing[1].summarise()))
         parts.append((self.bucket, self.current))

@@ -23,7 +23,8 @@ def window_summary(t_s: np.ndarray, values: np.ndarray, scores: np.ndarray | Non
     """The statistics of one window, one entry per signal (column of ``values``).
 
     ``values`` is (samples, signals), NaN where a sample lacks a signal; ``t_s`` the samples' times in
-    seconds, in any order; ``scores`` (optional, same shape) their anomaly scores, NaN where unscored.
+    seconds, in any order (or, with the shape of ``values``, each value's own time: windows of several
+    series side by side); ``scores`` (optional, same shape) their anomaly scores, NaN where unscored.
     Per signal: count, mean, population std, min, max, 5th/50th/95th percentiles (linear interpolation),
     least-squares slope per second, sample rate ((n - 1) / time spanned), the value at the latest time,
     and the highest score. Statistics of a signal without samples are NaN (n is 0).
@@ -39,7 +40,8 @@ def window_summary(t_s: np.ndarray, values: np.ndarray, scores: np.ndarray | Non
     count = np.maximum(n, 1)
     mean = np.where(valid, values, 0.0).sum(axis=0) / count
     centred = np.where(valid, values - mean, 0.0)
-    times = np.broadcast_to(np.asarray(t_s, dtype=np.float64)[:, None], values.shape)
+    t_s = np.asarray(t_s, dtype=np.float64)
+    times = t_s if t_s.ndim == 2 else np.broadcast_to(t_s[:, None], values.shape)
     t_centred = np.where(valid, times - np.where(valid, times, 0.0).sum(axis=0) / count, 0.0)
     spread = (t_centred * t_centred).sum(axis=0)
     span = np.where(valid, times, -np.inf).max(axis=0) - np.where(valid, times, np.inf).min(axis=0)

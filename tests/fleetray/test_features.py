@@ -144,3 +144,41 @@ def test_window_percentiles_match_numpys_with_missing_values_ties_and_empty_sign
             expected = np.nanpercentile(values, PERCENTILES, axis=0)
         got = np.vstack([summary["p05"], summary["p50"], summary["p95"]])
         assert np.allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_minutes_summarised_together_equal_each_summarised_alone() -> None:
+    """A shard summarises a batch's closed minutes side by side; whatever their lengths, gaps and idle stretches,
+    each comes out as it would alone, and as window_summary gives it."""
+    from fleetray.features.online import summarise_minutes
+    from fleetray.features.windows import window_summary
+
+    rng = np.random.default_rng(3)
+    together, alone, raw = [], [], []
+    for robot in range(12):
+        aggregators = (MinuteAggregator(), MinuteAggregator())
+        rows = []
+        for second in range(int(rng.integers(1, 60))):
+            names = ["a", "b", "c"] if robot % 3 else list(rng.permutation(["a", "b", "c", "d"])[: rng.integers(0, 5)])
+            signals = {name: float(rng.normal()) for name in names}
+            scores = {} if robot % 4 == 0 and second % 7 == 0 else {name: float(rng.random()) for name in names[:2]}
+            for aggregator in aggregators:
+                aggregator.add_deferred(START + timedelta(seconds=second), signals, scores)
+            rows.append((second, signals, scores))
+        closes_at = START + timedelta(seconds=60)
+        together += aggregators[0].add_deferred(closes_at, {"a": 0.0})
+        alone += aggregators[1].add_deferred(closes_at, {"a": 0.0})
+        raw.append(rows)
+    summarise_minutes(together)
+    for mine, theirs, rows in zip(together, alone, raw, strict=True):
+        assert mine.samples is None
+        assert list(mine.aggregates) == list(theirs.aggregates)
+        names = list(mine.aggregates)
+        times = np.array([second for second, _, _ in rows], float) + START.timestamp()
+        values = np.array([[signals.get(name, np.nan) for name in names] for _, signals, _ in rows])
+        scores = np.array([[scored.get(name, np.nan) for name in names] for _, _, scored in rows])
+        expected = window_summary(times, values, scores)
+        for k, name in enumerate(names):
+            got, single = mine.aggregates[name].as_dict(), theirs.aggregates[name].as_dict()
+            for statistic, value in got.items():
+                assert value == pytest.approx(single[statistic], nan_ok=True, rel=1e-12, abs=1e-12)
+                assert value == pytest.approx(float(expected[statistic][k]), nan_ok=True, rel=1e-9, abs=1e-9)
