@@ -189,7 +189,7 @@ class ShardState:
             closed.append((state, minute))
         result.alerts += state.alerts.on_heard(sample.ts)
         worst = max(scores, key=scores.__getitem__) if scores else None
-        result.alerts += state.alerts.on_telemetry(sample, (worst, scores[worst]) if worst else None)
+        result.alerts += state.alerts.on_telemetry(sample, (worst, scores[worst]) if worst is not None else None)
 
     def _close_minutes(self, closed: list[tuple[RobotState, ClosedMinute]], result: ApplyResult) -> None:
         """The batch's closed minutes: summarised together, folded into the features, rows to store."""
