@@ -146,15 +146,18 @@ def score_rows(
     if models.failure is not None:
         predictor = models.failure
         matrix = model_input(predictor, rows["features"], rows["models"], rows["feature_version"])
-        predictions = predictor.predict(matrix)
+        # Every row explained: one pass gives the probabilities and their contributions together.
+        predictions = predictor.predict(matrix, contributions=explain == "all", exact=False)
         thresholds = {c: predictor.bundle.thresholds.get(c, 0.5) for c in predictions}
         if explain == "all":
             explained = np.ones(len(robot_ids), bool)
-        elif explain == "risky":
-            explained = np.any([predictions[c]["value"] >= thresholds[c] for c in predictions], axis=0)
+            reasons = _reasons(predictor, matrix, predictions, top)
         else:
-            explained = np.zeros(len(robot_ids), bool)
-        reasons = _reasons(predictor, matrix[explained], top) if explained.any() else {}
+            risky = np.any([predictions[c]["value"] >= thresholds[c] for c in predictions], axis=0)
+            explained = risky if explain == "risky" else np.zeros(len(robot_ids), bool)
+            chosen = matrix[explained]
+            explaining = predictor.predict(chosen, contributions=True, exact=False) if explained.any() else {}
+            reasons = _reasons(predictor, chosen, explaining, top)
         positions = np.flatnonzero(explained).tolist()
         for component, figures in predictions.items():
             probability, threshold = figures["value"], thresholds[component]
@@ -184,15 +187,17 @@ def score_rows(
     return out
 
 
-def _reasons(predictor: XGBoostPredictor, matrix: np.ndarray, top: int) -> dict[str, list[list[dict[str, Any]]]]:
+def _reasons(
+    predictor: XGBoostPredictor, matrix: np.ndarray, predictions: dict[str, dict[str, np.ndarray]], top: int
+) -> dict[str, list[list[dict[str, Any]]]]:
     """Per component, each row's features with the largest push towards failure, with their values.
 
-    Saabas's per-tree attributions (``approx_contribs``): they rank the same features as TreeSHAP on
-    these models at a tenth of the cost, which keeps single-robot answers within milliseconds.
+    ``predictions`` carry Saabas's per-tree attributions (``exact=False``): they rank the same features as
+    TreeSHAP on these models at a tenth of the cost, which keeps single-robot answers within milliseconds.
     """
     names = predictor.bundle.feature_names
     out: dict[str, list[list[dict[str, Any]]]] = {}
-    for component, figures in predictor.predict(matrix, contributions=True, exact=False).items():
+    for component, figures in predictions.items():
         contributions = figures["contributions"][:, :-1]
         rows = []
         for row, values in zip(contributions, matrix, strict=True):

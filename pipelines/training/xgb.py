@@ -245,14 +245,16 @@ class XGBoostPredictor:
         for component, booster in self.boosters.items():
             columns = self.columns[component]
             own = features[:, columns]
-            figures = {"value": booster.inplace_predict(own)}
-            if contributions:
-                own_contributions = booster.predict(xgb.DMatrix(own), pred_contribs=True, approx_contribs=not exact)
-                spread = np.zeros((len(features), features.shape[1] + 1), dtype=own_contributions.dtype)
-                spread[:, columns] = own_contributions[:, :-1]
-                spread[:, -1] = own_contributions[:, -1]
-                figures["contributions"] = spread
-            out[component] = figures
+            if not contributions:
+                out[component] = {"value": booster.inplace_predict(own)}
+                continue
+            # The DMatrix the contributions need also gives the values, cheaper than inplace_predict on a few rows.
+            matrix = xgb.DMatrix(own)
+            own_contributions = booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
+            spread = np.zeros((len(features), features.shape[1] + 1), dtype=own_contributions.dtype)
+            spread[:, columns] = own_contributions[:, :-1]
+            spread[:, -1] = own_contributions[:, -1]
+            out[component] = {"value": booster.predict(matrix), "contributions": spread}
         return out
 
 
