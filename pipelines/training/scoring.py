@@ -153,8 +153,10 @@ def score_rows(
             explained = np.ones(len(robot_ids), bool)
             reasons = _reasons(predictor, matrix, predictions, top)
         else:
-            risky = np.any([predictions[c]["value"] >= thresholds[c] for c in predictions], axis=0)
-            explained = risky if explain == "risky" else np.zeros(len(robot_ids), bool)
+            if explain == "risky":
+                explained = np.any([predictions[c]["value"] >= thresholds[c] for c in predictions], axis=0)
+            else:
+                explained = np.zeros(len(robot_ids), bool)
             chosen = matrix[explained]
             explaining = predictor.predict(chosen, contributions=True, exact=False) if explained.any() else {}
             reasons = _reasons(predictor, chosen, explaining, top)
