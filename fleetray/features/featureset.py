@@ -114,26 +114,24 @@ class FeatureSet(BaseModel):
 
     def columns_informing(self, component: str) -> list[int]:
         """The indices in :attr:`feature_names` of the features whose signal informs ``component``."""
-        per_signal = len(self.half_lives) + 2
-        return [
-            k * per_signal + offset
-            for k, signal in enumerate(self.signals)
-            if not signal.informs or component in signal.informs
-            for offset in range(per_signal)
-        ]
+        return self._columns(component, range(len(self.half_lives) + 2), counters=True)
 
     def behaviour_columns(self, component: str) -> list[int]:
         """The features an anomaly detector of ``component`` reads: the moving averages of the
         non-cumulative signals informing it, without the longest one when there are several (a baseline
         that long follows the part's age more than its behaviour), nor the latest window or the trend
         (noisier views of the same averages)."""
+        return self._columns(component, range(1, 1 + max(1, len(self.half_lives) - 1)), counters=False)
+
+    def _columns(self, component: str, offsets: range, *, counters: bool) -> list[int]:
+        """Of each signal informing ``component`` (cumulative ones only with ``counters``), the features at
+        ``offsets`` among its own (``last``, the averages, ``trend``)."""
         per_signal = len(self.half_lives) + 2
-        averages = range(1, 1 + max(1, len(self.half_lives) - 1))
         return [
             k * per_signal + offset
             for k, signal in enumerate(self.signals)
-            if not signal.cumulative and (not signal.informs or component in signal.informs)
-            for offset in averages
+            if (counters or not signal.cumulative) and (not signal.informs or component in signal.informs)
+            for offset in offsets
         ]
 
     @property

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from fleetray.features.windows import STATISTICS, window_summary
+from fleetray.features.windows import window_summary
 
 NAN = math.nan
 
@@ -97,23 +97,22 @@ class Aggregate:
         }
 
     @classmethod
-    def from_summary(cls, summary: dict[str, np.ndarray], column: int) -> Aggregate:
-        """One signal's aggregate out of :func:`~fleetray.features.windows.window_summary`'s columns."""
-        value = {name: summary[name][column].item() for name in STATISTICS}
-        n = int(value["n"])
+    def from_summary(cls, summary: dict[str, list[float]], column: int) -> Aggregate:
+        """One signal's aggregate out of :func:`~fleetray.features.windows.window_summary`'s columns, as lists."""
+        n = int(summary["n"][column])
         return cls(
             n,
-            value["mean"] * n,
-            value["min"],
-            value["max"],
-            value["last"],
-            value["std"] ** 2 * n,
-            value["p05"],
-            value["p50"],
-            value["p95"],
-            value["slope_per_s"],
-            value["rate_hz"],
-            value["anomaly"],
+            summary["mean"][column] * n,
+            summary["min"][column],
+            summary["max"][column],
+            summary["last"][column],
+            summary["std"][column] ** 2 * n,
+            summary["p05"][column],
+            summary["p50"][column],
+            summary["p95"][column],
+            summary["slope_per_s"][column],
+            summary["rate_hz"][column],
+            summary["anomaly"][column],
         )
 
 
@@ -208,22 +207,20 @@ class MinuteSamples:
         if not names:
             return {}
         summary = window_summary(np.frombuffer(self.times), self.signals.matrix(names), self.scores.matrix(names))
-        return {name: Aggregate.from_summary(summary, i) for i, name in enumerate(names)}
+        lists = {statistic: values.tolist() for statistic, values in summary.items()}
+        return {name: Aggregate.from_summary(lists, i) for i, name in enumerate(names)}
 
 
 class ClosedMinute:
     """A robot's closed minute: its samples until summarised, then their statistics."""
 
-    __slots__ = ("_aggregates", "bucket", "samples")
+    __slots__ = ("_aggregates", "bucket", "samples", "start")
 
     def __init__(self, bucket: int, samples: MinuteSamples) -> None:
         self.bucket = bucket
+        self.start = datetime.fromtimestamp(bucket * 60, UTC)
         self.samples: MinuteSamples | None = samples  # None once summarised
         self._aggregates: dict[str, Aggregate] | None = None
-
-    @property
-    def start(self) -> datetime:
-        return datetime.fromtimestamp(self.bucket * 60, UTC)
 
     @property
     def aggregates(self) -> dict[str, Aggregate]:
@@ -260,33 +257,12 @@ def summarise_minutes(minutes: list[ClosedMinute]) -> None:
         scores[:rows, column:end] = samples.scores.matrix(names)
         times[:rows, column:end] = np.frombuffer(samples.times)[:, None]
         column = end
-    summary = {name: column.tolist() for name, column in window_summary(times, values, scores).items()}
-    n, mean, std, low, high, last = (summary[k] for k in ("n", "mean", "std", "min", "max", "last"))
-    p05, p50, p95, slope, rate, anomaly = (
-        summary[k] for k in ("p05", "p50", "p95", "slope_per_s", "rate_hz", "anomaly")
-    )
+    summary = window_summary(times, values, scores)
+    lists = {statistic: statistic_values.tolist() for statistic, statistic_values in summary.items()}
     column = 0
     for minute, names, _ in blocks:
-        aggregates = {}
-        for name in names:
-            k = column
-            count = int(n[k])
-            aggregates[name] = Aggregate(
-                count,
-                mean[k] * count,
-                low[k],
-                high[k],
-                last[k],
-                std[k] ** 2 * count,
-                p05[k],
-                p50[k],
-                p95[k],
-                slope[k],
-                rate[k],
-                anomaly[k],
-            )
-            column += 1
-        minute.settle(aggregates)
+        minute.settle({name: Aggregate.from_summary(lists, column + i) for i, name in enumerate(names)})
+        column += len(names)
 
 
 class MinuteAggregator:

@@ -165,7 +165,6 @@ def _train(
     kind: str,
     fit: PartFitter,
     params: dict[str, Any],
-    *,
     target_fpr: float,
     fault_window: float | None,
     folds: int,
@@ -225,17 +224,7 @@ def train_isolation_forest(
         return _forest_score(forest), dumps(forest), {}
 
     params = {"trees": trees, "samples": samples}
-    return _train(
-        table,
-        split,
-        "isolation_forest",
-        fit,
-        params,
-        target_fpr=target_fpr,
-        fault_window=fault_window,
-        folds=folds,
-        seed=seed,
-    )
+    return _train(table, split, "isolation_forest", fit, params, target_fpr, fault_window, folds, seed)
 
 
 def _forest_score(forest: Any) -> Scorer:
@@ -303,17 +292,7 @@ def train_autoencoder(
         return _reconstruction_error(network), buffer.getvalue(), {"hidden": hidden, "bottleneck": narrow}
 
     params = {"bottleneck": bottleneck, "epochs": epochs}
-    return _train(
-        table,
-        split,
-        "autoencoder",
-        fit,
-        params,
-        target_fpr=target_fpr,
-        fault_window=fault_window,
-        folds=folds,
-        seed=seed,
-    )
+    return _train(table, split, "autoencoder", fit, params, target_fpr, fault_window, folds, seed)
 
 
 class AnomalyPredictor:
