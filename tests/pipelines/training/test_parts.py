@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgbcore
 
-from fleetray.errors import DataSpecError
+from fleetray.errors import DataSpecError, LearningError
 from fleetray.learning import TrainingTable, load_training_table, split_units
 from pipelines.training import xgb
 from pipelines.training.anomaly import AnomalyPredictor, train_isolation_forest
@@ -82,6 +84,46 @@ def test_each_part_learns_from_its_own_sensors_and_what_informs_every_part(machi
         value = predictions[part]["value"]
         margin = np.log(value / (1 - value))
         np.testing.assert_allclose(predictions[part]["contributions"].sum(axis=1), margin, rtol=1e-3, atol=1e-3)
+
+
+def _own_matrix(table: TrainingTable, features: np.ndarray, part: str) -> xgbcore.DMatrix:
+    columns = table.columns_for(part)
+    return xgbcore.DMatrix(features[:, columns], feature_names=[table.feature_names[k] for k in columns])
+
+
+@pytest.mark.parametrize("task", ["failure", "rul"])
+def test_one_booster_for_every_part_predicts_and_explains_as_each_parts_own(machines: TrainingTable, task: str) -> None:
+    """The predictor loads the parts' boosters as one (an output per part, reading the full matrix): what it
+    gives must be exactly what each part's booster gives on its own columns, missing values included."""
+    split = split_units(machines.units, seed=0)
+    result = xgb.train_xgboost(machines, split, task=task, rounds=30)
+    bundle = ModelBundle.from_bytes(xgb.bundle_of(machines, result, task=task, params={}).to_bytes())
+    predictor = xgb.XGBoostPredictor(bundle)
+    features = machines.features[:200].copy()
+    features[::7, 3] = np.nan
+    for exact in (True, False):
+        predictions = predictor.predict(features, contributions=True, exact=exact)
+        for part, booster in result.boosters.items():
+            columns = machines.columns_for(part)
+            own = _own_matrix(machines, features, part)
+            np.testing.assert_allclose(predictions[part]["value"], booster.predict(own), rtol=1e-6)
+            alone = booster.predict(own, pred_contribs=True, approx_contribs=not exact)
+            np.testing.assert_allclose(predictions[part]["contributions"][:, columns], alone[:, :-1], atol=1e-6)
+            np.testing.assert_allclose(predictions[part]["contributions"][:, -1], alone[:, -1], atol=1e-6)
+    # Many rows without contributions are read in place: the same values.
+    many = np.repeat(features, 3, axis=0)
+    for part, figures in predictor.predict(many).items():
+        expected = result.boosters[part].predict(_own_matrix(machines, many, part))
+        np.testing.assert_allclose(figures["value"], expected, rtol=1e-6)
+
+
+def test_boosters_of_different_objectives_are_not_merged(machines: TrainingTable) -> None:
+    split = split_units(machines.units, seed=0)
+    failure = xgb.train_xgboost(machines, split, task="failure", rounds=5).boosters["brush"]
+    rul = xgb.train_xgboost(machines, split, task="rul", rounds=5).boosters["brush"]
+    models = [json.loads(booster.save_raw("json")) for booster in (failure, rul)]
+    with pytest.raises(LearningError, match="different objectives"):
+        xgb.one_booster(models)
 
 
 def test_an_anomaly_detector_per_part_reads_its_behaviour_not_the_counters(machines: TrainingTable) -> None:
