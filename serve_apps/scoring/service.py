@@ -12,6 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,30 @@ PLATFORM_FEATURE_NAMES = platform_feature_set().feature_names
 PLATFORM_FEATURE_VERSION = platform_feature_set().version
 
 
+@dataclass
+class _Snapshot:
+    """A tenant's whole fleet of feature rows, in the parts the shards (and stored minutes) gave them.
+
+    Kept as given: merging ten thousand rows into one sorted matrix costs tens of milliseconds of the
+    event loop, which single-robot answers would wait for; looking a robot up costs nothing.
+    """
+
+    taken_at: float
+    parts: list[dict[str, Any]]
+    where: dict[str, tuple[int, int]]  # robot id -> (part, row)
+
+    @classmethod
+    def of(cls, parts: list[dict[str, Any]], taken_at: float) -> _Snapshot:
+        where = {robot_id: (k, i) for k, part in enumerate(parts) for i, robot_id in enumerate(part["robot_ids"])}
+        return cls(taken_at, parts, where)
+
+    def row(self, robot_id: str) -> tuple[str, np.ndarray, str]:
+        """The robot's model, feature row and feature version."""
+        k, i = self.where[robot_id]
+        part = self.parts[k]
+        return part["models"][i], part["features"][i], part["feature_version"]
+
+
 class PredictionService:
     """Scores a tenant's robots.
 
@@ -48,9 +73,10 @@ class PredictionService:
         self.store = store
         self._shards = shards
         self._models: dict[str, TenantModels] = {}
+        self._snapshots: dict[str, _Snapshot] = {}
+        # Robots fetched on their own (registered since the tenant's snapshot, or held by no shard).
         self._features: dict[tuple[str, str], tuple[float, str, np.ndarray, str]] = {}
-        self._fleet_fetched: dict[str, float] = {}
-        self._refreshes: set[asyncio.Future] = set()
+        self._refreshing: dict[str, asyncio.Future] = {}
 
     async def load_models(self, tenant_id: str) -> TenantModels:
         """A tenant's production models, loaded now."""
@@ -78,27 +104,43 @@ class PredictionService:
         are fetched when their rows are older than that. A whole fleet is always asked of the shards.
         """
         if robot_ids is None:
-            return await self._fetch(tenant_id, None)
+            parts = await self._fleet(tenant_id)
+            return await asyncio.to_thread(_merge, parts)  # ten thousand rows: off the event loop
         now = time.monotonic()
-        snapshot_age = now - self._fleet_fetched.get(tenant_id, -2 * FEATURE_TTL_S)
+        snapshot = self._snapshots.get(tenant_id)
+        snapshot_age = now - snapshot.taken_at if snapshot is not None else 2 * FEATURE_TTL_S
         if snapshot_age >= FEATURE_TTL_S and await self._shards():
-            self._fleet_fetched[tenant_id] = now
-            refresh = asyncio.ensure_future(self._fetch(tenant_id, None))
-            self._refreshes.add(refresh)  # held, so it is not collected mid-flight
-            refresh.add_done_callback(self._refreshes.discard)
-            if snapshot_age >= 2 * FEATURE_TTL_S or any((tenant_id, r) not in self._features for r in robot_ids):
+            refresh = self._refreshing.get(tenant_id)
+            if refresh is None:
+                refresh = self._refreshing[tenant_id] = asyncio.ensure_future(self._fleet(tenant_id))
+                refresh.add_done_callback(lambda _: self._refreshing.pop(tenant_id, None))
+            unknown = snapshot is None or any(r not in snapshot.where for r in robot_ids)
+            if snapshot_age >= 2 * FEATURE_TTL_S or unknown:
                 await refresh  # no snapshot recent enough to answer from while this one is taken
+                snapshot = self._snapshots.get(tenant_id)
+        if snapshot is not None and time.monotonic() - snapshot.taken_at >= 2 * FEATURE_TTL_S:
+            snapshot = None  # the shards did not answer: robots are fetched on their own
         too_old = now - 2 * FEATURE_TTL_S
-        missing = [r for r in robot_ids if self._features.get((tenant_id, r), (too_old,))[0] <= too_old]
+        missing = [
+            r
+            for r in robot_ids
+            if (snapshot is None or r not in snapshot.where)
+            and self._features.get((tenant_id, r), (too_old,))[0] <= too_old
+        ]
         if missing:  # registered since the snapshot, or held by no shard: fetched on their own
-            await self._fetch(tenant_id, missing)
-        hits = sorted((r, self._features[(tenant_id, r)]) for r in set(robot_ids) if (tenant_id, r) in self._features)
-        features = np.vstack([hit[2] for _, hit in hits]) if hits else np.zeros((0, len(PLATFORM_FEATURE_NAMES)))
+            self._remember(tenant_id, await self._fetch(tenant_id, missing))
+        hits = []
+        for robot_id in sorted(set(robot_ids)):
+            if snapshot is not None and robot_id in snapshot.where:
+                hits.append((robot_id, *snapshot.row(robot_id)))
+            elif (tenant_id, robot_id) in self._features:
+                hits.append((robot_id, *self._features[(tenant_id, robot_id)][1:]))
+        features = np.vstack([hit[2] for hit in hits]) if hits else np.zeros((0, len(PLATFORM_FEATURE_NAMES)))
         return {
-            "robot_ids": [r for r, _ in hits],
-            "models": [hit[1] for _, hit in hits],
+            "robot_ids": [hit[0] for hit in hits],
+            "models": [hit[1] for hit in hits],
             "features": features,
-            "feature_version": hits[0][1][3] if hits else PLATFORM_FEATURE_VERSION,
+            "feature_version": hits[0][3] if hits else PLATFORM_FEATURE_VERSION,
         }
 
     def _remember(self, tenant_id: str, rows: dict[str, Any]) -> None:
@@ -108,7 +150,16 @@ class PredictionService:
         for robot_id, model, features in zip(rows["robot_ids"], rows["models"], rows["features"], strict=True):
             self._features[(tenant_id, robot_id)] = (now, model, features, rows["feature_version"])
 
-    async def _fetch(self, tenant_id: str, robot_ids: list[str] | None) -> dict[str, Any]:
+    async def _fleet(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every robot's rows, in parts, kept as the tenant's snapshot."""
+        parts = await self._parts(tenant_id, None)
+        self._snapshots[tenant_id] = _Snapshot.of(parts, time.monotonic())
+        return parts
+
+    async def _fetch(self, tenant_id: str, robot_ids: list[str]) -> dict[str, Any]:
+        return _merge(await self._parts(tenant_id, robot_ids))
+
+    async def _parts(self, tenant_id: str, robot_ids: list[str] | None) -> list[dict[str, Any]]:
         shards = await self._shards()
         parts: list[dict[str, Any]] = []
         if shards:
@@ -129,9 +180,7 @@ class PredictionService:
         missing = [robot_id for robot_id in robot_ids or [] if robot_id not in held]
         if missing:
             parts.append(await asyncio.to_thread(stored_feature_rows, self.db, tenant_id, missing))
-        rows = _merge(parts)
-        self._remember(tenant_id, rows)
-        return rows
+        return [part for part in parts if part["robot_ids"]]
 
     def _registered(self, tenant_id: str) -> list[str]:
         with self.db.connect() as conn:
