@@ -6,6 +6,7 @@ block the validation units are scored, so Ray Tune's ASHA can stop a poor trial 
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ def one_booster(models: list[dict[str, Any]]) -> dict[str, Any]:
     contributions are exactly the separate models'. XGBoost's cost is mostly per call: one call then
     predicts or explains every component.
     """
-    merged = json.loads(json.dumps(models[0]))
+    merged = copy.deepcopy(models[0])
     learner = merged["learner"]
     objectives = {json.dumps(model["learner"]["objective"], sort_keys=True) for model in models}
     if len(objectives) > 1:
@@ -254,16 +255,21 @@ def one_booster(models: list[dict[str, Any]]) -> dict[str, Any]:
         for tree in _trees(model):
             trees.append({**tree, "id": len(trees)})
             outputs.append(output)
-    booster = learner["gradient_booster"]
-    booster = booster["model"] if "model" in booster else booster["gbtree"]["model"]
-    booster.update(trees=trees, tree_info=outputs, iteration_indptr=[0, len(trees)])
-    booster["gbtree_model_param"]["num_trees"] = str(len(trees))
+    forest = _forest(merged)
+    forest.update(trees=trees, tree_info=outputs, iteration_indptr=[0, len(trees)])
+    forest["gbtree_model_param"]["num_trees"] = str(len(trees))
     return merged
 
 
-def _trees(model: dict[str, Any]) -> list[dict[str, Any]]:
+def _forest(model: dict[str, Any]) -> dict[str, Any]:
     booster = model["learner"]["gradient_booster"]
-    return (booster["model"] if "model" in booster else booster["gbtree"]["model"])["trees"]  # gbtree, or dart
+    if booster.get("name") != "gbtree":
+        raise LearningError(f"only tree boosters (gbtree) are served; this model's booster is {booster.get('name')!r}")
+    return booster["model"]
+
+
+def _trees(model: dict[str, Any]) -> list[dict[str, Any]]:
+    return _forest(model)["trees"]
 
 
 class XGBoostPredictor:
