@@ -117,13 +117,18 @@ def test_one_booster_for_every_part_predicts_and_explains_as_each_parts_own(mach
         np.testing.assert_allclose(figures["value"], expected, rtol=1e-6)
 
 
-def test_boosters_of_different_objectives_are_not_merged(machines: TrainingTable) -> None:
+def test_only_tree_boosters_of_one_objective_are_merged(machines: TrainingTable) -> None:
     split = split_units(machines.units, seed=0)
     failure = xgb.train_xgboost(machines, split, task="failure", rounds=5).boosters["brush"]
     rul = xgb.train_xgboost(machines, split, task="rul", rounds=5).boosters["brush"]
     models = [json.loads(booster.save_raw("json")) for booster in (failure, rul)]
     with pytest.raises(LearningError, match="different objectives"):
         xgb.one_booster(models)
+    rng = np.random.default_rng(0)
+    data = xgbcore.DMatrix(rng.normal(size=(50, 3)), label=rng.normal(size=50))
+    linear = json.loads(xgbcore.train({"booster": "gblinear"}, data, 2).save_raw("json"))
+    with pytest.raises(LearningError, match="'gblinear'"):
+        xgb.one_booster([linear])
 
 
 def test_an_anomaly_detector_per_part_reads_its_behaviour_not_the_counters(machines: TrainingTable) -> None:
