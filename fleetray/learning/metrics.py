@@ -54,15 +54,19 @@ def average_precision(probability: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def best_threshold(probability: np.ndarray, actual: np.ndarray) -> float:
-    """The threshold with the highest F1 on these rows (ties: the higher threshold, fewer false alarms)."""
+def best_threshold(probability: np.ndarray, actual: np.ndarray, *, beta: float = 1.0) -> float:
+    """The threshold with the highest F-beta on these rows (ties: the higher threshold, fewer false alarms).
+
+    ``beta`` below 1 weighs precision more than recall (F1 at 1).
+    """
     actual = np.asarray(actual).astype(bool)
     if not actual.any():
         return 0.5
     scores, hits, last_of_score = _ranked(probability, actual)
-    f1 = 2 * np.cumsum(hits) / (np.arange(1, len(scores) + 1) + actual.sum())
-    f1 = np.where(last_of_score, f1, -1.0)
-    return float(scores[int(np.argmax(f1))])
+    weight = beta * beta
+    f_beta = (1 + weight) * np.cumsum(hits) / (np.arange(1, len(scores) + 1) + weight * actual.sum())
+    f_beta = np.where(last_of_score, f_beta, -1.0)
+    return float(scores[int(np.argmax(f_beta))])
 
 
 def _ranked(probability: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

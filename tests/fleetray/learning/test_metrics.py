@@ -1,0 +1,39 @@
+"""Failure-prediction figures agree with scikit-learn's; a decision threshold may weigh precision above recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, fbeta_score
+
+from fleetray.learning.metrics import average_precision, best_threshold, classification_report
+
+
+@pytest.fixture(scope="module")
+def scored() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    actual = rng.random(2_000) < 0.2
+    probability = np.round(np.clip(0.35 * actual + rng.normal(0.3, 0.2, actual.size), 0, 1), 2)  # ties too
+    return probability, actual
+
+
+def test_average_precision_is_scikit_learns(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    probability, actual = scored
+    assert average_precision(probability, actual) == pytest.approx(average_precision_score(actual, probability))
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.8, 0.5])
+def test_the_threshold_maximises_f_beta(scored: tuple[np.ndarray, np.ndarray], beta: float) -> None:
+    probability, actual = scored
+    chosen = best_threshold(probability, actual, beta=beta)
+    best = max(fbeta_score(actual, probability >= t, beta=beta) for t in np.unique(probability))
+    assert fbeta_score(actual, probability >= chosen, beta=beta) == pytest.approx(best)
+
+
+def test_weighing_precision_raises_the_threshold(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    probability, actual = scored
+    at_f1, at_f05 = (
+        classification_report(probability, actual, best_threshold(probability, actual, beta=b)) for b in (1, 0.5)
+    )
+    assert at_f05["threshold"] > at_f1["threshold"]
+    assert at_f05["precision"] > at_f1["precision"] and at_f05["recall"] < at_f1["recall"]
