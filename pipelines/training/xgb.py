@@ -142,7 +142,7 @@ def evaluate(
             continue  # nothing to measure: no validation unit saw this part fail
         predicted = boosters[component].inplace_predict(features)
         if task == "failure":
-            threshold = best_threshold(predicted, actual)
+            threshold = best_threshold(predicted, actual, beta=THRESHOLD_BETA)
             per_component[component] = classification_report(predicted, actual, threshold)
         else:
             per_component[component] = {
