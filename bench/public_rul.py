@@ -39,7 +39,6 @@ def measure(args: argparse.Namespace) -> dict:
     from fleetray.learning import load_spec, load_training_table, split_units
     from fleetray.learning.splits import UnitSplit
     from pipelines.training import lstm, xgb
-    from pipelines.training.lstm import tune_lstm
     from pipelines.training.tuning import tune_xgboost
 
     spec = DATA / "fd001_s11.yaml"
@@ -61,13 +60,11 @@ def measure(args: argparse.Namespace) -> dict:
         storage_path=storage,
     )
     _log(f"xgboost: {boosted.best_config}")
-    sequenced = tune_lstm(
+    sequenced = lstm.tune_lstm(
         training, trials=args.lstm_trials, max_epochs=args.epochs, split=split, seed=args.seed, storage_path=storage
     )
     _log(f"lstm: {sequenced.best_config}")
-    everything = np.ones(len(held_out), bool)
-    nothing = np.zeros(len(held_out), bool)
-    on_held_out = UnitSplit(train=nothing, validation=nothing, test=everything)
+    on_held_out = UnitSplit.held_out(len(held_out))
     boosted_figures = xgb.test_metrics(held_out, on_held_out, boosted.bundle)
     sequenced_figures = lstm.test_metrics(held_out, on_held_out, sequenced.bundle)
     actual = held_out.rul[:, 0]

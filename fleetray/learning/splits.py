@@ -17,6 +17,12 @@ class UnitSplit:
     validation: np.ndarray
     test: np.ndarray
 
+    @classmethod
+    def held_out(cls, rows: int) -> UnitSplit:
+        """Every row a test row: a trained model measured on a table of its own (a held-out file)."""
+        none = np.zeros(rows, bool)
+        return cls(train=none, validation=none, test=np.ones(rows, bool))
+
     def units(self, units: np.ndarray) -> dict[str, list[str]]:
         """Which units went where (recorded with a model)."""
         return {name: sorted(set(units[mask].tolist())) for name, mask in self.__dict__.items()}

@@ -49,8 +49,6 @@ def test_xgboost_learns_remaining_life_of_engines_it_never_saw(
     split = split_units(training.units, seed=0)
     result = xgb.train_xgboost(training, split, task="rul", rounds=150, fit_rows=split.train | split.validation)
     bundle = xgb.bundle_of(training, result, task="rul", params={})
-    every_engine = np.ones(len(held_out), bool)
-    nothing = np.zeros(len(held_out), bool)
-    metrics = xgb.test_metrics(held_out, UnitSplit(train=nothing, validation=nothing, test=every_engine), bundle)
+    metrics = xgb.test_metrics(held_out, UnitSplit.held_out(len(held_out)), bundle)
     baseline = float(np.sqrt(np.mean((held_out.rul[:, 0] - np.mean(training.rul[:, 0])) ** 2)))
     assert metrics["rmse"] < 0.5 * baseline
