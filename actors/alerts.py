@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fleetray.schemas import RobotEvent, RobotStatus, Telemetry
+from fleetray.schemas import RobotEvent, RobotStatus
+from fleetray.wire import TelemetryStruct
 
 
 class AlertPolicy(BaseModel):
@@ -132,7 +133,7 @@ class AlertTracker:
             self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details), details
         )
 
-    def on_telemetry(self, sample: Telemetry, anomaly: tuple[str, float] | None) -> list[AlertChange]:
+    def on_telemetry(self, sample: TelemetryStruct, anomaly: tuple[str, float] | None) -> list[AlertChange]:
         """Evaluate the rules that look at one sample.
 
         Every sample reaches here, so a rule is only handed to :meth:`_change` when its state would change
@@ -201,7 +202,7 @@ class AlertTracker:
                 return self._change(rule, False, at, "warning", "{component} back under its limit", component=name)
         return None
 
-    def _stuck(self, sample: Telemetry) -> AlertChange | None:
+    def _stuck(self, sample: TelemetryStruct) -> AlertChange | None:
         at = sample.ts
         if sample.status is not RobotStatus.CLEANING or sample.pose is None:
             self.stuck_since = None

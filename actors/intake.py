@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from fleetray.errors import SchemaValidationError
@@ -14,15 +15,21 @@ from fleetray.schemas import (
     CommandAck,
     RobotEvent,
     TaskEvent,
-    Telemetry,
     parse_message,
     split_payload,
 )
 from fleetray.schemas.encoding import PayloadError
 from fleetray.storage.dead_letters import DeadLetter
+from fleetray.wire import TELEMETRY, TelemetryStruct
 
 MAX_FUTURE = timedelta(minutes=5)
-MODELS = {"telemetry": Telemetry, "events": RobotEvent, "tasks": TaskEvent}
+Decode = Callable[[bytes], Any]
+# Telemetry, nearly every message, is decoded by the wire model's compiled decoder; the rest by the models.
+DECODERS: dict[str, Decode] = {
+    "telemetry": TELEMETRY.decode,
+    "events": partial(parse_message, RobotEvent),
+    "tasks": partial(parse_message, TaskEvent),
+}
 
 
 class RawMessage(NamedTuple):
@@ -44,7 +51,7 @@ class RawMessage(NamedTuple):
 class Intake:
     """A batch sorted into what can be stored and what goes to dead letters."""
 
-    telemetry: list[Telemetry] = field(default_factory=list)
+    telemetry: list[TelemetryStruct] = field(default_factory=list)
     # The JSON document each telemetry message was parsed from, in the same order (the live ring keeps
     # these bytes rather than model objects: a fifth of the memory, and nothing for the GC to scan).
     documents: list[bytes] = field(default_factory=list)
@@ -90,11 +97,11 @@ def sort_batch(
             else:
                 _agent_message(CommandAck, raw, intake.acks, dead)
             continue
-        model = MODELS.get(raw.channel)
-        if model is None:
+        decode = DECODERS.get(raw.channel)
+        if decode is None:
             dead("unknown_channel", f"channel {raw.channel!r} carries nothing fleetray ingests")
             continue
-        for message, document in _parsed(model, raw, dead):
+        for message, document in _parsed(decode, raw, dead):
             if message.ts > now + MAX_FUTURE:
                 ahead = f"ts {message.ts.isoformat()} is more than 5 minutes ahead of {now.isoformat()}"
                 dead("future_timestamp", ahead)
@@ -102,7 +109,7 @@ def sort_batch(
                 dead("expired_timestamp", f"ts {message.ts.isoformat()} is older than the retention")
             elif not is_known(message.tenant_id, message.robot_id):
                 dead("unknown_robot", f"robot {message.tenant_id}/{message.robot_id} is not registered")
-            elif isinstance(message, Telemetry):
+            elif isinstance(message, TelemetryStruct):
                 intake.telemetry.append(message)
                 intake.documents.append(document)
             elif isinstance(message, RobotEvent):
@@ -114,10 +121,10 @@ def sort_batch(
 
 def _agent_message(model: type, raw: RawMessage, into: list, dead: Callable[[str, str], None]) -> None:
     """Heartbeats and acks (one JSON object, or a zstd batch of them) from the robot the topic names."""
-    into.extend(message for message, _ in _parsed(model, raw, dead))
+    into.extend(message for message, _ in _parsed(partial(parse_message, model), raw, dead))
 
 
-def _parsed(model: type, raw: RawMessage, dead: Callable[[str, str], None]) -> Iterator[tuple[Any, bytes]]:
+def _parsed(decode: Decode, raw: RawMessage, dead: Callable[[str, str], None]) -> Iterator[tuple[Any, bytes]]:
     """The messages of a payload that parse and belong to the robot of its topic, each with its document;
     the rest go to dead letters."""
     try:
@@ -127,7 +134,7 @@ def _parsed(model: type, raw: RawMessage, dead: Callable[[str, str], None]) -> I
         return
     for document in documents:
         try:
-            message = parse_message(model, document)
+            message = decode(document)
         except PayloadError as err:
             dead(err.reason, str(err))
             continue

@@ -18,7 +18,6 @@ from actors.registry import lookup_robots, policy_lookup, robots_owned, shard_of
 from actors.shard_lake import ShardLake
 from actors.shard_state import ShardState
 from fleetray.lake import telemetry_table
-from fleetray.schemas import Telemetry
 from fleetray.storage import Database
 from fleetray.storage.agents import record_acks, record_heartbeats
 from fleetray.storage.alerts import open_alerts, persist_alert_changes
@@ -31,6 +30,7 @@ from fleetray.storage.telemetry import (
     telemetry_from_row,
     write_minute_aggregates,
 )
+from fleetray.wire import TELEMETRY, TelemetryStruct
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +114,9 @@ class ShardCore:
             quiet = [key for key in keys if key not in recent]
             rows = (latest_per_robot(conn, quiet) if quiet else []) + rows
             alerts = open_alerts(conn, keys) if keys else []
-        samples = [telemetry_from_row(row) for row in rows]
-        self.state.apply(Intake(telemetry=samples, documents=[s.model_dump_json().encode() for s in samples]))
+        stored = [telemetry_from_row(row) for row in rows]
+        documents = [sample.model_dump_json().encode() for sample in stored]
+        self.state.apply(Intake(telemetry=[TELEMETRY.from_model(sample) for sample in stored], documents=documents))
         self.state.restore_alerts(alerts)
         logger.info(
             "shard %s/%s rebuilt %s robots from %s samples in %.1f s",
@@ -241,7 +242,7 @@ class ShardCore:
                 ]
             )
 
-    def _announce_states(self, samples: Sequence[Telemetry]) -> None:
+    def _announce_states(self, samples: Sequence[TelemetryStruct]) -> None:
         """Each watched robot's newest state after this batch, as one update per robot."""
         watched = self.watched_tenants
         touched = {(s.tenant_id, s.robot_id) for s in samples if s.tenant_id in watched}

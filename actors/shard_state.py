@@ -16,7 +16,8 @@ from actors.live_features import LiveFeatures
 from fleetray.features import MinuteAggregator, telemetry_signals
 from fleetray.features.anomaly import SampleScorer
 from fleetray.features.online import ClosedMinute, summarise_minutes
-from fleetray.schemas import EventLevel, Telemetry
+from fleetray.schemas import EventLevel
+from fleetray.wire import TELEMETRY, TelemetryStruct, dump
 
 RING_SIZE = 300  # five minutes at 1 Hz
 MINUTE_GRACE_S = (5.0, 30.0)
@@ -43,9 +44,12 @@ def minute_grace_s(robot_id: str) -> float:
     return MINUTE_GRACE_S[0] + (MINUTE_GRACE_S[1] - MINUTE_GRACE_S[0]) * (zlib.crc32(robot_id.encode()) / 2**32)
 
 
-def sample_view(sample: Telemetry) -> dict[str, Any]:
+def sample_view(sample: TelemetryStruct) -> dict[str, Any]:
     """A sample as the state queries return it: JSON-able, without what the robot's record already says."""
-    return sample.model_dump(mode="json", exclude={"v", "tenant_id", "robot_id"})
+    view = dump(sample)
+    for name in ("v", "tenant_id", "robot_id"):
+        del view[name]
+    return view
 
 
 @dataclass
@@ -54,7 +58,7 @@ class RobotState:
 
     info: RobotInfo
     alerts: AlertTracker
-    latest: Telemetry | None = None
+    latest: TelemetryStruct | None = None
     # Recent samples as the JSON documents they arrived as: bytes cost a fifth of the memory of
     # model objects and are invisible to the garbage collector (10,000 robots x 300 samples).
     ring: deque[bytes] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
@@ -77,7 +81,7 @@ class RobotState:
             "seq": self.highest_seq,
             "at": latest.ts.isoformat() if latest else None,
             "battery_soc": latest.battery.soc if latest and latest.battery else None,
-            "pose": latest.pose.model_dump(mode="json") if latest and latest.pose else None,
+            "pose": dump(latest.pose) if latest and latest.pose else None,
             "task_id": latest.task_id if latest else None,
             "alerts": sorted(self.alerts.active),
         }
@@ -175,7 +179,7 @@ class ShardState:
     def _apply_sample(
         self,
         state: RobotState,
-        sample: Telemetry,
+        sample: TelemetryStruct,
         document: bytes,
         result: ApplyResult,
         closed: list[tuple[RobotState, ClosedMinute]],
@@ -273,7 +277,7 @@ class ShardState:
         if state is None:
             return None
         documents = list(state.ring)[-limit:] if limit > 0 else []
-        return [sample_view(Telemetry.model_validate_json(document)) for document in documents]
+        return [sample_view(TELEMETRY.decode(document)) for document in documents]
 
     def windows(self, tenant_id: str, robot_id: str) -> dict[str, Any] | None:
         """The robot's current minute, last closed minute and last five minutes (minute-aligned) aggregates."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 
-from fleetray.schemas import Telemetry
+from fleetray.schemas import SystemStats, Telemetry
 
 COMPONENT_FIELDS = ("current_a", "temp_c", "rpm", "usage_h")
+SYSTEM_SIGNALS = tuple((field, f"system.{field}") for field in SystemStats.model_fields)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -20,7 +21,10 @@ def component_signal_names(component: str) -> tuple[tuple[str, str], ...]:
 
 
 def telemetry_signals(message: Telemetry) -> dict[str, float]:
-    """The sample's numeric signals by flat name; absent values are left out."""
+    """The sample's numeric signals by flat name; absent values are left out.
+
+    Reads attributes only, so the shards' compiled structs of telemetry (:mod:`fleetray.wire`) work as well.
+    """
     signals: dict[str, float] = {}
     if message.battery is not None:
         battery = message.battery
@@ -43,6 +47,9 @@ def telemetry_signals(message: Telemetry) -> dict[str, float]:
     for name, value in message.metrics.items():
         signals[f"metrics.{name}"] = value
     if message.system is not None:
-        for field, value in message.system.model_dump(exclude_none=True).items():
-            signals[f"system.{field}"] = value
+        system = message.system
+        for field, signal in SYSTEM_SIGNALS:
+            value = getattr(system, field)
+            if value is not None:
+                signals[signal] = value
     return signals

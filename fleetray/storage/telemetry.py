@@ -6,9 +6,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.rows import dict_row
-from pydantic_core import to_json
+from pydantic import BaseModel
 
 from fleetray.errors import StorageError
 from fleetray.schemas import Telemetry
@@ -43,8 +44,17 @@ TELEMETRY_TYPES = tuple(kind for _, kind in TELEMETRY_FIELDS)
 TS_INDEX = TELEMETRY_COLUMNS.index("ts")
 
 
+def _readings(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)
+
+
+# The jsonb columns hold readings without the values they lack. The shards' compiled structs encode that way
+# by themselves (fleetray.wire); pydantic models (tests, tools) are dumped the same way first.
+_JSON = msgspec.json.Encoder(enc_hook=_readings)
+
+
 def telemetry_row(message: Telemetry) -> tuple:
-    """One Telemetry message as a row in :data:`TELEMETRY_COLUMNS` order."""
+    """One Telemetry message (or the shards' compiled struct of one) as a row in :data:`TELEMETRY_COLUMNS` order."""
     pose, velocity, battery = message.pose, message.velocity, message.battery
     return (
         message.tenant_id,
@@ -64,9 +74,9 @@ def telemetry_row(message: Telemetry) -> tuple:
         battery.current if battery else None,
         battery.temp if battery else None,
         battery.charging if battery else None,
-        to_json(message.components, exclude_none=True).decode(),
-        message.system.model_dump_json(exclude_none=True) if message.system else None,
-        to_json(message.metrics).decode(),
+        _JSON.encode(message.components),
+        _JSON.encode(message.system) if message.system else None,
+        _JSON.encode(message.metrics),
     )
 
 

@@ -25,6 +25,7 @@ from fleetray.errors import NotFoundError
 from fleetray.storage.alerts import open_alerts
 from fleetray.storage.fleet import get_robot
 from fleetray.storage.telemetry import latest_per_robot, telemetry_from_row
+from fleetray.wire import TELEMETRY
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class LiveStateReader:
                     "status": sample.status.value if sample else None,
                     "last_seen": sample.ts if sample else None,
                     "seq": sample.seq if sample else None,
-                    "latest": sample_view(sample) if sample else None,
+                    "latest": sample_view(TELEMETRY.from_model(sample)) if sample else None,
                     "task": {"task_id": sample.task_id, "status": None} if sample and sample.task_id else None,
                     "alerts": sorted(alerts.get(robot["robot_id"], [])),
                     "source": "stored",

@@ -16,6 +16,7 @@ from fleetray.learning.simulated import simulated_history
 from fleetray.sim import FleetSimulator, SimConfig
 from fleetray.sim.persist import write_history
 from fleetray.storage import Database
+from fleetray.wire import TELEMETRY
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SECONDS = 2 * 3600
@@ -64,10 +65,9 @@ def test_live_shard_features_equal_the_batch_fold(tenant_id: str) -> None:
     shard = ShardState()
     shard.register(RobotInfo(tenant_id, r.robot_id, r.site_id, r.manufacturer, r.model) for r in sim.robots)
     for chunk in sim.run(3600, chunk_s=300):
-        messages = chunk.telemetry.to_messages()
-        shard.apply(
-            Intake(telemetry=messages, documents=[m.model_dump_json().encode() for m in messages], events=chunk.events)
-        )
+        documents = [m.model_dump_json().encode() for m in chunk.telemetry.to_messages()]
+        samples = [TELEMETRY.decode(document) for document in documents]
+        shard.apply(Intake(telemetry=samples, documents=documents, events=chunk.events))
     history = simulated_history(config, 3600)
     feature_set = platform_feature_set()
     names, unit_index = np.unique(history.units, return_inverse=True)
