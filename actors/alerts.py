@@ -208,9 +208,10 @@ class AlertTracker:
             self.stuck_since = None
             return self._change("stuck", False, at, "warning", "robot moving again") if "stuck" in self.active else None
         x, y = sample.pose.x, sample.pose.y
-        if self.stuck_since is None or math.dist((x, y), self.stuck_since[1:]) > self.policy.stuck_distance_m:
+        since = self.stuck_since
+        if since is None or math.hypot(x - since[1], y - since[2]) > self.policy.stuck_distance_m:
             self.stuck_since = (at, x, y)
-            return self._change("stuck", False, at, "warning", "robot moving again")
+            return self._change("stuck", False, at, "warning", "robot moving again") if "stuck" in self.active else None
         if (at - self.stuck_since[0]).total_seconds() >= self.policy.stuck_after_s:
             return self._change("stuck", True, at, "warning", "cleaning but has not moved", x=x, y=y)
         return None

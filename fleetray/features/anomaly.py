@@ -58,17 +58,20 @@ class SampleScorer:
     """
 
     scores: dict[str, EwmaScore] = field(default_factory=dict)
+    # The signal names of the last sample, and the trackers of those scored: a robot reports the same
+    # signals sample after sample, so they are looked up once, not for every sample.
+    _names: tuple[str, ...] = ()
+    _scored: list[tuple[str, EwmaScore]] = field(default_factory=list)
 
     def score(self, status: str, signals: dict[str, float]) -> dict[str, float]:
         """The EWMA z-score of each scored signal of one sample (``signals`` by flat name)."""
         if status not in RUNNING_STATUSES:
             return {}
-        result = {}
-        scores = self.scores
-        for name, value in signals.items():
-            if is_scored(name):
-                tracker = scores.get(name)
-                if tracker is None:
-                    tracker = scores[name] = EwmaScore()
-                result[name] = tracker.score(value)
-        return result
+        names = tuple(signals)
+        if names != self._names:
+            scores = self.scores
+            self._names = names
+            self._scored = [
+                (name, scores.get(name) or scores.setdefault(name, EwmaScore())) for name in names if is_scored(name)
+            ]
+        return {name: tracker.score(signals[name]) for name, tracker in self._scored}

@@ -20,6 +20,12 @@ def component_signal_names(component: str) -> tuple[tuple[str, str], ...]:
     return tuple((field, f"components.{component}.{field}") for field in COMPONENT_FIELDS)
 
 
+@functools.lru_cache(maxsize=4096)
+def metric_signal_name(metric: str) -> str:
+    """A robot metric's signal name (cached: names repeat every sample)."""
+    return f"metrics.{metric}"
+
+
 def telemetry_signals(message: Telemetry) -> dict[str, float]:
     """The sample's numeric signals by flat name; absent values are left out.
 
@@ -45,7 +51,7 @@ def telemetry_signals(message: Telemetry) -> dict[str, float]:
             if value is not None:
                 signals[signal] = value
     for name, value in message.metrics.items():
-        signals[f"metrics.{name}"] = value
+        signals[metric_signal_name(name)] = value
     if message.system is not None:
         system = message.system
         for field, signal in SYSTEM_SIGNALS:
