@@ -98,6 +98,11 @@ class AlertChange:
 
 
 @functools.cache
+def _overcurrent_rule(component: str) -> str:
+    return f"overcurrent:{component}"
+
+
+@functools.cache
 def _motor_overheat_rule(component: str) -> str:
     return f"motor_overheat:{component}"
 
@@ -182,10 +187,10 @@ class AlertTracker:
         return [change for change in changes if change is not None]
 
     def _overcurrent(self, name: str, current: float, limit: float, at: datetime) -> AlertChange | None:
-        rule = f"overcurrent:{name}"
+        rule = _overcurrent_rule(name)
         if current > limit:
-            self.streaks[rule] = self.streaks.get(rule, 0) + 1
-            if self.streaks[rule] >= self.policy.overcurrent_samples:
+            streak = self.streaks[rule] = self.streaks.get(rule, 0) + 1
+            if streak >= self.policy.overcurrent_samples and rule not in self.active:
                 return self._change(
                     rule,
                     True,
@@ -197,8 +202,9 @@ class AlertTracker:
                     limit_a=limit,
                 )
         else:
-            self.streaks[rule] = 0
-            if current < limit * self.policy.overcurrent_clear_ratio:
+            if self.streaks.get(rule):
+                self.streaks[rule] = 0
+            if rule in self.active and current < limit * self.policy.overcurrent_clear_ratio:
                 return self._change(rule, False, at, "warning", "{component} back under its limit", component=name)
         return None
 

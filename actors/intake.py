@@ -77,6 +77,7 @@ def sort_batch(
 ) -> Intake:
     """Validate every message of a batch; nothing in it can make this raise."""
     intake = Intake()
+    latest, earliest = now + MAX_FUTURE, now - retention
     for raw in messages:
 
         def dead(reason: str, detail: str, raw: RawMessage = raw) -> None:
@@ -102,10 +103,10 @@ def sort_batch(
             dead("unknown_channel", f"channel {raw.channel!r} carries nothing fleetray ingests")
             continue
         for message, document in _parsed(decode, raw, dead):
-            if message.ts > now + MAX_FUTURE:
+            if message.ts > latest:
                 ahead = f"ts {message.ts.isoformat()} is more than 5 minutes ahead of {now.isoformat()}"
                 dead("future_timestamp", ahead)
-            elif message.ts < now - retention:
+            elif message.ts < earliest:
                 dead("expired_timestamp", f"ts {message.ts.isoformat()} is older than the retention")
             elif not is_known(message.tenant_id, message.robot_id):
                 dead("unknown_robot", f"robot {message.tenant_id}/{message.robot_id} is not registered")

@@ -127,9 +127,6 @@ class ShardCore:
             time.monotonic() - started,
         )
 
-    def _is_known(self, tenant_id: str, robot_id: str) -> bool:
-        return self.state.is_known(tenant_id, robot_id)
-
     def _learn_robots(self, messages: Sequence[RawMessage]) -> None:
         """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
         now = time.monotonic()
@@ -155,7 +152,7 @@ class ShardCore:
         """
         self._learn_robots(messages)
         now = datetime.now(UTC)
-        intake = sort_batch(messages, now=now, retention=self.retention, is_known=self._is_known)
+        intake = sort_batch(messages, now=now, retention=self.retention, is_known=self.state.is_known)
         result = self.state.apply(intake)
         changes = result.alerts + [c for key in intake.heartbeats for c in self.state.heard(*key, now)]
         report = IngestReport(
