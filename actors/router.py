@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import ray
 
-from actors.intake import RawMessage
+from actors.intake import RawBatch, RawMessage
 from actors.registry import shard_of
 from actors.shard import shard_name
 from actors.shard_core import IngestReport
@@ -36,7 +36,7 @@ class ShardRouter:
         for message in messages:
             index = shard_of(message.tenant_id, message.robot_id, self.shard_count) if message.robot_id else 0
             by_shard[index].append(message)
-        pending = dict(by_shard)
+        pending = {index: RawBatch.of(batch) for index, batch in by_shard.items()}
         reports: list[IngestReport] = []
         for delay in (*RETRY_BACKOFF_S, None):
             refs = {index: self.shards[index].ingest.remote(batch) for index, batch in pending.items()}
@@ -46,7 +46,7 @@ class ShardRouter:
                     reports.append(ray.get(ref))
                 except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as err:
                     logger.warning(
-                        "shard %s did not take a batch of %s (%s); retrying", index, len(pending[index]), err
+                        "shard %s did not take a batch of %s (%s); retrying", index, len(pending[index].payloads), err
                     )
                     failed[index] = pending[index]
             if not failed:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from ray.util import metrics
 
 from actors.gc_tuning import tune_for_throughput
 from actors.hub import get_hub
-from actors.intake import RawMessage
+from actors.intake import RawBatch
 from actors.shard_core import IngestReport, ShardCore
 from actors.shard_lake import ShardLake
 from fleetray.storage import Database
@@ -90,8 +89,9 @@ class FleetShard:
         threading.Thread(target=self._ticker, daemon=True, name="shard-ticker").start()
         tune_for_throughput()
 
-    def ingest(self, messages: Sequence[RawMessage]) -> IngestReport:
+    def ingest(self, batch: RawBatch) -> IngestReport:
         """Validate, persist (durably) and apply a batch."""
+        messages = batch.messages()
         with self._lock:
             report = self._core.ingest(messages)
         tags = self._tags

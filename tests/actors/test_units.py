@@ -7,9 +7,22 @@ from pydantic import ValidationError
 
 from actors.alerts import AlertPolicy
 from actors.hub import Hub
+from actors.intake import RawBatch, RawMessage
 from actors.registry import load_policies, policy_lookup, set_shard_layout, shard_layout, shard_of
 from fleetray.errors import ConfigError
 from fleetray.storage import Database
+
+
+def test_a_batch_crosses_to_a_shard_as_columns_and_comes_back_whole() -> None:
+    messages = [
+        RawMessage("telemetry", "acme", "r1", b'{"seq": 1}', "fr/v1/acme/r1/telemetry"),
+        RawMessage("events", "acme", "r2", b"\x28\xb5\x2f\xfd", "robot.events.acme", "kafka"),
+        RawMessage("", "", "", b"{}", "fr/v1/nonsense"),
+    ]
+    batch = RawBatch.of(messages)
+    assert batch.robot_ids == ["r1", "r2", ""] and batch.sources == ["mqtt", "kafka", "mqtt"]
+    assert batch.messages() == messages
+    assert RawBatch.of([]).messages() == []
 
 
 def test_shard_of_is_stable_and_spreads_robots() -> None:
