@@ -3,8 +3,9 @@
 The pydantic models in :mod:`fleetray.schemas.messages` stay the one definition of the wire format: the API
 and its OpenAPI document use them, and robots validate against them. For a model, :class:`CompiledModel`
 derives msgspec structs with the same fields, defaults and constraints, and decodes a JSON document into
-them in one C pass. That costs about a third of pydantic's time per telemetry sample, and the structs are
-invisible to the garbage collector.
+them in one C pass. That costs about half of pydantic's time per telemetry sample (6.1 against 11.1 µs where,
+as in a shard, thousands of distinct samples are decoded and kept), and the structs are invisible to the
+garbage collector.
 
 The compiled decoder accepts only a subset of what the model accepts, with the same values. It is strict
 where pydantic is lax: a number given as a string, a timestamp given as seconds. It also takes no
@@ -36,8 +37,8 @@ M = TypeVar("M", bound=WireModel)
 
 # JSON has no NaN or infinity, but 1e999 parses to infinity, which the models refuse (allow_inf_nan=False).
 _FINITE = {"ge": -sys.float_info.max, "le": sys.float_info.max}
-# Seconds with more than six decimals anywhere in a document (a timestamp msgspec would round where pydantic
-# truncates), or a JSON escape (which could spell one): such documents take the model's path.
+# Seconds with more than six decimals anywhere in a document: a timestamp msgspec would round where pydantic
+# truncates. Such documents take the model's path, as do those with a JSON escape (which could spell one).
 _SUBMICROSECONDS = re.compile(rb":\d\d\.\d{7}")
 _STRING_OPTIONS = ("strip_whitespace", "to_upper", "to_lower", "strict", "ascii_only")
 
