@@ -71,7 +71,5 @@ class SampleScorer:
         if names != self._names:
             scores = self.scores
             self._names = names
-            self._scored = [
-                (name, scores.get(name) or scores.setdefault(name, EwmaScore())) for name in names if is_scored(name)
-            ]
+            self._scored = [(name, scores.setdefault(name, EwmaScore())) for name in names if is_scored(name)]
         return {name: tracker.score(signals[name]) for name, tracker in self._scored}
