@@ -158,3 +158,12 @@ def test_models_the_compiler_cannot_mirror_are_refused_when_compiled() -> None:
     for model, problem in ((Lax, "forbid unknown fields"), (Validated, "validators"), (Listed, "does not compile")):
         with pytest.raises(CompileError, match=problem):
             CompiledModel(model)
+
+
+def test_patterns_are_matched_on_every_document_not_only_the_first() -> None:
+    """Strings a pattern accepted are remembered; one it refused is refused again, and goes to the model."""
+    for _ in range(2):
+        assert_same(encoded(robot_id="r-001", components={"main_brush": {"rpm": 1}}, metrics={"load": 0.5}))
+        assert_same(encoded(robot_id="r-001\n"))
+        assert_same(encoded(components={"Main_brush": {"rpm": 1}}))
+        assert_same(encoded(metrics={"load": 0.5, "9load": 1.0}))
