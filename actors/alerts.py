@@ -116,7 +116,10 @@ class AlertTracker:
     policy: AlertPolicy
     current_limits: dict[str, float] = field(default_factory=dict)
     active: dict[str, datetime] = field(default_factory=dict)
-    streaks: dict[str, int] = field(default_factory=dict)
+    # Consecutive samples over its current limit, per component with a streak under way.
+    overcurrent_streaks: dict[str, int] = field(default_factory=dict)
+    # Samples scored below the anomaly clear level since the last one above the raise level.
+    calm_samples: int = 0
     errors: deque[datetime] = field(default_factory=deque)
     stuck_since: tuple[datetime, float, float] | None = None
 
@@ -138,15 +141,16 @@ class AlertTracker:
             self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details), details
         )
 
-    def on_telemetry(self, sample: TelemetryStruct, anomaly: tuple[str, float] | None) -> list[AlertChange]:
-        """Evaluate the rules that look at one sample.
+    def on_telemetry(self, sample: TelemetryStruct, scores: dict[str, float]) -> list[AlertChange]:
+        """Evaluate the rules that look at one sample and the anomaly scores its signals got.
 
-        Every sample reaches here, so a rule is only handed to :meth:`_change` when its state would change
-        (raised while inactive, cleared while active): the same outcome, without a call per rule per sample.
+        Every sample reaches here, so a rule is only evaluated in full where its state could change: a
+        threshold crossed, a streak under way, an alert active. The same outcome, at a fraction of the cost.
         """
         p, at, changes, active = self.policy, sample.ts, [], self.active
-        if sample.battery is not None:
-            soc, temp = sample.battery.soc, sample.battery.temp
+        battery = sample.battery
+        if battery is not None:
+            soc, temp = battery.soc, battery.temp
             low = "battery_low" in active
             if soc < p.battery_low_raise and not low:
                 changes.append(self._change("battery_low", True, at, "warning", "battery at {soc:.0%}", soc=soc))
@@ -162,6 +166,7 @@ class AlertTracker:
                 changes.append(
                     self._change("battery_overheat", False, at, "critical", "battery at {temp_c:.1f} °C", temp_c=temp)
                 )
+        limits, over = self.current_limits, self.overcurrent_streaks
         for name, reading in sample.components.items():
             temp_c = reading.temp_c
             if temp_c is not None and (temp_c > p.motor_hot_raise_c or temp_c < p.motor_hot_clear_c):
@@ -178,18 +183,27 @@ class AlertTracker:
                             rule, False, at, "critical", "{component} cooled down", component=name, temp_c=temp_c
                         )
                     )
-            limit = self.current_limits.get(name)
-            if limit is not None and reading.current_a is not None:
-                changes.append(self._overcurrent(name, reading.current_a, limit, at))
-        changes.append(self._stuck(sample))
-        if anomaly is not None:
-            changes.append(self._anomaly(*anomaly, at))
-        return [change for change in changes if change is not None]
+            current, limit = reading.current_a, limits.get(name)
+            if limit is not None and current is not None and (current > limit or name in over or active):
+                change = self._overcurrent(name, current, limit, at)
+                if change is not None:
+                    changes.append(change)
+        change = self._stuck(sample)
+        if change is not None:
+            changes.append(change)
+        if scores:
+            highest = max(scores.values())
+            if highest > p.anomaly_raise or "anomaly" in active:
+                signal = next(name for name, score in scores.items() if score == highest)
+                change = self._anomaly(signal, highest, at)
+                if change is not None:
+                    changes.append(change)
+        return changes
 
     def _overcurrent(self, name: str, current: float, limit: float, at: datetime) -> AlertChange | None:
         rule = _overcurrent_rule(name)
         if current > limit:
-            streak = self.streaks[rule] = self.streaks.get(rule, 0) + 1
+            streak = self.overcurrent_streaks[name] = self.overcurrent_streaks.get(name, 0) + 1
             if streak >= self.policy.overcurrent_samples and rule not in self.active:
                 return self._change(
                     rule,
@@ -202,8 +216,7 @@ class AlertTracker:
                     limit_a=limit,
                 )
         else:
-            if self.streaks.get(rule):
-                self.streaks[rule] = 0
+            self.overcurrent_streaks.pop(name, None)
             if rule in self.active and current < limit * self.policy.overcurrent_clear_ratio:
                 return self._change(rule, False, at, "warning", "{component} back under its limit", component=name)
         return None
@@ -218,13 +231,15 @@ class AlertTracker:
         if since is None or math.hypot(x - since[1], y - since[2]) > self.policy.stuck_distance_m:
             self.stuck_since = (at, x, y)
             return self._change("stuck", False, at, "warning", "robot moving again") if "stuck" in self.active else None
-        if (at - self.stuck_since[0]).total_seconds() >= self.policy.stuck_after_s:
+        if (at - since[0]).total_seconds() >= self.policy.stuck_after_s:
             return self._change("stuck", True, at, "warning", "cleaning but has not moved", x=x, y=y)
         return None
 
     def _anomaly(self, signal: str, score: float, at: datetime) -> AlertChange | None:
+        """The anomaly rule for a sample's highest score. Calm samples are only counted while the alert is
+        active: raising it starts the count again, so those before would not count anyway."""
         if score > self.policy.anomaly_raise:
-            self.streaks["anomaly"] = 0
+            self.calm_samples = 0
             return self._change(
                 "anomaly",
                 True,
@@ -235,8 +250,8 @@ class AlertTracker:
                 score=round(score, 2),
             )
         if score < self.policy.anomaly_clear:
-            self.streaks["anomaly"] = self.streaks.get("anomaly", 0) + 1
-            if self.streaks["anomaly"] >= self.policy.anomaly_clear_samples:
+            self.calm_samples += 1
+            if self.calm_samples >= self.policy.anomaly_clear_samples:
                 return self._change("anomaly", False, at, "warning", "signals back to normal")
         return None
 
