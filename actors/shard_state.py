@@ -14,8 +14,8 @@ from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
 from actors.live_features import LiveFeatures
 from fleetray.features import MinuteAggregator, telemetry_signals
-from fleetray.features.anomaly import SampleScorer
 from fleetray.features.online import ClosedMinute, summarise_minutes
+from fleetray.features.score_book import RobotScores, ScoreBook
 from fleetray.schemas import EventLevel
 from fleetray.wire import TELEMETRY, TelemetryStruct, dump
 
@@ -64,7 +64,7 @@ class RobotState:
     ring: deque[bytes] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
     # The current minute and the four before it: enough for the five-minute window.
     minute: MinuteAggregator = field(default_factory=lambda: MinuteAggregator(keep=4))
-    scorer: SampleScorer = field(default_factory=SampleScorer)
+    scores: RobotScores = field(default_factory=RobotScores)  # its signals' slots in the shard's ScoreBook
     highest_seq: int = -1
     last_seen: datetime | None = None
     task_id: str | None = None
@@ -124,6 +124,7 @@ class ShardState:
         self._policy_for = policy_for or (lambda tenant_id, model: AlertPolicy())
         self.robots: dict[tuple[str, str], RobotState] = {}
         self.features = LiveFeatures()
+        self.baselines = ScoreBook()
 
     def register(self, robots: Iterable[RobotInfo]) -> None:
         """Add (or refresh the metadata of) robots this shard owns."""
@@ -158,13 +159,50 @@ class ShardState:
         arrivals = sorted(
             zip(intake.telemetry, intake.documents, strict=True), key=lambda pair: (pair[0].robot_id, pair[0].seq)
         )
-        closed: list[tuple[RobotState, ClosedMinute]] = []
+        robots, baselines = self.robots, self.baselines
+        applied: list[tuple[RobotState, TelemetryStruct, dict[str, float], list[str]]] = []
+        # The batch's scored values, scored together once every sample is in: slot, value, and which of the
+        # robot's samples in this batch it comes from.
+        slots: list[int] = []
+        values: list[float] = []
+        rounds: list[int] = []
+        scored_samples: dict[tuple[str, str], int] = {}
         for sample, document in arrivals:
-            state = self.robots[(sample.tenant_id, sample.robot_id)]
+            key = (sample.tenant_id, sample.robot_id)
+            state = robots[key]
             if sample.seq <= state.highest_seq:
                 continue  # a redelivery or a late sample: stored, but the live state has moved on
-            result.newer += 1
-            self._apply_sample(state, sample, document, result, closed)
+            state.latest, state.highest_seq = sample, sample.seq
+            state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
+            state.ring.append(document)
+            signals = telemetry_signals(sample)
+            names, robot_slots = state.scores.scored(baselines, sample.status.value, signals)
+            if names:
+                earlier = scored_samples.get(key, 0)
+                scored_samples[key] = earlier + 1
+                slots += robot_slots
+                values += [signals[name] for name in names]
+                rounds += [earlier] * len(names)
+            applied.append((state, sample, signals, names))
+        result.newer = len(applied)
+        scores = baselines.score(slots, values, rounds)
+        closed: list[tuple[RobotState, ClosedMinute]] = []
+        position = 0
+        for state, sample, signals, names in applied:
+            if names:
+                end = position + len(names)
+                sample_scores = dict(zip(names, scores[position:end], strict=True))
+                position = end
+            else:
+                sample_scores = {}
+            for minute in state.minute.add_deferred(sample.ts, signals, sample_scores):
+                closed.append((state, minute))
+            alerts = state.alerts
+            if alerts.active:  # only an active alert (offline) can be cleared by hearing from the robot
+                result.alerts += alerts.on_heard(sample.ts)
+            changes = alerts.on_telemetry(sample, sample_scores)
+            if changes:
+                result.alerts += changes
         if closed:
             self._close_minutes(closed, result)
         for event in intake.events:
@@ -175,25 +213,6 @@ class ShardState:
             state = self.robots[(task.tenant_id, task.robot_id)]
             state.task_id, state.task_status = task.task_id, task.type.value
         return result
-
-    def _apply_sample(
-        self,
-        state: RobotState,
-        sample: TelemetryStruct,
-        document: bytes,
-        result: ApplyResult,
-        closed: list[tuple[RobotState, ClosedMinute]],
-    ) -> None:
-        state.latest, state.highest_seq = sample, sample.seq
-        state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
-        state.ring.append(document)
-        signals = telemetry_signals(sample)
-        scores = state.scorer.score(sample.status.value, signals)
-        for minute in state.minute.add_deferred(sample.ts, signals, scores):
-            closed.append((state, minute))
-        result.alerts += state.alerts.on_heard(sample.ts)
-        worst = max(scores, key=scores.__getitem__) if scores else None
-        result.alerts += state.alerts.on_telemetry(sample, (worst, scores[worst]) if worst is not None else None)
 
     def _close_minutes(self, closed: list[tuple[RobotState, ClosedMinute]], result: ApplyResult) -> None:
         """The batch's closed minutes: summarised together, folded into the features, rows to store."""
@@ -284,12 +303,14 @@ class ShardState:
         state = self.robots.get((tenant_id, robot_id))
         if state is None:
             return None
+        baselines = {name: self.baselines.baseline(slot) for name, slot in state.scores.slots.items()}
         return {
             "minute": {name: a.as_dict() for name, a in state.minute.current.items()},
             "previous_minute": {name: a.as_dict() for name, a in state.minute.previous.items()},
             "five_minutes": {name: a.as_dict() for name, a in state.minute.window(5).items()},
             "anomaly_baselines": {
-                name: {"mean": s.mean, "var": s.var, "n": s.n} for name, s in state.scorer.scores.items()
+                name: {"mean": baseline.mean, "var": baseline.var, "n": baseline.n}
+                for name, baseline in baselines.items()
             },
         }
 
