@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -95,46 +95,38 @@ def sort_batch(
     *,
     now: datetime,
     retention: timedelta,
-    is_known: Callable[[str, str], bool],
+    known: Container[tuple[str, str]],
 ) -> Intake:
-    """Validate every message of a batch; nothing in it can make this raise."""
+    """Validate every message of a batch; nothing in it can make this raise.
+
+    ``known`` holds the ``(tenant_id, robot_id)`` of the robots registered with the shard.
+    """
     intake = Intake()
     latest, earliest = now + MAX_FUTURE, now - retention
+    telemetry, documents = intake.telemetry, intake.documents
     for raw in messages:
-
-        def dead(reason: str, detail: str, raw: RawMessage = raw) -> None:
-            intake.dead.append(
-                DeadLetter(raw.source, reason, detail, raw.payload, raw.topic, raw.tenant_id, raw.robot_id)
-            )
-
-        if not raw.channel:
-            dead("bad_topic", f"topic {raw.topic!r} does not match fr/v1/{{tenant}}/{{robot}}/{{channel}}")
-            continue
-        if raw.channel in ("heartbeat", "ack"):
-            if not is_known(raw.tenant_id, raw.robot_id):
-                dead("unknown_robot", f"robot {raw.tenant_id}/{raw.robot_id} is not registered")
-            elif raw.channel == "heartbeat":
-                intake.heartbeats.append((raw.tenant_id, raw.robot_id))
-                if raw.payload.strip():  # an agent's health report; a bare heartbeat says only "alive"
-                    _agent_message(AgentHeartbeat, raw, intake.agent_reports, dead)
-            else:
-                _agent_message(CommandAck, raw, intake.acks, dead)
-            continue
-        decode = DECODERS.get(raw.channel)
+        channel = raw.channel
+        decode = DECODERS.get(channel)
         if decode is None:
-            dead("unknown_channel", f"channel {raw.channel!r} carries nothing fleetray ingests")
+            if channel in ("heartbeat", "ack"):
+                _agent_message(raw, intake, known)
+            elif not channel:
+                expected = "fr/v1/{tenant}/{robot}/{channel}"
+                _dead(intake, raw, "bad_topic", f"topic {raw.topic!r} does not match {expected}")
+            else:
+                _dead(intake, raw, "unknown_channel", f"channel {channel!r} carries nothing fleetray ingests")
             continue
-        for message, document in _parsed(decode, raw, dead):
+        for message, document in _parsed(decode, raw, intake):
             if message.ts > latest:
                 ahead = f"ts {message.ts.isoformat()} is more than 5 minutes ahead of {now.isoformat()}"
-                dead("future_timestamp", ahead)
+                _dead(intake, raw, "future_timestamp", ahead)
             elif message.ts < earliest:
-                dead("expired_timestamp", f"ts {message.ts.isoformat()} is older than the retention")
-            elif not is_known(message.tenant_id, message.robot_id):
-                dead("unknown_robot", f"robot {message.tenant_id}/{message.robot_id} is not registered")
+                _dead(intake, raw, "expired_timestamp", f"ts {message.ts.isoformat()} is older than the retention")
+            elif (raw.tenant_id, raw.robot_id) not in known:  # the message's own, as _parsed checked
+                _dead(intake, raw, "unknown_robot", f"robot {raw.tenant_id}/{raw.robot_id} is not registered")
             elif isinstance(message, TelemetryStruct):
-                intake.telemetry.append(message)
-                intake.documents.append(document)
+                telemetry.append(message)
+                documents.append(document)
             elif isinstance(message, RobotEvent):
                 intake.events.append(message)
             else:
@@ -142,30 +134,44 @@ def sort_batch(
     return intake
 
 
-def _agent_message(model: type, raw: RawMessage, into: list, dead: Callable[[str, str], None]) -> None:
-    """Heartbeats and acks (one JSON object, or a zstd batch of them) from the robot the topic names."""
-    into.extend(message for message, _ in _parsed(partial(parse_message, model), raw, dead))
+def _dead(intake: Intake, raw: RawMessage, reason: str, detail: str) -> None:
+    intake.dead.append(DeadLetter(raw.source, reason, detail, raw.payload, raw.topic, raw.tenant_id, raw.robot_id))
 
 
-def _parsed(decode: Decode, raw: RawMessage, dead: Callable[[str, str], None]) -> Iterator[tuple[Any, bytes]]:
+def _agent_message(raw: RawMessage, intake: Intake, known: Container[tuple[str, str]]) -> None:
+    """A heartbeat or an ack (one JSON object, or a zstd batch of them) from the robot the topic names."""
+    if (raw.tenant_id, raw.robot_id) not in known:
+        _dead(intake, raw, "unknown_robot", f"robot {raw.tenant_id}/{raw.robot_id} is not registered")
+    elif raw.channel == "ack":
+        intake.acks.extend(message for message, _ in _parsed(partial(parse_message, CommandAck), raw, intake))
+    else:
+        intake.heartbeats.append((raw.tenant_id, raw.robot_id))
+        if raw.payload.strip():  # an agent's health report; a bare heartbeat says only "alive"
+            parse = partial(parse_message, AgentHeartbeat)
+            intake.agent_reports.extend(message for message, _ in _parsed(parse, raw, intake))
+
+
+def _parsed(decode: Decode, raw: RawMessage, intake: Intake) -> list[tuple[Any, bytes]]:
     """The messages of a payload that parse and belong to the robot of its topic, each with its document;
-    the rest go to dead letters."""
+    the rest go to the intake's dead letters."""
     try:
         documents = split_payload(raw.payload)
     except PayloadError as err:
-        dead(err.reason, str(err))
-        return
+        _dead(intake, raw, err.reason, str(err))
+        return []
+    parsed = []
     for document in documents:
         try:
             message = decode(document)
         except PayloadError as err:
-            dead(err.reason, str(err))
+            _dead(intake, raw, err.reason, str(err))
             continue
         except SchemaValidationError as err:
             finite = any("finite" in expected for _, _, expected in err.problems)
-            dead("non_finite" if finite else "schema", str(err))
+            _dead(intake, raw, "non_finite" if finite else "schema", str(err))
             continue
-        if (message.tenant_id, message.robot_id) != (raw.tenant_id, raw.robot_id):
-            dead("topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
+        if message.tenant_id != raw.tenant_id or message.robot_id != raw.robot_id:
+            _dead(intake, raw, "topic_mismatch", f"{message.tenant_id}/{message.robot_id} published on {raw.topic}")
         else:
-            yield message, document
+            parsed.append((message, document))
+    return parsed

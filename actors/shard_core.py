@@ -129,12 +129,11 @@ class ShardCore:
 
     def _learn_robots(self, messages: Sequence[RawMessage]) -> None:
         """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
-        now = time.monotonic()
+        now, robots = time.monotonic(), self.state.robots
         unseen = {
-            (m.tenant_id, m.robot_id)
-            for m in messages
-            if not self.state.is_known(m.tenant_id, m.robot_id)
-            and now - self._unknown.get((m.tenant_id, m.robot_id), -1e9) > UNKNOWN_ROBOT_RECHECK_S
+            key
+            for key in {(m.tenant_id, m.robot_id) for m in messages} - robots.keys()
+            if now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S
         }
         if not unseen:
             return
@@ -152,7 +151,7 @@ class ShardCore:
         """
         self._learn_robots(messages)
         now = datetime.now(UTC)
-        intake = sort_batch(messages, now=now, retention=self.retention, is_known=self.state.is_known)
+        intake = sort_batch(messages, now=now, retention=self.retention, known=self.state.robots)
         result = self.state.apply(intake)
         changes = result.alerts + [c for key in intake.heartbeats for c in self.state.heard(*key, now)]
         report = IngestReport(

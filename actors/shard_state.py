@@ -146,10 +146,6 @@ class ShardState:
         for state in self.robots.values():
             state.alerts.policy = policy_for(state.info.tenant_id, state.info.model)
 
-    def is_known(self, tenant_id: str, robot_id: str) -> bool:
-        """Whether the robot is registered with this shard."""
-        return (tenant_id, robot_id) in self.robots
-
     def apply(self, intake: Intake) -> ApplyResult:
         """Fold a validated batch into the state; return alert changes and closed minutes."""
         result = ApplyResult()
