@@ -165,7 +165,7 @@ class ShardCore:
         try:
             conn = self._connection()
             with conn.transaction():
-                new = self._writer.write_messages(conn, intake.telemetry)
+                new, new_rows = self._writer.write_new(conn, intake.telemetry)
                 if self._lake is not None:  # the time PostgreSQL stores as received_at places rows in lake windows
                     received_at = conn.execute("SELECT transaction_timestamp()").fetchone()[0]
                 write_events(conn, intake.events)
@@ -191,7 +191,7 @@ class ShardCore:
         report.lag_s = max(lags) if lags else None
         self._count(report)
         if self._lake is not None:
-            self._lake.add(received_at, telemetry_table(new))  # redelivered duplicates are already there
+            self._lake.add(received_at, telemetry_table(new, new_rows))  # redelivered duplicates are already there
         self._announce(changes)
         if self.watched_tenants:
             self._announce_states(intake.telemetry)

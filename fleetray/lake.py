@@ -61,37 +61,48 @@ TELEMETRY_SCHEMA = pa.schema(
 """The lake's telemetry table: the simulator and the live shards both write exactly this."""
 
 
-def telemetry_table(messages: Sequence[Telemetry]) -> pa.Table:
+_SCALARS = 17  # the columns before components, system and metrics
+
+
+def telemetry_table(messages: Sequence[Telemetry], rows: Sequence[tuple] | None = None) -> pa.Table:
     """Telemetry messages as a table of :data:`TELEMETRY_SCHEMA`.
 
     Built column by column from attributes, with structs as tuples: a live shard converts every
     sample it receives, and this is half the cost of going through per-row dicts and model_dump().
+    A shard passes the ``rows`` it stored the messages with too (``fleetray.storage.telemetry``'s rows
+    start with the same scalar columns in the same order): transposing them is cheaper than reading
+    every attribute again.
     """
-    poses = [m.pose for m in messages]
-    velocities = [m.velocity for m in messages]
-    batteries = [m.battery for m in messages]
+    if rows is not None:
+        columns: list = list(zip(*rows, strict=True))[:_SCALARS] if rows else [[]] * _SCALARS
+    else:
+        poses = [m.pose for m in messages]
+        velocities = [m.velocity for m in messages]
+        batteries = [m.battery for m in messages]
 
-    def attribute(objects: list, name: str) -> list:
-        return [getattr(o, name) if o is not None else None for o in objects]
+        def attribute(objects: list, name: str) -> list:
+            return [getattr(o, name) if o is not None else None for o in objects]
 
-    columns = [
-        [m.tenant_id for m in messages],
-        [m.robot_id for m in messages],
-        [m.ts for m in messages],
-        [m.seq for m in messages],
-        [m.status.value for m in messages],
-        [m.task_id for m in messages],
-        attribute(poses, "x"),
-        attribute(poses, "y"),
-        attribute(poses, "theta"),
-        attribute(poses, "map_id"),
-        attribute(velocities, "linear"),
-        attribute(velocities, "angular"),
-        attribute(batteries, "soc"),
-        attribute(batteries, "voltage"),
-        attribute(batteries, "current"),
-        attribute(batteries, "temp"),
-        attribute(batteries, "charging"),
+        columns = [
+            [m.tenant_id for m in messages],
+            [m.robot_id for m in messages],
+            [m.ts for m in messages],
+            [m.seq for m in messages],
+            [m.status.value for m in messages],
+            [m.task_id for m in messages],
+            attribute(poses, "x"),
+            attribute(poses, "y"),
+            attribute(poses, "theta"),
+            attribute(poses, "map_id"),
+            attribute(velocities, "linear"),
+            attribute(velocities, "angular"),
+            attribute(batteries, "soc"),
+            attribute(batteries, "voltage"),
+            attribute(batteries, "current"),
+            attribute(batteries, "temp"),
+            attribute(batteries, "charging"),
+        ]
+    columns += [
         [[(name, _component_values(reading)) for name, reading in m.components.items()] for m in messages],
         [_system_values(m.system) if m.system is not None else None for m in messages],
         [list(m.metrics.items()) for m in messages],

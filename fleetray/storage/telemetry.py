@@ -102,9 +102,15 @@ class TelemetryWriter:
 
     def write_messages(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> list[Telemetry]:
         """Insert validated Telemetry messages; return those that were new (not stored before)."""
-        stored = self.write(conn, [telemetry_row(message) for message in messages])
+        return self.write_new(conn, messages)[0]
+
+    def write_new(self, conn: psycopg.Connection, messages: Sequence[Telemetry]) -> tuple[list[Telemetry], list[tuple]]:
+        """Insert validated Telemetry messages; return those that were new, and their rows (see
+        :func:`telemetry_row`: a shard's lake table takes its columns from them)."""
+        rows = [telemetry_row(message) for message in messages]
+        stored = self.write(conn, rows)
         if stored == len(messages):
-            return list(messages)
+            return list(messages), rows
         # Some were stored before (a redelivery): the staged rows this transaction inserted are the new ones.
         new_keys = set(
             conn.execute("""
@@ -113,13 +119,14 @@ class TelemetryWriter:
             WHERE t.xmin = pg_current_xact_id()::xid
         """).fetchall()
         )
-        fresh = []
-        for message in messages:  # a key twice in one batch was stored once: count its first copy only
-            key = (message.tenant_id, message.robot_id, message.ts, message.seq)
-            if key in new_keys:
+        fresh, fresh_rows = [], []
+        for message, row in zip(messages, rows, strict=True):
+            key = row[:4]  # tenant_id, robot_id, ts, seq
+            if key in new_keys:  # a key twice in one batch was stored once: count its first copy only
                 new_keys.discard(key)
                 fresh.append(message)
-        return fresh
+                fresh_rows.append(row)
+        return fresh, fresh_rows
 
 
 def read_telemetry(

@@ -5,9 +5,11 @@ import pyarrow.compute as pc
 import pytest
 
 from fleetray.errors import LakeError
-from fleetray.lake import LakeWriter, read_lake, telemetry_table
+from fleetray.lake import TELEMETRY_SCHEMA, LakeWriter, read_lake, telemetry_table
 from fleetray.objectstore import ObjectStore
 from fleetray.schemas import Telemetry
+from fleetray.storage.telemetry import TELEMETRY_COLUMNS, telemetry_row
+from fleetray.wire import TELEMETRY
 
 START = datetime(2026, 11, 27, 23, 59, tzinfo=UTC)
 
@@ -44,6 +46,16 @@ def test_a_table_carries_every_field_of_the_samples() -> None:
     assert first["system"] is None and second["system"] == {"cpu": 0.2, "mem": 0.4, "disk": None, "net": None}
     assert dict(second["metrics"]) == {"wheel_vibration_g": 0.01}
     assert first["ts"] == START and first["linear_velocity"] is None
+
+
+def test_a_table_from_the_rows_a_shard_stored_is_the_same_table() -> None:
+    """A shard hands over the rows it copied into PostgreSQL: their scalar columns are the table's."""
+    messages = [*samples(6), Telemetry.model_validate({**samples(1)[0].model_dump(), "pose": None, "battery": None})]
+    structs = [TELEMETRY.from_model(message) for message in messages]
+    rows = [telemetry_row(message) for message in structs]
+    assert TELEMETRY_COLUMNS[:17] == tuple(TELEMETRY_SCHEMA.names[:17])
+    assert telemetry_table(structs, rows).equals(telemetry_table(messages))
+    assert telemetry_table([], []).equals(telemetry_table([]))
 
 
 def test_files_have_the_target_size_and_are_partitioned_by_day(tmp_path: Path) -> None:
