@@ -313,6 +313,9 @@ class MinuteAggregator:
         minutes together (:func:`summarise_minutes`)."""
         moment = ts.timestamp()
         minute = int(moment // 60)
+        if minute == self.bucket and self.closing is None:  # nearly every sample: nothing closes
+            self.samples.add(moment, signals, scores)
+            return []
         closed = []
         if self.bucket is None:
             self.bucket = minute
