@@ -132,8 +132,8 @@ class ShardCore:
         now, robots = time.monotonic(), self.state.robots
         unseen = {
             key
-            for key in {(m.tenant_id, m.robot_id) for m in messages} - robots.keys()
-            if now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S
+            for key in {(m.tenant_id, m.robot_id) for m in messages}
+            if key not in robots and now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S
         }
         if not unseen:
             return
