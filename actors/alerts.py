@@ -107,7 +107,7 @@ def _motor_overheat_rule(component: str) -> str:
     return f"motor_overheat:{component}"
 
 
-@dataclass
+@dataclass(slots=True)
 class AlertTracker:
     """One robot's alert state: which rules are active, and the counters behind hysteresis."""
 

@@ -52,7 +52,7 @@ def sample_view(sample: TelemetryStruct) -> dict[str, Any]:
     return view
 
 
-@dataclass
+@dataclass(slots=True)
 class RobotState:
     """Everything a shard keeps about one robot."""
 

@@ -276,6 +276,8 @@ class MinuteAggregator:
     instead of keeping every sample.
     """
 
+    __slots__ = ("bucket", "closed", "closing", "grace_s", "samples")
+
     def __init__(self, keep: int = 4, grace_s: float = 0.0) -> None:
         self.grace_s = grace_s
         self.bucket: int | None = None
