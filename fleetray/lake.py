@@ -13,6 +13,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -102,13 +103,36 @@ def telemetry_table(messages: Sequence[Telemetry], rows: Sequence[tuple] | None 
             attribute(batteries, "temp"),
             attribute(batteries, "charging"),
         ]
-    columns += [
-        [[(name, _component_values(reading)) for name, reading in m.components.items()] for m in messages],
-        [_system_values(m.system) if m.system is not None else None for m in messages],
-        [list(m.metrics.items()) for m in messages],
+    scalars = list(TELEMETRY_SCHEMA)[:_SCALARS]
+    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, scalars, strict=True)]
+    arrays += [
+        _components_array([m.components for m in messages]),
+        pa.array([_system_values(m.system) if m.system is not None else None for m in messages], type=SYSTEM_TYPE),
+        _metrics_array([m.metrics for m in messages]),
     ]
-    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, TELEMETRY_SCHEMA, strict=True)]
     return pa.table(arrays, schema=TELEMETRY_SCHEMA)
+
+
+def _offsets(mappings: list[dict]) -> pa.Array:
+    """Where each sample's entries start in the flattened keys and values of a map column."""
+    return pa.array(list(accumulate(map(len, mappings), initial=0)), type=pa.int32())
+
+
+def _components_array(components: list[dict]) -> pa.MapArray:
+    """The ``components`` column, from flat columns of names and reading fields: a tuple per reading for
+    pyarrow to convert cost twice as much."""
+    readings = list(map(_component_values, chain.from_iterable(map(dict.values, components))))
+    fields = list(zip(*readings, strict=True)) if readings else [()] * len(COMPONENT_TYPE)
+    items = pa.StructArray.from_arrays([pa.array(f, type=pa.float64()) for f in fields], fields=list(COMPONENT_TYPE))
+    names = pa.array(list(chain.from_iterable(components)), type=pa.string())
+    return pa.MapArray.from_arrays(_offsets(components), names, items, type=TELEMETRY_SCHEMA.field("components").type)
+
+
+def _metrics_array(metrics: list[dict]) -> pa.MapArray:
+    """The ``metrics`` column, from flat columns of names and values."""
+    names = pa.array(list(chain.from_iterable(metrics)), type=pa.string())
+    values = pa.array(list(chain.from_iterable(map(dict.values, metrics))), type=pa.float64())
+    return pa.MapArray.from_arrays(_offsets(metrics), names, values, type=TELEMETRY_SCHEMA.field("metrics").type)
 
 
 def split_by_tenant_and_day(table: pa.Table) -> Iterator[tuple[tuple[str, str], pa.Table]]:

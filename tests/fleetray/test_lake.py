@@ -35,9 +35,14 @@ def samples(count: int, tenant_id: str = "t1") -> list[Telemetry]:
 
 
 def test_a_table_carries_every_field_of_the_samples() -> None:
-    messages = samples(4)
+    bare = Telemetry.model_validate({**samples(1)[0].model_dump(), "seq": 9, "components": {}, "metrics": {}})
+    messages = [*samples(2), bare, *samples(4)[2:]]
     rows = telemetry_table(messages).to_pylist()
     first, second = rows[0], rows[1]
+    assert rows[2]["components"] == [] and rows[2]["metrics"] == []  # empty maps between full ones
+    assert dict(rows[3]["components"])["main_brush"]["temp_c"] == 42.0 and dict(rows[3]["metrics"]) == {
+        "wheel_vibration_g": 0.02
+    }
     picked = ("robot_id", "seq", "x", "battery_soc", "charging")
     assert [first[name] for name in picked] == ["r0", 0, 0, 0.5, True]
     components = dict(first["components"])
