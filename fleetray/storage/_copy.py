@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import psycopg
 from psycopg import postgres, sql
@@ -24,6 +26,30 @@ class _JsonTextBinaryDumper(Dumper):
         return b"\x01" + (obj if isinstance(obj, bytes) else obj.encode())  # jsonb's binary format: version 1, text
 
 
+class _Statements(NamedTuple):
+    create_stage: bytes
+    copy: bytes
+    copy_binary: bytes
+    insert_new: bytes
+
+
+@functools.cache
+def _statements(table: str, columns: tuple[str, ...]) -> _Statements:
+    """The SQL of staging and inserting ``columns`` of ``table``, composed once: a shard stages a batch several
+    times a second, and composing the identifiers anew each time cost more than sending the statements."""
+    stage = sql.Identifier(f"{table}_stage")
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    create = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, column_list)
+    insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING")
+    return _Statements(
+        create.format(stage, sql.Identifier(table)).as_string().encode(),
+        copy.as_string().encode(),
+        (copy + sql.SQL(" (FORMAT BINARY)")).as_string().encode(),
+        insert.format(sql.Identifier(table), column_list, column_list, stage).as_string().encode(),
+    )
+
+
 def copy_into_stage(
     conn: psycopg.Connection,
     table: str,
@@ -38,33 +64,22 @@ def copy_into_stage(
     columns then take JSON text (str or bytes). The stage is emptied at commit, so it is reused
     batch after batch without DDL.
     """
-    stage = f"{table}_stage"
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-            sql.Identifier(stage), sql.Identifier(table)
-        )
-    )
-    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    binary = sql.SQL(" (FORMAT BINARY)" if types is not None else "")
-    copy_statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(sql.Identifier(stage), column_list, binary)
+    statements = _statements(table, tuple(columns))
+    conn.execute(statements.create_stage)
     cursor = conn.cursor()
     if types is not None:
         cursor.adapters.register_dumper(_JsonText, _JsonTextBinaryDumper)  # by oid too, so set_types picks it
-    with cursor.copy(copy_statement) as copy:
+    with cursor.copy(statements.copy if types is None else statements.copy_binary) as copy:
         if types is not None:
             copy.set_types(types)
         for row in rows:
             copy.write_row(row)
-    return stage
+    return f"{table}_stage"
 
 
 def insert_new_from_stage(conn: psycopg.Connection, table: str, columns: Sequence[str]) -> int:
     """Move the staged rows into ``table``, skipping rows whose key exists; return how many were new."""
-    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    statement = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-        sql.Identifier(table), column_list, column_list, sql.Identifier(f"{table}_stage")
-    )
-    return conn.execute(statement).rowcount
+    return conn.execute(_statements(table, tuple(columns)).insert_new).rowcount
 
 
 def copy_idempotent(
