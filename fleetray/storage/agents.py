@@ -56,6 +56,8 @@ def read_agent(conn: psycopg.Connection, tenant_id: str, robot_id: str) -> dict[
 
 def record_acks(conn: psycopg.Connection, acks: Sequence[CommandAck]) -> None:
     """Move commands along as their robots answer; a final status is never overwritten."""
+    if not acks:  # nearly every batch: an empty executemany still costs a pipeline's set-up
+        return
     with conn.cursor() as cur:
         cur.executemany(
             """
