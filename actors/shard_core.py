@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 UNKNOWN_ROBOT_RECHECK_S = 30.0
 REBUILD_WINDOW = timedelta(minutes=6)
+_ROBOT_KEY = operator.attrgetter("tenant_id", "robot_id")
 
 
 @dataclass
@@ -129,12 +131,10 @@ class ShardCore:
 
     def _learn_robots(self, messages: Sequence[RawMessage]) -> None:
         """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
-        now, robots = time.monotonic(), self.state.robots
-        unseen = {
-            key
-            for key in {(m.tenant_id, m.robot_id) for m in messages}
-            if key not in robots and now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S
-        }
+        now = time.monotonic()
+        # A set's difference with a dict looks each key up with the hash the set already holds.
+        unregistered = set(map(_ROBOT_KEY, messages)).difference(self.state.robots)
+        unseen = {key for key in unregistered if now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S}
         if not unseen:
             return
         with self.db.connect() as conn:
