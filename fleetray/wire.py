@@ -6,7 +6,7 @@ derives msgspec structs with the same fields, defaults and constraints, and deco
 them in one C pass, and the structs are invisible to the garbage collector. Patterns of the top model's strings
 and dict keys are matched after msgspec, against the strings already accepted: ids and names repeat sample
 after sample. Where, as in a shard, thousands of distinct samples are decoded and kept, a telemetry sample
-costs 3.5 µs; 6.1 with msgspec matching every pattern, 11.1 with pydantic.
+costs 3.5 µs, against 5.8 with msgspec matching every pattern itself; pydantic takes about twice that.
 
 The compiled decoder accepts only a subset of what the model accepts, with the same values. It is strict
 where pydantic is lax: a number given as a string, a timestamp given as seconds. It also takes no
