@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,8 +142,8 @@ class AlertTracker:
             self.tenant_id, self.robot_id, rule, raised, at, severity, message.format(**details), details
         )
 
-    def on_telemetry(self, sample: TelemetryStruct, scores: dict[str, float]) -> list[AlertChange]:
-        """Evaluate the rules that look at one sample and the anomaly scores its signals got.
+    def on_telemetry(self, sample: TelemetryStruct, scored: Sequence[str], scores: list[float]) -> list[AlertChange]:
+        """Evaluate the rules that look at one sample and the anomaly ``scores`` its ``scored`` signals got.
 
         Every sample reaches here, so a rule is only evaluated in full where its state could change: a
         threshold crossed, a streak under way, an alert active. The same outcome, at a fraction of the cost.
@@ -192,10 +193,9 @@ class AlertTracker:
         if change is not None:
             changes.append(change)
         if scores:
-            highest = max(scores.values())
+            highest = max(scores)
             if highest > p.anomaly_raise or "anomaly" in active:
-                signal = next(name for name, score in scores.items() if score == highest)
-                change = self._anomaly(signal, highest, at)
+                change = self._anomaly(scored[scores.index(highest)], highest, at)
                 if change is not None:
                     changes.append(change)
         return changes

@@ -156,7 +156,7 @@ class ShardState:
             zip(intake.telemetry, intake.documents, strict=True), key=lambda pair: (pair[0].robot_id, pair[0].seq)
         )
         robots, baselines = self.robots, self.baselines
-        applied: list[tuple[RobotState, TelemetryStruct, dict[str, float], list[str]]] = []
+        applied: list[tuple[RobotState, TelemetryStruct, tuple[str, ...], list[float], tuple[str, ...]]] = []
         # The batch's scored values, scored together once every sample is in: slot, value, and which of the
         # robot's samples in this batch it comes from.
         slots: list[int] = []
@@ -172,31 +172,29 @@ class ShardState:
             state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
             state.ring.append(document)
             signals = telemetry_signals(sample)
-            names, robot_slots = state.scores.scored(baselines, sample.status.value, signals)
-            if names:
+            names = tuple(signals)
+            scored, robot_slots = state.scores.scored(baselines, sample.status.value, names)
+            if scored:
                 earlier = scored_samples.get(key, 0)
                 scored_samples[key] = earlier + 1
                 slots += robot_slots
-                values += [signals[name] for name in names]
-                rounds += [earlier] * len(names)
-            applied.append((state, sample, signals, names))
+                values += [signals[name] for name in scored]
+                rounds += [earlier] * len(scored)
+            applied.append((state, sample, names, [*signals.values()], scored))
         result.newer = len(applied)
         scores = baselines.score(slots, values, rounds)
         closed: list[tuple[RobotState, ClosedMinute]] = []
         position = 0
-        for state, sample, signals, names in applied:
-            if names:
-                end = position + len(names)
-                sample_scores = dict(zip(names, scores[position:end], strict=True))
-                position = end
-            else:
-                sample_scores = {}
-            for minute in state.minute.add_deferred(sample.ts, signals, sample_scores):
+        for state, sample, names, signal_values, scored in applied:
+            end = position + len(scored)
+            sample_scores = scores[position:end]
+            position = end
+            for minute in state.minute.append(sample.ts, names, signal_values, scored, sample_scores):
                 closed.append((state, minute))
             alerts = state.alerts
             if alerts.active:  # only an active alert (offline) can be cleared by hearing from the robot
                 result.alerts += alerts.on_heard(sample.ts)
-            changes = alerts.on_telemetry(sample, sample_scores)
+            changes = alerts.on_telemetry(sample, scored, sample_scores)
             if changes:
                 result.alerts += changes
         if closed:

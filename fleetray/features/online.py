@@ -19,6 +19,7 @@ import numpy as np
 from fleetray.features.windows import window_summary
 
 NAN = math.nan
+Names = tuple[str, ...]
 
 
 _ATTRIBUTE_OF = {"min": "low", "max": "high"}
@@ -133,12 +134,15 @@ class _Rows:
         self.rows = 0
 
     def add(self, values: dict[str, float]) -> None:
+        self.append(tuple(values), [*values.values()])
+
+    def append(self, names: Names, values: list[float]) -> None:
+        """One sample's ``values``, named by ``names`` in the same order."""
         if self.columns is None:
-            names = tuple(values)
             if self.names is None:
                 self.names = names
-            if names == self.names:
-                self.flat.fromlist([*values.values()])  # a list converts in one C loop; an iterator does not
+            if names is self.names or names == self.names:
+                self.flat.fromlist(values)  # a list converts in one C loop; an iterator does not
                 self.rows += 1
                 return
             if not names:  # a sample with none of the values (an idle robot's anomaly scores)
@@ -147,7 +151,7 @@ class _Rows:
                 return
             self._to_columns()
         columns, count = self.columns, self.rows
-        for name, value in values.items():
+        for name, value in zip(names, values, strict=True):
             column = columns.get(name)
             if column is None:
                 column = columns[name] = array("d", [NAN]) * count
@@ -197,9 +201,14 @@ class MinuteSamples:
 
     def add(self, moment: float, signals: dict[str, float], scores: dict[str, float] | None = None) -> None:
         """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
+        scores = scores or {}
+        self.append(moment, tuple(signals), [*signals.values()], tuple(scores), [*scores.values()])
+
+    def append(self, moment: float, names: Names, values: list[float], scored: Names, scores: list[float]) -> None:
+        """:meth:`add` with the signals and scores as names and values in the same order (how a shard has them)."""
         self.times.append(moment)
-        self.signals.add(signals)
-        self.scores.add(scores or {})
+        self.signals.append(names, values)
+        self.scores.append(scored, scores)
 
     def summarise(self) -> dict[str, Aggregate]:
         """Every signal's statistics over the minute, by :func:`~fleetray.features.windows.window_summary`."""
@@ -313,10 +322,18 @@ class MinuteAggregator:
     ) -> list[ClosedMinute]:
         """:meth:`add`, returning the closed minutes unsummarised: a shard summarises a batch's closed
         minutes together (:func:`summarise_minutes`)."""
+        scores = scores or {}
+        return self.append(ts, tuple(signals), [*signals.values()], tuple(scores), [*scores.values()])
+
+    def append(
+        self, ts: datetime, names: Names, values: list[float], scored: Names, scores: list[float]
+    ) -> list[ClosedMinute]:
+        """:meth:`add_deferred` with the signals and scores as names and values in the same order, as a shard
+        has them: no dict per sample to build and take apart again."""
         moment = ts.timestamp()
         minute = int(moment // 60)
         if minute == self.bucket and self.closing is None:  # nearly every sample: nothing closes
-            self.samples.add(moment, signals, scores)
+            self.samples.append(moment, names, values, scored, scores)
             return []
         closed = []
         if self.bucket is None:
@@ -330,9 +347,9 @@ class MinuteAggregator:
             closed.append(self._close(self.closing))
             self.closing = None
         if minute == self.bucket:
-            self.samples.add(moment, signals, scores)
+            self.samples.append(moment, names, values, scored, scores)
         elif self.closing is not None and minute == self.closing[0]:
-            self.closing[1].add(moment, signals, scores)
+            self.closing[1].append(moment, names, values, scored, scores)
         # else: later than the grace period: stored raw, not re-aggregated live
         return closed
 

@@ -99,16 +99,16 @@ class RobotScores:
     # The signal names of the last sample, and those of them scored with their slots: a robot reports the same
     # signals sample after sample, so they are looked up once, not for every sample.
     _names: tuple[str, ...] = ()
-    _scored: tuple[list[str], list[int]] = ([], [])
+    _scored: tuple[tuple[str, ...], list[int]] = ((), [])
 
-    def scored(self, book: ScoreBook, status: str, signals: dict[str, float]) -> tuple[list[str], list[int]]:
-        """The names of a sample's scored signals, and their slots (allocated for signals new to the robot)."""
+    def scored(self, book: ScoreBook, status: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[int]]:
+        """Which of a sample's signals (by name) are scored, and their slots (allocated for signals new to the
+        robot). The tuple of names is the same object sample after sample while the robot's signals stay the same."""
         if status not in RUNNING_STATUSES:
-            return [], []
-        names = tuple(signals)
+            return (), []
         if names != self._names:
             slots = self.slots
-            scored = [name for name in names if is_scored(name)]
+            scored = tuple(name for name in names if is_scored(name))
             for name in scored:
                 if name not in slots:
                     slots[name] = book.allocate()
