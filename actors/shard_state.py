@@ -13,9 +13,10 @@ from typing import Any
 from actors.alerts import AlertChange, AlertPolicy, AlertTracker
 from actors.intake import Intake
 from actors.live_features import LiveFeatures
-from fleetray.features import MinuteAggregator, telemetry_signals
+from fleetray.features import MinuteAggregator
 from fleetray.features.online import ClosedMinute, summarise_minutes
 from fleetray.features.score_book import RobotScores, ScoreBook
+from fleetray.features.signals import telemetry_signal_row
 from fleetray.schemas import EventLevel
 from fleetray.wire import TELEMETRY, TelemetryStruct, dump
 
@@ -179,16 +180,15 @@ class ShardState:
             state.highest_seq = sample.seq
             state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
             state.ring.append(document)
-            signals = telemetry_signals(sample)
-            names = tuple(signals)
-            scored, robot_slots = state.scores.scored(baselines, sample.status.value, names)
+            names, signal_values = telemetry_signal_row(sample)
+            scored, robot_slots, places = state.scores.scored(baselines, sample.status.value, names)
             if scored:
                 earlier = scored_samples.get(key, 0)
                 scored_samples[key] = earlier + 1
                 slots += robot_slots
-                values += [signals[name] for name in scored]
+                values += [signal_values[place] for place in places]
                 rounds += [earlier] * len(scored)
-            applied.append((state, sample, names, [*signals.values()], scored))
+            applied.append((state, sample, names, signal_values, scored))
         result.newer = len(applied)
         scores = baselines.score(slots, values, rounds)
         closed: list[tuple[RobotState, ClosedMinute]] = []

@@ -96,21 +96,25 @@ class RobotScores:
     """
 
     slots: dict[str, int] = field(default_factory=dict)
-    # The signal names of the last sample, and those of them scored with their slots: a robot reports the same
-    # signals sample after sample, so they are looked up once, not for every sample.
+    # The signal names of the last sample, and those of them scored with their slots and their places among the
+    # names: a robot reports the same signals sample after sample, so they are looked up once, not for every sample.
     _names: tuple[str, ...] = ()
-    _scored: tuple[tuple[str, ...], list[int]] = ((), [])
+    _scored: tuple[tuple[str, ...], list[int], list[int]] = ((), [], [])
 
-    def scored(self, book: ScoreBook, status: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[int]]:
-        """Which of a sample's signals (by name) are scored, and their slots (allocated for signals new to the
-        robot). The tuple of names is the same object sample after sample while the robot's signals stay the same."""
+    def scored(
+        self, book: ScoreBook, status: str, names: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], list[int], list[int]]:
+        """Which of a sample's signals (by name) are scored, their slots (allocated for signals new to the
+        robot), and their places in ``names``. The scored names are one tuple while the robot's signals stay
+        the same."""
         if status not in RUNNING_STATUSES:
-            return (), []
+            return (), [], []
         if names != self._names:
             slots = self.slots
-            scored = tuple(name for name in names if is_scored(name))
+            places = [place for place, name in enumerate(names) if is_scored(name)]
+            scored = tuple(names[place] for place in places)
             for name in scored:
                 if name not in slots:
                     slots[name] = book.allocate()
-            self._names, self._scored = names, (scored, [slots[name] for name in scored])
+            self._names, self._scored = names, (scored, [slots[name] for name in scored], places)
         return self._scored

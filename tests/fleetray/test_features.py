@@ -4,7 +4,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fleetray.features import Aggregate, MinuteAggregator
+from fleetray.features import Aggregate, MinuteAggregator, telemetry_signals
+from fleetray.features.signals import BATTERY_SIGNALS, telemetry_signal_row
+from fleetray.schemas import Telemetry
+from fleetray.wire import TELEMETRY
 
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
@@ -182,3 +185,40 @@ def test_minutes_summarised_together_equal_each_summarised_alone() -> None:
             for statistic, value in got.items():
                 assert value == pytest.approx(single[statistic], nan_ok=True, rel=1e-12, abs=1e-12)
                 assert value == pytest.approx(float(expected[statistic][k]), nan_ok=True, rel=1e-9, abs=1e-9)
+
+
+def test_a_samples_signals_are_named_flat_in_a_fixed_order_without_the_values_it_lacks() -> None:
+    full = {
+        "tenant_id": "t1",
+        "robot_id": "r1",
+        "ts": START,
+        "seq": 1,
+        "status": "cleaning",
+        "velocity": {"linear": 0.5, "angular": -0.1},
+        "battery": {"soc": 0.8, "voltage": 25.0, "current": -3.0, "temp": 30.0},
+        "components": {"vacuum": {"current_a": 6.0, "temp_c": 40.0, "rpm": 17000, "usage_h": 12.0}},
+        "metrics": {"wheel_vibration_g": 0.07},
+        "system": {"cpu": 20.0, "mem": 40.0, "disk": 1.0, "net": 2.0},
+    }
+    lacking = {
+        **full,
+        "velocity": None,
+        "battery": {"soc": 0.8, "temp": 30.0},
+        "components": {"vacuum": {"rpm": 17000}, "main_brush": {"current_a": 4.0}},
+        "system": {"cpu": 20.0},
+    }
+    assert telemetry_signals(Telemetry.model_validate(lacking)) == {
+        "battery.soc": 0.8,
+        "battery.temp": 30.0,
+        "components.vacuum.rpm": 17000.0,
+        "components.main_brush.current_a": 4.0,
+        "metrics.wheel_vibration_g": 0.07,
+        "system.cpu": 20.0,
+    }
+    for document in (full, lacking):  # the shards' structs name them exactly as the models do
+        sample = Telemetry.model_validate(document)
+        names, values = telemetry_signal_row(TELEMETRY.from_model(sample))
+        assert list(zip(names, values, strict=True)) == list(telemetry_signals(sample).items())
+    names, values = telemetry_signal_row(TELEMETRY.from_model(Telemetry.model_validate(full)))
+    assert len(names) == len(values) == 4 + 2 + 4 + 1 + 4
+    assert names[:7] == (*BATTERY_SIGNALS, "velocity.linear", "velocity.angular", "components.vacuum.current_a")
