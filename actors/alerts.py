@@ -170,7 +170,8 @@ class AlertTracker:
         limits, over = self.current_limits, self.overcurrent_streaks
         for name, reading in sample.components.items():
             temp_c = reading.temp_c
-            if temp_c is not None and (temp_c > p.motor_hot_raise_c or temp_c < p.motor_hot_clear_c):
+            # A motor under its clear level, as nearly every one is, changes something only if an alert is active.
+            if temp_c is not None and (temp_c > p.motor_hot_raise_c or (active and temp_c < p.motor_hot_clear_c)):
                 rule = _motor_overheat_rule(name)
                 if temp_c > p.motor_hot_raise_c and rule not in active:
                     changes.append(
@@ -231,7 +232,7 @@ class AlertTracker:
         if since is None or math.hypot(x - since[1], y - since[2]) > self.policy.stuck_distance_m:
             self.stuck_since = (at, x, y)
             return self._change("stuck", False, at, "warning", "robot moving again") if "stuck" in self.active else None
-        if (at - since[0]).total_seconds() >= self.policy.stuck_after_s:
+        if "stuck" not in self.active and (at - since[0]).total_seconds() >= self.policy.stuck_after_s:
             return self._change("stuck", True, at, "warning", "cleaning but has not moved", x=x, y=y)
         return None
 
