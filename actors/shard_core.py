@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 UNKNOWN_ROBOT_RECHECK_S = 30.0
 REBUILD_WINDOW = timedelta(minutes=6)
-_ROBOT_KEY = operator.attrgetter("tenant_id", "robot_id")
 
 
 @dataclass
@@ -129,19 +127,20 @@ class ShardCore:
             time.monotonic() - started,
         )
 
-    def _learn_robots(self, messages: Sequence[RawMessage]) -> None:
-        """Look up robots this shard has not seen (registered since it started), at most every 30 s each."""
+    def _learn_robots(self, keys: set[tuple[str, str]]) -> bool:
+        """Look up robots this shard does not know (registered since it started), at most every 30 s each;
+        return whether any of them turned out to be this shard's."""
         now = time.monotonic()
-        # A set's difference with a dict looks each key up with the hash the set already holds.
-        unregistered = set(map(_ROBOT_KEY, messages)).difference(self.state.robots)
-        unseen = {key for key in unregistered if now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S}
+        unseen = {key for key in keys if now - self._unknown.get(key, -1e9) > UNKNOWN_ROBOT_RECHECK_S}
         if not unseen:
-            return
+            return False
         with self.db.connect() as conn:
             found = lookup_robots(conn, unseen)
-        self.state.register(r for r in found if shard_of(r.tenant_id, r.robot_id, self.count) == self.index)
+        mine = [r for r in found if shard_of(r.tenant_id, r.robot_id, self.count) == self.index]
+        self.state.register(mine)
         for key in unseen - {(r.tenant_id, r.robot_id) for r in found}:
             self._unknown[key] = now
+        return bool(mine)
 
     def ingest(self, messages: Sequence[RawMessage]) -> IngestReport:
         """Validate, persist and apply a batch. Returns once it is durable in PostgreSQL.
@@ -149,9 +148,11 @@ class ShardCore:
         If persisting fails the live state is rebuilt from PostgreSQL and the error propagates, so
         the ingestor does not acknowledge and the broker redelivers.
         """
-        self._learn_robots(messages)
         now = datetime.now(UTC)
         intake = sort_batch(messages, now=now, retention=self.retention, known=self.state.robots)
+        unknown = {(letter.tenant_id, letter.robot_id) for letter in intake.dead if letter.reason == "unknown_robot"}
+        if unknown and self._learn_robots(unknown):  # registered since this shard started: sorted again, known now
+            intake = sort_batch(messages, now=now, retention=self.retention, known=self.state.robots)
         result = self.state.apply(intake)
         changes = result.alerts + [c for key in intake.heartbeats for c in self.state.heard(*key, now)]
         report = IngestReport(
