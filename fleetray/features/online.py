@@ -133,9 +133,6 @@ class _Rows:
         self.columns: dict[str, array] | None = None
         self.rows = 0
 
-    def add(self, values: dict[str, float]) -> None:
-        self.append(tuple(values), [*values.values()])
-
     def append(self, names: Names, values: list[float]) -> None:
         """One sample's ``values``, named by ``names`` in the same order."""
         if self.columns is None:
@@ -199,13 +196,9 @@ class MinuteSamples:
         self.signals = _Rows()
         self.scores = _Rows()
 
-    def add(self, moment: float, signals: dict[str, float], scores: dict[str, float] | None = None) -> None:
-        """Append one sample (at ``moment``, seconds since the epoch) and the anomaly scores it was given."""
-        scores = scores or {}
-        self.append(moment, tuple(signals), [*signals.values()], tuple(scores), [*scores.values()])
-
     def append(self, moment: float, names: Names, values: list[float], scored: Names, scores: list[float]) -> None:
-        """:meth:`add` with the signals and scores as names and values in the same order (how a shard has them)."""
+        """Append one sample (at ``moment``, seconds since the epoch): its signals' ``names`` and ``values``, and the
+        anomaly ``scores`` of its ``scored`` signals."""
         self.times.append(moment)
         self.signals.append(names, values)
         self.scores.append(scored, scores)
