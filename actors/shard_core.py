@@ -241,10 +241,18 @@ class ShardCore:
 
     def _announce_states(self, samples: Sequence[TelemetryStruct]) -> None:
         """Each watched robot's newest state after this batch, as one update per robot."""
-        watched = self.watched_tenants
-        touched = {(s.tenant_id, s.robot_id) for s in samples if s.tenant_id in watched}
-        if touched:
-            self._publish([{"kind": "state", **self.state.robots[key].update()} for key in sorted(touched)])
+        watched, robots = self.watched_tenants, self.state.robots
+        # The batch's sample a robot's state now holds as its latest, where there is one: no need to decode it again.
+        newest: dict[tuple[str, str], TelemetryStruct | None] = {}
+        for sample in samples:
+            if sample.tenant_id in watched:
+                key = (sample.tenant_id, sample.robot_id)
+                if sample.seq == robots[key].highest_seq:
+                    newest[key] = sample
+                else:
+                    newest.setdefault(key, None)
+        if newest:
+            self._publish([{"kind": "state", **robots[key].update(newest[key])} for key in sorted(newest)])
 
     def _count(self, report: IngestReport) -> None:
         self.totals.update(

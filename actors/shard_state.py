@@ -79,9 +79,10 @@ class RobotState:
         """
         return TELEMETRY.decode(self.ring[-1]) if self.ring else None
 
-    def update(self) -> dict[str, Any]:
-        """A compact live update (what the WebSocket feed sends on each new sample)."""
-        latest = self.latest
+    def update(self, latest: TelemetryStruct | None = None) -> dict[str, Any]:
+        """A compact live update (what the WebSocket feed sends on each new sample); ``latest`` if the caller holds
+        it decoded already."""
+        latest = latest or self.latest
         return {
             "tenant_id": self.info.tenant_id,
             "robot_id": self.info.robot_id,

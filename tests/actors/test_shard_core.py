@@ -220,3 +220,21 @@ def test_changed_alert_rules_apply_to_the_robots_held_without_a_restart(
     shard.reload_policies()
     shard.ingest([raw(sample(tenant_id, "r1", 2))])
     assert shard.state.robot(tenant_id, "r1")["alerts"] == ["battery_low"]
+
+
+def test_watched_robots_get_one_state_update_a_batch_with_their_newest_sample(
+    db: Database, tenant_id: str, fleet: list[str]
+) -> None:
+    published: list = []
+    shard = core(db, published)
+    shard.ingest([raw(sample(tenant_id, "r3", 5, battery={"soc": 0.6}))])
+    shard.watched_tenants = frozenset({tenant_id})
+    late = sample(tenant_id, "r3", 4, battery={"soc": 0.1})  # older than what r3 holds: stored, not applied
+    shard.ingest([raw([sample(tenant_id, "r1", n, battery={"soc": n / 10}) for n in (1, 2)]), raw(late)])
+    updates = [update for update in published if update["kind"] == "state"]
+    states = {update["robot_id"]: update for update in updates}
+    assert sorted(states) == ["r1", "r3"] and len(updates) == 2
+    assert (states["r1"]["seq"], states["r1"]["battery_soc"]) == (2, 0.2)
+    assert (states["r3"]["seq"], states["r3"]["battery_soc"]) == (5, 0.6)
+    for robot in ("r1", "r3"):  # the same as decoding the robot's latest sample from its ring
+        assert states[robot] == {"kind": "state", **shard.state.robots[(tenant_id, robot)].update()}
