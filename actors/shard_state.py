@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import zlib
 from collections import deque
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from fleetray.schemas import EventLevel
 from fleetray.wire import TELEMETRY, TelemetryStruct, dump
 
 RING_SIZE = 300  # five minutes at 1 Hz
+_ARRIVAL_ORDER = operator.attrgetter("robot_id", "tenant_id", "seq")
 MINUTE_GRACE_S = (5.0, 30.0)
 
 
@@ -162,32 +164,37 @@ class ShardState:
         for event in intake.events:  # counted before the samples close the minutes they belong to
             if event.level == EventLevel.WARNING:
                 self.features.on_warning((event.tenant_id, event.robot_id), event.component, event.ts)
-        arrivals = sorted(
-            zip(intake.telemetry, intake.documents, strict=True), key=lambda pair: (pair[0].robot_id, pair[0].seq)
-        )
+        telemetry, documents = intake.telemetry, intake.documents
+        # A robot's samples one after another, in the order of their seq (indices sorted by C-level keys: a
+        # Python key function per sample cost three times as much).
+        order = sorted(range(len(telemetry)), key=list(map(_ARRIVAL_ORDER, telemetry)).__getitem__)
         robots, baselines = self.robots, self.baselines
         applied: list[tuple[RobotState, TelemetryStruct, tuple[str, ...], list[float], tuple[str, ...]]] = []
         # The batch's scored values, scored together once every sample is in: slot, value, and which of the
-        # robot's samples in this batch it comes from.
+        # robot's scored samples in this batch it comes from (its samples are adjacent in ``order``).
         slots: list[int] = []
         values: list[float] = []
         rounds: list[int] = []
-        scored_samples: dict[tuple[str, str], int] = {}
-        for sample, document in arrivals:
+        previous, earlier = None, 0
+        for index in order:
+            sample = telemetry[index]
             key = (sample.tenant_id, sample.robot_id)
             state = robots[key]
-            if sample.seq <= state.highest_seq:
+            seq = sample.seq
+            if seq <= state.highest_seq:
                 continue  # a redelivery or a late sample: stored, but the live state has moved on
-            state.highest_seq = sample.seq
-            state.last_seen = sample.ts if state.last_seen is None else max(state.last_seen, sample.ts)
-            state.ring.append(document)
+            state.highest_seq = seq
+            ts, last_seen = sample.ts, state.last_seen
+            if last_seen is None or ts > last_seen:
+                state.last_seen = ts
+            state.ring.append(documents[index])
             names, signal_values = telemetry_signal_row(sample)
-            scored, robot_slots, places = state.scores.scored(baselines, sample.status.value, names)
+            scored, robot_slots, pick = state.scores.scored(baselines, sample.status, names)
             if scored:
-                earlier = scored_samples.get(key, 0)
-                scored_samples[key] = earlier + 1
+                earlier = earlier + 1 if key == previous else 0
+                previous = key
                 slots += robot_slots
-                values += [signal_values[place] for place in places]
+                values += pick(signal_values)
                 rounds += [earlier] * len(scored)
             applied.append((state, sample, names, signal_values, scored))
         result.newer = len(applied)

@@ -11,7 +11,8 @@ samples were batched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,24 @@ class ScoreBook:
         return scores
 
 
+Pick = Callable[[Sequence[float]], Sequence[float]]
+
+
+def _picker(places: list[int]) -> Pick:
+    """The values at ``places``, picked in one C call (``itemgetter`` gives a bare value for a single place)."""
+    if len(places) == 1:
+        place = places[0]
+        return lambda values: (values[place],)
+    return operator.itemgetter(*places) if places else _pick_nothing
+
+
+def _pick_nothing(values: Sequence[float]) -> tuple[float, ...]:
+    return ()
+
+
+_UNSCORED: tuple[tuple[str, ...], list[int], Pick] = ((), [], _pick_nothing)
+
+
 @dataclass
 class RobotScores:
     """One robot's slots in its shard's :class:`ScoreBook`, by signal name.
@@ -96,19 +115,17 @@ class RobotScores:
     """
 
     slots: dict[str, int] = field(default_factory=dict)
-    # The signal names of the last sample, and those of them scored with their slots and their places among the
-    # names: a robot reports the same signals sample after sample, so they are looked up once, not for every sample.
+    # The signal names of the last sample, and those of them scored with their slots and the getter of their
+    # values: a robot reports the same signals sample after sample, so they are looked up once, not for every sample.
     _names: tuple[str, ...] = ()
-    _scored: tuple[tuple[str, ...], list[int], list[int]] = ((), [], [])
+    _scored: tuple[tuple[str, ...], list[int], Pick] = _UNSCORED
 
-    def scored(
-        self, book: ScoreBook, status: str, names: tuple[str, ...]
-    ) -> tuple[tuple[str, ...], list[int], list[int]]:
+    def scored(self, book: ScoreBook, status: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[int], Pick]:
         """Which of a sample's signals (by name) are scored, their slots (allocated for signals new to the
-        robot), and their places in ``names``. The scored names are one tuple while the robot's signals stay
-        the same."""
+        robot), and a function that picks their values from the sample's values (in ``names`` order). The scored
+        names are one tuple while the robot's signals stay the same."""
         if status not in RUNNING_STATUSES:
-            return (), [], []
+            return _UNSCORED
         if names != self._names:
             slots = self.slots
             places = [place for place, name in enumerate(names) if is_scored(name)]
@@ -116,5 +133,5 @@ class RobotScores:
             for name in scored:
                 if name not in slots:
                     slots[name] = book.allocate()
-            self._names, self._scored = names, (scored, [slots[name] for name in scored], places)
+            self._names, self._scored = names, (scored, [slots[name] for name in scored], _picker(places))
         return self._scored
