@@ -17,6 +17,9 @@ The last line is JSON:
                                   its own processes), the broker, the database and the load generator
     platform_cpu_s_per_1000_events  the same, of the shards and ingestors alone (and each apart:
                                   shard_cpu_s_per_1000_events, ingestor_cpu_s_per_1000_events)
+    database_cpu_s_per_1000_events, broker_cpu_s_per_1000_events, ray_system_cpu_s_per_1000_events,
+    load_cpu_s_per_1000_events    the rest of the stack, part by part (Ray's own processes: raylet, GCS and the
+                                  other workers)
     peak_events_per_s_absorbed    best one-second persisted rate during the burst
     recovery_s                    seconds after the burst until the backlog was persisted
     drain_s                       seconds after the sustained load until everything published was persisted
@@ -312,26 +315,35 @@ class PersistMeter:
 STACK_PROCESSES = ("ray::", "raylet", "gcs_server", "mosquitto", "postgres", "tansu")
 
 
+def _stack_part(command_line: str) -> str:
+    """Which part of the stack a process of :data:`STACK_PROCESSES` is."""
+    if "FleetShard" in command_line:
+        return "shards"
+    if "Ingestor" in command_line:
+        return "ingestors"
+    if "postgres" in command_line:
+        return "database"
+    if "mosquitto" in command_line or "tansu" in command_line:
+        return "broker"
+    return "ray_system"
+
+
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds so far: ``stack`` (Ray, broker, database, and the load generator's finished processes),
-    ``platform`` (the shards and ingestors), and ``shards`` and ``ingestors`` apart."""
-    seconds = dict.fromkeys(("stack", "platform", "shards", "ingestors"), 0.0)
+    ``platform`` (the shards and ingestors), and each part apart (see :func:`_stack_part`, and ``load``)."""
+    seconds = dict.fromkeys(("stack", "platform", "shards", "ingestors", "database", "broker", "ray_system"), 0.0)
     for process in psutil.process_iter(["cmdline"]):
         try:
             line = " ".join(process.info["cmdline"] or [])
             if any(name in line for name in STACK_PROCESSES):
                 times = process.cpu_times()
-                used = times.user + times.system
-                seconds["stack"] += used
-                if "FleetShard" in line:
-                    seconds["shards"] += used
-                elif "Ingestor" in line:
-                    seconds["ingestors"] += used
+                seconds[_stack_part(line)] += times.user + times.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    seconds["platform"] = seconds["shards"] + seconds["ingestors"]
     publishers = resource.getrusage(resource.RUSAGE_CHILDREN)  # joined load-generator processes
-    seconds["stack"] += publishers.ru_utime + publishers.ru_stime
+    seconds["load"] = publishers.ru_utime + publishers.ru_stime
+    seconds["platform"] = seconds["shards"] + seconds["ingestors"]
+    seconds["stack"] = sum(seconds[part] for part in ("platform", "database", "broker", "ray_system", "load"))
     return seconds
 
 
@@ -392,6 +404,10 @@ def sustained(
         "platform_cpu_s_per_1000_events": per_1000["platform"],
         "shard_cpu_s_per_1000_events": per_1000["shards"],
         "ingestor_cpu_s_per_1000_events": per_1000["ingestors"],
+        "database_cpu_s_per_1000_events": per_1000["database"],
+        "broker_cpu_s_per_1000_events": per_1000["broker"],
+        "ray_system_cpu_s_per_1000_events": per_1000["ray_system"],
+        "load_cpu_s_per_1000_events": per_1000["load"],
         "published": published,
         "sustained_s": args.seconds,
         "drain_s": round(drain_s, 1),
