@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from fleetray.errors import StorageError
 from fleetray.schemas import Telemetry
-from fleetray.storage._copy import copy_idempotent, copy_into_stage
+from fleetray.storage._copy import copy_idempotent, copy_if_all_new, copy_into_stage
 from fleetray.storage.partitions import ensure_partitions
 
 # Each column of a telemetry row with its PostgreSQL type (rows are written with binary COPY).
@@ -274,6 +274,8 @@ def write_minute_aggregates(conn: psycopg.Connection, rows: Sequence[tuple]) -> 
             f"{len(MINUTE_COLUMNS)} ({', '.join(MINUTE_COLUMNS)})"
         )
     columns = MINUTE_COLUMNS[:width]
+    if copy_if_all_new(conn, "telemetry_1m", columns, rows, MINUTE_TYPES[:width]):
+        return len(rows)
     copy_into_stage(conn, "telemetry_1m", columns, rows, MINUTE_TYPES[:width])
     listed = ", ".join(columns)  # this module's constants, never input
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in MINUTE_COLUMNS[4:])

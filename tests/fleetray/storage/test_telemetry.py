@@ -14,6 +14,7 @@ from fleetray.storage.telemetry import (
     read_minutes,
     read_telemetry,
     rollup_minutes,
+    write_minute_aggregates,
 )
 
 START = datetime(2026, 3, 1, 23, 59, 0, tzinfo=UTC)
@@ -68,6 +69,29 @@ def test_duplicates_inside_one_batch_are_stored_once(db: Database, tenant_id: st
     batch = samples(tenant_id, "r1", 10)
     with db.connect() as conn:
         assert TelemetryWriter().write_messages(conn, batch + batch[:5]) == batch
+
+
+def test_a_redelivery_keeps_what_its_transaction_wrote_before_it(db: Database, tenant_id: str) -> None:
+    first, more = samples(tenant_id, "r1", 20), samples(tenant_id, "r1", 10, start=START + timedelta(seconds=20))
+    writer = TelemetryWriter()
+    with db.connect() as conn:
+        assert writer.write_messages(conn, first) == first
+        assert writer.write_messages(conn, first[10:] + more) == more  # its stored keys roll back only its own COPY
+    assert count_rows(db) == 30
+
+
+def test_a_minute_written_again_keeps_the_second_figures(db: Database, tenant_id: str) -> None:
+    def minute(bucket: datetime, mean: float) -> tuple:
+        return (tenant_id, "r1", bucket, "battery.soc", 60, mean, 0.1, 0.9, 0.5)
+
+    later = START + timedelta(minutes=1)
+    with db.connect() as conn:
+        assert write_minute_aggregates(conn, [minute(START, 0.5)]) == 1
+        assert write_minute_aggregates(conn, [minute(START, 0.4), minute(later, 0.3)]) == 2
+        stored = read_minutes(
+            conn, tenant_id, "r1", metric="battery.soc", start=START, end=later + timedelta(minutes=1)
+        )
+    assert [(row["bucket"], row["mean"]) for row in stored] == [(START, 0.4), (later, 0.3)]
 
 
 def test_partitions_are_created_for_the_days_a_batch_reaches(db: Database, tenant_id: str) -> None:
