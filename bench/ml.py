@@ -33,6 +33,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fleetray.learning.splits import UnitSplit
+    from fleetray.learning.table import Events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -114,7 +121,10 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "failures": len(history.failures.time),
         "rul_cap_h": args.rul_cap_h,
         "per_component": {
-            c: {k: round(v, 3) for k, v in m.items() if k in ("precision", "recall", "pr_auc", "positives")}
+            c: {
+                **{k: round(v, 3) for k, v in m.items() if k in ("precision", "recall", "pr_auc", "positives")},
+                **_failures_by_split(history.failures, table.units, split, c),
+            }
             for c, m in failure.bundle.metrics["components"].items()
         },
         "baseline_rul_rmse": round(
@@ -124,6 +134,18 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         ),
     }
     return figures, {"failure": failure.bundle, "rul": rul.bundle}
+
+
+def _failures_by_split(failures: Events, units: np.ndarray, split: UnitSplit, component: str) -> dict[str, int]:
+    """How many failures of ``component`` the training and the test robots had: the support of its figures
+    (one failure gives a day of positive rows, so ``positives`` alone hides how few events there were)."""
+    import numpy as np
+
+    of_component = failures.unit[failures.component == component]
+    return {
+        f"failures_{name}": int(np.isin(of_component, np.unique(units[getattr(split, name)])).sum())
+        for name in ("train", "test")
+    }
 
 
 def _short(metrics: dict) -> str:
