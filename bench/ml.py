@@ -19,6 +19,9 @@ robot into training, validation and test robots. On a local Ray with 2 CPUs:
 The last line is JSON with ``xgb_rul_rmse``, ``lstm_rul_rmse`` (hours), ``failure_precision``,
 ``failure_recall``, ``failure_pr_auc``, ``anomaly_fpr``, ``anomaly_detection_rate``, ``tune_trials_per_min``,
 ``score_p50_ms``, ``score_p99_ms``, ``score_rps``, ``fleet_score_10k_s`` (the whole fleet's scoring, seconds).
+Precision and recall count rows; ``test_failures``, ``test_failures_warned`` and ``test_median_lead_h`` count the
+test robots' failures as events (how many had an alarm in the 24 hours before them, and how early the first
+came), and ``per_component`` gives every figure per part, with the failures its model learnt from.
 """
 
 from __future__ import annotations
@@ -120,10 +123,12 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "tune_trials_per_min": round(60 * sum(len(s.trials) for s in searches) / sum(s.seconds for s in searches), 2),
         "failures": len(history.failures.time),
         "rul_cap_h": args.rul_cap_h,
+        **_warnings(failure.bundle.metrics, prefix="test_"),
         "per_component": {
             c: {
                 **{k: round(v, 3) for k, v in m.items() if k in ("precision", "recall", "pr_auc", "positives")},
-                **_failures_by_split(history.failures, table.units, split, c),
+                "failures_train": _training_failures(history.failures, table.units, split, c),
+                **_warnings(m),
             }
             for c, m in failure.bundle.metrics["components"].items()
         },
@@ -136,15 +141,21 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
     return figures, {"failure": failure.bundle, "rul": rul.bundle}
 
 
-def _failures_by_split(failures: Events, units: np.ndarray, split: UnitSplit, component: str) -> dict[str, int]:
-    """How many failures of ``component`` the training and the test robots had: the support of its figures
-    (one failure gives a day of positive rows, so ``positives`` alone hides how few events there were)."""
+def _training_failures(failures: Events, units: np.ndarray, split: UnitSplit, component: str) -> int:
+    """How many times ``component`` failed on the training robots: what its model learnt from."""
     import numpy as np
 
     of_component = failures.unit[failures.component == component]
+    return int(np.isin(of_component, np.unique(units[split.train])).sum())
+
+
+def _warnings(metrics: dict, prefix: str = "") -> dict:
+    """The test robots' failures, how many an alarm came before, and how early (hours, median)."""
+    lead = metrics["median_lead"]
     return {
-        f"failures_{name}": int(np.isin(of_component, np.unique(units[getattr(split, name)])).sum())
-        for name in ("train", "test")
+        f"{prefix}failures": metrics["failures"],
+        f"{prefix}failures_warned": metrics["failures_warned"],
+        f"{prefix}median_lead_h": None if lead is None else round(lead / MINUTES_PER_HOUR, 1),
     }
 
 

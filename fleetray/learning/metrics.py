@@ -42,6 +42,36 @@ def classification_report(probability: np.ndarray, actual: np.ndarray, threshold
     }
 
 
+def warning_leads(
+    alarmed: np.ndarray, actual: np.ndarray, units: np.ndarray, times: np.ndarray, rul: np.ndarray
+) -> tuple[int, list[float]]:
+    """The failures within the horizon as events, and how early an alarm came before each one that had one.
+
+    Rows are counted one by one in precision and recall, so a failure warned of 12 hours ahead counts half its
+    rows as missed. Here a failure is one event: the positive rows of a unit that end at the same moment
+    (``times + rul``). Returns the number of failures and, for each warned one, the ``rul`` of its first
+    alarmed row (how long before the failure the first alarm came, in the table's time unit). Rows whose
+    ``rul`` is unknown are left out.
+    """
+    positive = np.asarray(actual).astype(bool) & np.isfinite(rul)
+    lead = rul[positive]
+    events = list(zip(units[positive].tolist(), np.round(times[positive] + lead, 6).tolist(), strict=True))
+    first_alarm: dict[tuple, float] = {}
+    for event, before, hit in zip(events, lead.tolist(), np.asarray(alarmed)[positive].tolist(), strict=True):
+        if hit:
+            first_alarm[event] = max(first_alarm.get(event, 0.0), before)
+    return len(set(events)), list(first_alarm.values())
+
+
+def warning_report(leads: list[float], failures: int) -> dict[str, float | int | None]:
+    """``failures``, ``failures_warned`` and ``median_lead`` (None when none was warned) of :func:`warning_leads`."""
+    return {
+        "failures": failures,
+        "failures_warned": len(leads),
+        "median_lead": float(np.median(leads)) if leads else None,
+    }
+
+
 def average_precision(probability: np.ndarray, actual: np.ndarray) -> float:
     """The area under the precision-recall curve, as average precision (scikit-learn's definition)."""
     actual = np.asarray(actual).astype(bool)

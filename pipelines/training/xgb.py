@@ -16,7 +16,14 @@ import numpy as np
 import xgboost as xgb
 
 from fleetray.errors import LearningError, TrainingDataError
-from fleetray.learning.metrics import best_threshold, classification_report, rmse, rul_score
+from fleetray.learning.metrics import (
+    best_threshold,
+    classification_report,
+    rmse,
+    rul_score,
+    warning_leads,
+    warning_report,
+)
 from fleetray.learning.splits import UnitSplit
 from fleetray.learning.table import TrainingTable
 from pipelines.training.bundle import ModelBundle
@@ -325,13 +332,19 @@ class XGBoostPredictor:
 
 
 def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) -> dict[str, Any]:
-    """The bundle's figures on the test units: per component, and pooled over components."""
+    """The bundle's figures on the test units: per component, and pooled over components.
+
+    Failure models add the failures as events (:func:`~fleetray.learning.metrics.warning_leads`): ``failures``,
+    ``failures_warned`` and ``median_lead``, in the table's time unit.
+    """
     predictor = XGBoostPredictor(bundle)
     rows = split.test
     predictions = predictor.predict(table.features[rows])
     labels = _labels(table, bundle.task)[rows]
+    units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
     per_component: dict[str, dict[str, float]] = {}
     pooled_predicted, pooled_actual, pooled_probability = [], [], []
+    pooled_failures, pooled_leads = 0, []
     for j, component in enumerate(table.components):
         if component not in predictions:
             continue
@@ -341,7 +354,10 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
             continue
         if bundle.task == "failure":
             threshold = bundle.thresholds.get(component, 0.5)
-            per_component[component] = classification_report(value, actual, threshold)
+            failures, leads = warning_leads(value >= threshold, actual, units[known], times[known], rul[known, j])
+            per_component[component] = classification_report(value, actual, threshold) | warning_report(leads, failures)
+            pooled_failures += failures
+            pooled_leads += leads
             pooled_predicted.append(value >= threshold)
             pooled_probability.append(value)
             pooled_actual.append(actual)
@@ -360,7 +376,7 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
         pooled = classification_report(crossed, actual, 0.5)
         pooled["pr_auc"] = float(np.mean([c["pr_auc"] for c in per_component.values() if c["positives"]]))
         pooled.pop("threshold")
-        metrics.update(pooled)
+        metrics.update(pooled | warning_report(pooled_leads, pooled_failures))
     else:
         predicted = np.concatenate(pooled_predicted)
         metrics["rmse"] = rmse(predicted, actual)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, fbeta_score
 
-from fleetray.learning.metrics import average_precision, best_threshold, classification_report
+from fleetray.learning.metrics import (
+    average_precision,
+    best_threshold,
+    classification_report,
+    warning_leads,
+    warning_report,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +43,21 @@ def test_weighing_precision_raises_the_threshold(scored: tuple[np.ndarray, np.nd
     )
     assert at_f05["threshold"] > at_f1["threshold"]
     assert at_f05["precision"] > at_f1["precision"] and at_f05["recall"] < at_f1["recall"]
+
+
+def test_failures_count_once_each_with_the_lead_of_their_first_alarm() -> None:
+    # Two units sampled every 10 minutes: "a" fails at 100 and again at 300, "b" at 200; horizon 30.
+    units = np.array(["a"] * 4 + ["a"] * 4 + ["b"] * 4)
+    times = np.array([60, 70, 80, 90, 260, 270, 280, 290, 160, 170, 180, 190], dtype=np.float64)
+    failed_at = np.array([100] * 4 + [300] * 4 + [200] * 4, dtype=np.float64)
+    rul = failed_at - times
+    actual = rul <= 30
+    alarmed = np.array([False, False, True, True] + [False] * 4 + [True, True, False, True])
+    rul[9] = np.nan  # an unknown rul is left out: "b"'s first alarm within the horizon is then the one at 190
+
+    failures, leads = warning_leads(alarmed, actual, units, times, rul)
+
+    assert failures == 3
+    assert sorted(leads) == [10.0, 20.0]  # "a" at 100 warned 20 ahead, "b" 10 ahead; "a" at 300 missed
+    assert warning_report(leads, failures) == {"failures": 3, "failures_warned": 2, "median_lead": 15.0}
+    assert warning_report([], 1)["median_lead"] is None
