@@ -342,7 +342,7 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     predictions = predictor.predict(table.features[rows])
     labels = _labels(table, bundle.task)[rows]
     units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
-    per_component: dict[str, dict[str, float]] = {}
+    per_component: dict[str, dict[str, Any]] = {}
     pooled_predicted, pooled_actual, pooled_probability = [], [], []
     pooled_failures, pooled_leads = 0, []
     for j, component in enumerate(table.components):
