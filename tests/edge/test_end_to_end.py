@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -181,7 +182,7 @@ def test_a_robot_through_an_outage_and_a_kill(db: Database, tmp_path: Path, ray_
 
 
 def _next_telemetry_seq(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "spool.sqlite3") as spool:
+    with closing(sqlite3.connect(data_dir / "spool.sqlite3")) as spool:
         return spool.execute("SELECT value FROM counters WHERE name = 'seq:telemetry'").fetchone()[0]
 
 
