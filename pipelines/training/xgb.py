@@ -354,11 +354,12 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
             continue
         if bundle.task == "failure":
             threshold = bundle.thresholds.get(component, 0.5)
-            failures, leads = warning_leads(value >= threshold, actual, units[known], times[known], rul[known, j])
+            alarmed = value >= threshold
+            failures, leads = warning_leads(alarmed, actual, units[known], times[known], rul[known, j])
             per_component[component] = classification_report(value, actual, threshold) | warning_report(leads, failures)
             pooled_failures += failures
             pooled_leads += leads
-            pooled_predicted.append(value >= threshold)
+            pooled_predicted.append(alarmed)
             pooled_probability.append(value)
             pooled_actual.append(actual)
         else:
