@@ -2,8 +2,9 @@
 
 Runs on one machine, seeded: days of a simulated fleet with failures (``fleetray.learning.simulated``, the
 same windows, warnings, failures and maintenance ``fleetray sim history`` writes to PostgreSQL), a
-training table (failure within 24 h, RUL capped at 30 days, one row per robot every 10 minutes), split by
-robot into training, validation and test robots. On a local Ray with 2 CPUs:
+training table (failure within H = ``--horizon-h`` hours, 24 by default; RUL capped at 30 days; one row
+per robot every 10 minutes), split by robot into training, validation and test robots. On a local Ray
+with 2 CPUs:
 
 - XGBoost failure-within-H per component, tuned on Ray Tune (ASHA), measured on the test robots,
   pooled over components at each component's threshold;
@@ -20,7 +21,7 @@ The last line is JSON with ``xgb_rul_rmse``, ``lstm_rul_rmse`` (hours), ``failur
 ``failure_recall``, ``failure_pr_auc``, ``anomaly_fpr``, ``anomaly_detection_rate``, ``tune_trials_per_min``,
 ``score_p50_ms``, ``score_p99_ms``, ``score_rps``, ``fleet_score_10k_s`` (the whole fleet's scoring, seconds).
 Precision and recall count rows; ``test_failures``, ``test_failures_warned`` and ``test_median_lead_h`` count the
-test robots' failures as events (how many had an alarm in the 24 hours before them, and how early the first
+test robots' failures as events (how many had an alarm in the H hours before them, and how early the first
 came), and ``per_component`` gives every figure per part, with the failures its model learnt from.
 
 ``--quick`` learns from a few hours of a faster-ageing fleet and predicts failure within 6 h: a 24-hour
