@@ -17,6 +17,7 @@ import numpy as np
 
 from fleetray.errors import FeatureVersionError, RegistryError
 from fleetray.features.featureset import FeatureSet, component_columns
+from fleetray.learning.relative import TypicalLevels
 
 if TYPE_CHECKING:
     from fleetray.learning.table import TrainingTable
@@ -79,7 +80,17 @@ class ModelBundle:
 
     def columns_for(self, component: str) -> np.ndarray:
         """The input columns its model of ``component`` reads (``SignalFeature.informs``)."""
-        return component_columns(self.feature_set, len(self.feature_names), component)
+        typical = self.typical_levels
+        if typical is None:
+            return component_columns(self.feature_set, len(self.feature_names), component)
+        base_width = len(self.feature_names) - len(typical.columns)
+        return typical.component_columns(self.feature_set, base_width, component)
+
+    @property
+    def typical_levels(self) -> TypicalLevels | None:
+        """The robot models' typical levels its relative input columns divide by, if it has any."""
+        saved = self.info.get("typical_levels")
+        return None if saved is None else TypicalLevels.from_dict(saved)
 
     def check_features(self) -> None:
         """Refuse a model whose features this code computes differently (or not at all).

@@ -202,7 +202,7 @@ def _reasons(
     for component, figures in predictions.items():
         contributions = figures["contributions"][:, :-1]
         rows = []
-        for row, values in zip(contributions, matrix, strict=True):
+        for row, values in zip(contributions, predictor.inputs(matrix), strict=True):
             order = np.argsort(-row)[:top]
             rows.append(
                 [

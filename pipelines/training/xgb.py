@@ -24,6 +24,7 @@ from fleetray.learning.metrics import (
     warning_leads,
     warning_report,
 )
+from fleetray.learning.relative import TypicalLevels
 from fleetray.learning.splits import UnitSplit
 from fleetray.learning.table import TrainingTable
 from pipelines.training.bundle import ModelBundle
@@ -52,6 +53,7 @@ class XGBoostResult:
     rounds: int
     validation: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
+    typical: TypicalLevels | None = None
 
 
 def _labels(table: TrainingTable, task: str) -> np.ndarray:
@@ -98,6 +100,8 @@ def train_xgboost(
     labels = _labels(table, task)
     settings = _objective(task, params or {}, seed, threads)
     train_rows = split.train if fit_rows is None else fit_rows
+    typical = typical_levels(table, train_rows)
+    features, feature_names = extended(table, typical)
     matrices: dict[str, tuple[xgb.DMatrix, np.ndarray, np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for j, component in enumerate(table.components):
@@ -109,11 +113,11 @@ def train_xgboost(
                 "the training units never saw it fail within the horizon"
             )
             continue
-        columns = table.columns_for(component)
-        names = _safe([table.feature_names[k] for k in columns])
-        dtrain = xgb.DMatrix(table.features[np.ix_(fit, columns)], label=labels[fit, j], feature_names=names)
+        columns = columns_for(table, typical, component)
+        names = _safe([feature_names[k] for k in columns])
+        dtrain = xgb.DMatrix(features[np.ix_(fit, columns)], label=labels[fit, j], feature_names=names)
         check = split.validation & known
-        matrices[component] = (dtrain, table.features[np.ix_(check, columns)], labels[check, j])
+        matrices[component] = (dtrain, features[np.ix_(check, columns)], labels[check, j])
     if not matrices:
         raise TrainingDataError("; ".join(skipped.values()))
     boosters: dict[str, xgb.Booster] = {}
@@ -129,7 +133,26 @@ def train_xgboost(
         validation = evaluate(boosters, matrices, task, score_scale=score_scale(table))
         if on_block is not None:
             on_block(done, validation, boosters)
-    return XGBoostResult(boosters=boosters, rounds=done, validation=validation, skipped=skipped)
+    return XGBoostResult(boosters=boosters, rounds=done, validation=validation, skipped=skipped, typical=typical)
+
+
+def typical_levels(table: TrainingTable, rows: np.ndarray) -> TypicalLevels | None:
+    """Each behaviour feature's typical level per robot model, from ``rows`` (:mod:`fleetray.learning.relative`)."""
+    return TypicalLevels.fit(table.feature_set, table.feature_names, table.condition_levels, table.features[rows])
+
+
+def extended(table: TrainingTable, typical: TypicalLevels | None) -> tuple[np.ndarray, list[str]]:
+    """The table's features and their names, with the relative columns appended where there are typical levels."""
+    if typical is None:
+        return table.features, table.feature_names
+    return typical.extend(table.features), table.feature_names + typical.names(table.feature_names)
+
+
+def columns_for(table: TrainingTable, typical: TypicalLevels | None, component: str) -> np.ndarray:
+    """The columns of :func:`extended` rows a model of ``component`` learns from."""
+    if typical is None:
+        return table.columns_for(component)
+    return typical.component_columns(table.feature_set, len(table.feature_names), component)
 
 
 def evaluate(
@@ -184,6 +207,9 @@ def out_of_fold_thresholds(
     fold_of = dict(zip(order, np.arange(len(units)) % folds, strict=True))
     fold = np.array([fold_of.get(u, -1) for u in table.units.tolist()])
     settings = _objective("failure", params, seed, threads)
+    # Each fold's typical levels come from the rows it trains on, as a model's come from its training units.
+    typical = [typical_levels(table, rows & (fold != k)) for k in range(folds)]
+    inputs = [extended(table, levels)[0] for levels in typical]
     thresholds: dict[str, float] = {}
     for j, component in enumerate(table.components):
         known = rows & np.isfinite(table.failure_within[:, j])
@@ -195,10 +221,10 @@ def out_of_fold_thresholds(
             labels = table.failure_within[fit, j]
             if not check.any() or not labels.any():
                 continue
-            columns = table.columns_for(component)
-            matrix = xgb.DMatrix(table.features[np.ix_(fit, columns)], label=labels)
+            columns = columns_for(table, typical[k], component)
+            matrix = xgb.DMatrix(inputs[k][np.ix_(fit, columns)], label=labels)
             booster = xgb.train(settings, matrix, num_boost_round=rounds)
-            predicted.append(booster.inplace_predict(table.features[np.ix_(check, columns)]))
+            predicted.append(booster.inplace_predict(inputs[k][np.ix_(check, columns)]))
             actual.append(table.failure_within[check, j])
         if predicted and np.concatenate(actual).any():
             thresholds[component] = best_threshold(np.concatenate(predicted), np.concatenate(actual), beta=beta)
@@ -222,16 +248,21 @@ def bundle_of(table: TrainingTable, result: XGBoostResult, *, task: str, params:
         for component, figures in result.validation.get("components", {}).items()
         if "threshold" in figures
     }
-    return ModelBundle.of_table(
+    info: dict[str, Any] = {"skipped": result.skipped} if result.skipped else {}
+    if result.typical is not None:
+        info["typical_levels"] = result.typical.to_dict()
+    bundle = ModelBundle.of_table(
         table,
         kind="xgboost",
         task=task,
         components=list(result.boosters),
         params={**DEFAULT_PARAMS, **params, "rounds": result.rounds},
         thresholds=thresholds,
-        info={"skipped": result.skipped} if result.skipped else {},
+        info=info,
         blobs={f"{component}.json": bytes(booster.save_raw("json")) for component, booster in result.boosters.items()},
     )
+    bundle.feature_names = extended(table, result.typical)[1]
+    return bundle
 
 
 # Above this many rows without contributions, the booster reads the array in place instead of a DMatrix.
@@ -298,6 +329,7 @@ class XGBoostPredictor:
         self.bundle = bundle
         self.threads = threads
         self.components = list(bundle.components)
+        self.typical = bundle.typical_levels
         width = len(bundle.feature_names)
         models = [
             full_width(json.loads(bundle.blobs[f"{component}.json"]), bundle.columns_for(component), width)
@@ -307,15 +339,21 @@ class XGBoostPredictor:
         if models:
             self.booster.load_model(bytearray(json.dumps(one_booster(models)).encode()))
 
+    def inputs(self, features: np.ndarray) -> np.ndarray:
+        """What the boosters read: ``features`` (the feature set's, then the conditions), with the columns
+        relative to the robot model's typical levels appended when the model was trained with them."""
+        return features if self.typical is None else self.typical.extend(features)
+
     def predict(
         self, features: np.ndarray, *, contributions: bool = False, exact: bool = True
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` each feature's
-        (rows, features + 1) contribution to the margin (last column: the bias; 0 for a feature the
-        component's model does not read): exact TreeSHAP, or with ``exact=False`` Saabas's per-tree
-        attributions (an order of magnitude cheaper on many rows)."""
+        """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` each input's
+        (rows, len(bundle.feature_names) + 1) contribution to the margin (the columns of :meth:`inputs`, then
+        the bias; 0 for an input the component's model does not read): exact TreeSHAP, or with
+        ``exact=False`` Saabas's per-tree attributions (an order of magnitude cheaper on many rows)."""
         if not self.components:
             return {}
+        features = self.inputs(features)
         rows, outputs = len(features), len(self.components)
         if not contributions and rows > SHARED_MATRIX_ROWS:
             values = self.booster.inplace_predict(features).reshape(rows, outputs)
