@@ -32,11 +32,20 @@ counters: [hours]
 """
 
 
-def _machines(folder: Path, units: int = 24, cycles: int = 240, seed: int = 1) -> None:
-    """Machines with a brush and a pump wearing out on their own clocks; a failed part is replaced at once."""
+def write_machines(
+    folder: Path, units: int = 24, cycles: int = 240, seed: int = 1, kinds: dict[str, tuple[float, float]] | None = None
+) -> None:
+    """Machines with a brush and a pump wearing out on their own clocks; a failed part is replaced at once.
+
+    ``kinds`` gives each kind of machine its brush's current and pump's flow when new (units take the kinds in
+    turn, named in a ``kind`` column); without it every machine is of one unnamed kind, at 2 and 5.
+    """
     rng = np.random.default_rng(seed)
+    names = list(kinds or {"": (2.0, 5.0)})
     rows, failures = [], []
     for unit in range(units):
+        kind = names[unit % len(names)]
+        brush_new, pump_new = (kinds or {"": (2.0, 5.0)})[kind]
         wear, life = {"brush": 0.0, "pump": 0.0}, {"brush": rng.uniform(30, 60), "pump": rng.uniform(40, 90)}
         for cycle in range(cycles):
             for part in ("brush", "pump"):
@@ -44,19 +53,18 @@ def _machines(folder: Path, units: int = 24, cycles: int = 240, seed: int = 1) -
                 if wear[part] >= 1:
                     failures.append((unit, part, cycle))
                     wear[part], life[part] = 0.0, rng.uniform(30, 90)
-            brush = 2 + 2 * wear["brush"] ** 2 + rng.normal(0, 0.05)
-            pump = 5 - 2 * wear["pump"] ** 2 + rng.normal(0, 0.05)
-            rows.append((unit, cycle, brush, pump, float(cycle)))
-    pd.DataFrame(rows, columns=["unit", "cycle", "brush_current", "pump_flow", "hours"]).to_csv(
-        folder / "machines.csv", index=False
-    )
+            brush = brush_new + brush_new * wear["brush"] ** 2 + rng.normal(0, 0.05)
+            pump = pump_new - 0.4 * pump_new * wear["pump"] ** 2 + rng.normal(0, 0.05)
+            rows.append((unit, cycle, brush, pump, float(cycle), kind))
+    frame = pd.DataFrame(rows, columns=["unit", "cycle", "brush_current", "pump_flow", "hours", "kind"])
+    frame.drop(columns=[] if kinds else ["kind"]).to_csv(folder / "machines.csv", index=False)
     pd.DataFrame(failures, columns=["unit", "component", "cycle"]).to_csv(folder / "failures.csv", index=False)
 
 
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory: pytest.TempPathFactory) -> TrainingTable:
     folder = tmp_path_factory.mktemp("machines")
-    _machines(folder)
+    write_machines(folder)
     (folder / "spec.yaml").write_text(SPEC)
     return load_training_table(folder / "spec.yaml")
 
@@ -147,7 +155,7 @@ def test_an_anomaly_detector_per_part_reads_its_behaviour_not_the_counters(machi
 
 
 def test_a_spec_naming_a_sensor_it_does_not_have_is_refused(tmp_path: Path) -> None:
-    _machines(tmp_path, units=3, cycles=20)
+    write_machines(tmp_path, units=3, cycles=20)
     (tmp_path / "spec.yaml").write_text(SPEC.replace("pump_flow: [pump]", "pump_pressure: [pump]"))
     with pytest.raises(DataSpecError, match="informs names 'pump_pressure', not among the sensors"):
         load_training_table(tmp_path / "spec.yaml")

@@ -4,10 +4,8 @@ same way in scoring."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from fleetray.learning import TrainingTable, load_training_table, split_units
@@ -15,51 +13,17 @@ from fleetray.learning.relative import SUFFIX, TypicalLevels, relative_columns
 from pipelines.training import xgb
 from pipelines.training.bundle import ModelBundle
 from pipelines.training.scoring import _reasons
+from tests.pipelines.training.test_parts import SPEC as MACHINES_SPEC
+from tests.pipelines.training.test_parts import write_machines
 
-SPEC = """
-source: machines.csv
-unit: unit
-time: cycle
-time_unit: cycle
-sensors: [brush_current, pump_flow, hours]
-conditions: [kind]
-labels:
-  failures: {source: failures.csv, unit: unit, time: cycle, component: component}
-horizon: 10
-rul_cap: 60
-half_lives: [2, 8]
-informs: {brush_current: [brush], pump_flow: [pump]}
-counters: [hours]
-"""
-NOMINAL = {"small": (2.0, 5.0), "large": (8.0, 20.0)}  # brush current and pump flow of each kind of machine
-
-
-def _machines(folder: Path, units: int = 24, cycles: int = 200, seed: int = 3) -> None:
-    """Two kinds of machine, whose parts run at levels four times apart and wear the same way relative to them."""
-    rng = np.random.default_rng(seed)
-    rows, failures = [], []
-    for unit in range(units):
-        kind = "small" if unit % 2 else "large"
-        brush_nominal, pump_nominal = NOMINAL[kind]
-        wear, life = {"brush": 0.0, "pump": 0.0}, {"brush": rng.uniform(30, 60), "pump": rng.uniform(40, 90)}
-        for cycle in range(cycles):
-            for part in ("brush", "pump"):
-                wear[part] += 1 / life[part]
-                if wear[part] >= 1:
-                    failures.append((unit, part, cycle))
-                    wear[part], life[part] = 0.0, rng.uniform(30, 90)
-            brush = brush_nominal * (1 + 0.5 * wear["brush"] ** 2) * (1 + rng.normal(0, 0.01))
-            pump = pump_nominal * (1 - 0.3 * wear["pump"] ** 2) * (1 + rng.normal(0, 0.01))
-            rows.append((unit, cycle, brush, pump, float(cycle), kind))
-    columns = ["unit", "cycle", "brush_current", "pump_flow", "hours", "kind"]
-    pd.DataFrame(rows, columns=columns).to_csv(folder / "machines.csv", index=False)
-    pd.DataFrame(failures, columns=["unit", "component", "cycle"]).to_csv(folder / "failures.csv", index=False)
+SPEC = MACHINES_SPEC + "conditions: [kind]\n"
+KINDS = {"large": (8.0, 20.0), "small": (2.0, 5.0)}  # brush current and pump flow of each kind when new
 
 
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory: pytest.TempPathFactory) -> TrainingTable:
     folder = tmp_path_factory.mktemp("kinds")
-    _machines(folder)
+    write_machines(folder, seed=3, kinds=KINDS)
     (folder / "spec.yaml").write_text(SPEC)
     return load_training_table(folder / "spec.yaml")
 
@@ -79,11 +43,12 @@ def test_typical_levels_are_each_kinds_median_and_only_of_behaviour(machines: Tr
     assert extended.shape[1] == len(machines.feature_names) + len(names)
     current = machines.feature_names.index("brush_current:mean:last")
     relative = len(machines.feature_names) + levels.columns.index(current)
+    typical = {}
     for kind in levels.categories:
         of_kind = rows & (machines.features[:, machines.feature_names.index(f"kind={kind}")] == 1)
-        typical = np.median(machines.features[of_kind, current])
-        assert typical == pytest.approx(NOMINAL[kind][0] * 1.15, rel=0.1)
-        np.testing.assert_allclose(extended[of_kind, relative], machines.features[of_kind, current] / typical)
+        typical[kind] = np.median(machines.features[of_kind, current])
+        np.testing.assert_allclose(extended[of_kind, relative], machines.features[of_kind, current] / typical[kind])
+    assert typical["large"] / typical["small"] == pytest.approx(KINDS["large"][0] / KINDS["small"][0], rel=0.1)
     # Relative to its kind, a worn part reads the same whatever the kind.
     assert np.nanmedian(extended[:, relative]) == pytest.approx(1.0, abs=0.05)
 
