@@ -85,14 +85,6 @@ class TypicalLevels:
             relative = features[:, self.columns] / typical
         return np.hstack([features, relative])
 
-    def component_columns(self, feature_set: FeatureSet, width: int, component: str) -> np.ndarray:
-        """The columns a model of ``component`` reads from extended rows (the base ``width`` columns, then the
-        relative ones): its own features and the conditions, then the relative columns of its own features."""
-        own = component_columns(feature_set, width, component)
-        mine = set(feature_set.columns_informing(component))
-        relative = [width + k for k, column in enumerate(self.columns) if column in mine]
-        return np.array([*own, *relative], dtype=np.intp)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "condition": self.condition,
@@ -112,6 +104,20 @@ class TypicalLevels:
             [int(k) for k in data["columns"]],
             typical.reshape(len(data["categories"]), len(data["columns"])),
         )
+
+
+def model_columns(
+    feature_set: FeatureSet, width: int, component: str, typical: TypicalLevels | None = None
+) -> np.ndarray:
+    """The columns a model of ``component`` reads: of rows of ``width`` columns (the feature set's, then the
+    conditions), its own features and the conditions; with ``typical``, then the relative columns of its own
+    features (appended past ``width`` by :meth:`TypicalLevels.extend`)."""
+    own = component_columns(feature_set, width, component)
+    if typical is None:
+        return own
+    mine = set(feature_set.columns_informing(component))
+    relative = [width + k for k, column in enumerate(typical.columns) if column in mine]
+    return np.array([*own, *relative], dtype=np.intp)
 
 
 def relative_columns(feature_set: FeatureSet) -> list[int]:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fleetray.errors import FeatureVersionError, RegistryError
-from fleetray.features.featureset import FeatureSet, component_columns
-from fleetray.learning.relative import TypicalLevels
+from fleetray.features.featureset import FeatureSet
+from fleetray.learning.relative import TypicalLevels, model_columns
 
 if TYPE_CHECKING:
     from fleetray.learning.table import TrainingTable
@@ -81,10 +81,8 @@ class ModelBundle:
     def columns_for(self, component: str) -> np.ndarray:
         """The input columns its model of ``component`` reads (``SignalFeature.informs``)."""
         typical = self.typical_levels
-        if typical is None:
-            return component_columns(self.feature_set, len(self.feature_names), component)
-        base_width = len(self.feature_names) - len(typical.columns)
-        return typical.component_columns(self.feature_set, base_width, component)
+        width = len(self.feature_names) - (len(typical.columns) if typical is not None else 0)
+        return model_columns(self.feature_set, width, component, typical)
 
     @property
     def typical_levels(self) -> TypicalLevels | None:

@@ -24,7 +24,7 @@ from fleetray.learning.metrics import (
     warning_leads,
     warning_report,
 )
-from fleetray.learning.relative import TypicalLevels
+from fleetray.learning.relative import TypicalLevels, model_columns
 from fleetray.learning.splits import UnitSplit
 from fleetray.learning.table import TrainingTable
 from pipelines.training.bundle import ModelBundle
@@ -113,7 +113,7 @@ def train_xgboost(
                 "the training units never saw it fail within the horizon"
             )
             continue
-        columns = columns_for(table, typical, component)
+        columns = model_columns(table.feature_set, len(table.feature_names), component, typical)
         names = _safe([feature_names[k] for k in columns])
         dtrain = xgb.DMatrix(features[np.ix_(fit, columns)], label=labels[fit, j], feature_names=names)
         check = split.validation & known
@@ -146,13 +146,6 @@ def extended(table: TrainingTable, typical: TypicalLevels | None) -> tuple[np.nd
     if typical is None:
         return table.features, table.feature_names
     return typical.extend(table.features), table.feature_names + typical.names(table.feature_names)
-
-
-def columns_for(table: TrainingTable, typical: TypicalLevels | None, component: str) -> np.ndarray:
-    """The columns of :func:`extended` rows a model of ``component`` learns from."""
-    if typical is None:
-        return table.columns_for(component)
-    return typical.component_columns(table.feature_set, len(table.feature_names), component)
 
 
 def evaluate(
@@ -221,7 +214,7 @@ def out_of_fold_thresholds(
             labels = table.failure_within[fit, j]
             if not check.any() or not labels.any():
                 continue
-            columns = columns_for(table, typical[k], component)
+            columns = model_columns(table.feature_set, len(table.feature_names), component, typical[k])
             matrix = xgb.DMatrix(inputs[k][np.ix_(fit, columns)], label=labels)
             booster = xgb.train(settings, matrix, num_boost_round=rounds)
             predicted.append(booster.inplace_predict(inputs[k][np.ix_(check, columns)]))
@@ -381,7 +374,7 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     labels = _labels(table, bundle.task)[rows]
     units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
     per_component: dict[str, dict[str, Any]] = {}
-    pooled_predicted, pooled_actual, pooled_probability = [], [], []
+    pooled_predicted, pooled_actual = [], []
     pooled_failures, pooled_leads = 0, []
     for j, component in enumerate(table.components):
         if component not in predictions:
@@ -398,7 +391,6 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
             pooled_failures += failures
             pooled_leads += leads
             pooled_predicted.append(alarmed)
-            pooled_probability.append(value)
             pooled_actual.append(actual)
         else:
             scale = score_scale(table)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fleetray.learning import TrainingTable, load_training_table, split_units
-from fleetray.learning.relative import SUFFIX, TypicalLevels, relative_columns
+from fleetray.learning.relative import SUFFIX, TypicalLevels, model_columns, relative_columns
 from pipelines.training import xgb
 from pipelines.training.bundle import ModelBundle
 from pipelines.training.scoring import _reasons
@@ -110,7 +110,7 @@ def test_a_model_carries_its_typical_levels_and_each_part_reads_only_its_own(mac
     predictions = predictor.predict(features, contributions=True)
     inputs = predictor.inputs(features)
     for part, booster in result.boosters.items():
-        columns = xgb.columns_for(machines, result.typical, part)
+        columns = model_columns(machines.feature_set, len(machines.feature_names), part, result.typical)
         expected = booster.inplace_predict(inputs[:, columns])
         np.testing.assert_allclose(predictions[part]["value"], expected, rtol=1e-6)
     # Reasons name the relative columns too, with the values the model read.
