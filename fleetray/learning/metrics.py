@@ -42,6 +42,24 @@ def classification_report(probability: np.ndarray, actual: np.ndarray, threshold
     }
 
 
+def brier_score(probability: np.ndarray, actual: np.ndarray) -> float:
+    """The mean squared difference between the probabilities and what happened (0 or 1); lower is better."""
+    return float(np.mean((np.asarray(probability, dtype=np.float64) - np.asarray(actual, dtype=np.float64)) ** 2))
+
+
+def calibration_error(probability: np.ndarray, actual: np.ndarray, *, bins: int = 10) -> float:
+    """Expected calibration error: over ``bins`` equal-width bins of probability, how far each bin's mean
+    probability lies from its share of rows that failed, weighed by the bin's share of rows (0: the
+    probabilities say exactly how often failures follow)."""
+    probability = np.asarray(probability, dtype=np.float64)
+    actual = np.asarray(actual, dtype=np.float64)
+    if not len(probability):
+        return 0.0
+    bin_of = np.clip((probability * bins).astype(int), 0, bins - 1)
+    gap = np.bincount(bin_of, weights=probability - actual, minlength=bins)
+    return float(np.abs(gap).sum() / len(probability))
+
+
 def warning_leads(
     alarmed: np.ndarray, actual: np.ndarray, units: np.ndarray, times: np.ndarray, rul: np.ndarray
 ) -> tuple[int, list[float]]:

@@ -9,6 +9,8 @@ from sklearn.metrics import average_precision_score, fbeta_score
 from fleetray.learning.metrics import (
     average_precision,
     best_threshold,
+    brier_score,
+    calibration_error,
     classification_report,
     warning_leads,
     warning_report,
@@ -61,3 +63,16 @@ def test_failures_count_once_each_with_the_lead_of_their_first_alarm() -> None:
     assert sorted(leads) == [10.0, 20.0]  # "a" at 100 warned 20 ahead, "b" 10 ahead; "a" at 300 missed
     assert warning_report(leads, failures) == {"failures": 3, "failures_warned": 2, "median_lead": 15.0}
     assert warning_report([], 1)["median_lead"] is None
+
+
+def test_calibration_error_weighs_each_bins_gap_by_its_rows(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    probability, actual = scored
+    bins = np.clip((probability * 10).astype(int), 0, 9)
+    expected = sum(
+        (bins == b).mean() * abs(probability[bins == b].mean() - actual[bins == b].mean())
+        for b in range(10)
+        if (bins == b).any()
+    )
+    assert calibration_error(probability, actual) == pytest.approx(expected)
+    assert calibration_error(actual.astype(float), actual) == 0.0
+    assert brier_score(probability, actual) == pytest.approx(np.mean((probability - actual) ** 2))
