@@ -20,9 +20,12 @@ with 2 CPUs:
 The last line is JSON with ``xgb_rul_rmse``, ``lstm_rul_rmse`` (hours), ``failure_precision``,
 ``failure_recall``, ``failure_pr_auc``, ``anomaly_fpr``, ``anomaly_detection_rate``, ``tune_trials_per_min``,
 ``score_p50_ms``, ``score_p99_ms``, ``score_rps``, ``fleet_score_10k_s`` (the whole fleet's scoring, seconds).
-Precision and recall count rows; ``test_failures``, ``test_failures_warned`` and ``test_median_lead_h`` count the
-test robots' failures as events (how many had an alarm in the H hours before them, and how early the first
-came), and ``per_component`` gives every figure per part, with the failures its model learnt from.
+``failure_brier`` and ``failure_ece`` (expected calibration error) say how well the failure probabilities
+match how often failures follow; ``failure_brier_uncalibrated`` and ``failure_ece_uncalibrated`` say it of
+the boosters' own scores, before the model's calibration. Precision and recall count rows; ``test_failures``,
+``test_failures_warned`` and ``test_median_lead_h`` count the test robots' failures as events (how many had an
+alarm in the H hours before them, and how early the first came), and ``per_component`` gives every figure per
+part, with the failures its model learnt from.
 
 ``--quick`` learns from a few hours of a faster-ageing fleet and predicts failure within 6 h: a 24-hour
 horizon needs over a day of history, and the simulator takes about 0.2 ms a simulated second for a small
@@ -122,6 +125,7 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "failure_precision": round(failure.bundle.metrics["precision"], 3),
         "failure_recall": round(failure.bundle.metrics["recall"], 3),
         "failure_pr_auc": round(failure.bundle.metrics["pr_auc"], 3),
+        **_calibration(failure.bundle.metrics),
         "anomaly_fpr": round(forest.metrics["anomaly_fpr"], 3),
         "anomaly_detection_rate": round(forest.metrics["anomaly_detection_rate"], 3),
         "autoencoder_fpr": round(autoencoder.metrics["anomaly_fpr"], 3),
@@ -134,6 +138,8 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "per_component": {
             c: {
                 **{k: round(v, 3) for k, v in m.items() if k in ("precision", "recall", "pr_auc", "positives")},
+                "ece": round(m["ece"], 4),
+                "calibrated": c in failure.bundle.calibration,
                 "failures_train": _training_failures(history.failures, table.units, split, c),
                 **_warnings(m),
             }
@@ -163,6 +169,15 @@ def _warnings(metrics: dict, prefix: str = "") -> dict:
         f"{prefix}failures": metrics["failures"],
         f"{prefix}failures_warned": metrics["failures_warned"],
         f"{prefix}median_lead_h": None if lead is None else round(lead / MINUTES_PER_HOUR, 1),
+    }
+
+
+def _calibration(metrics: dict) -> dict:
+    """How well the failure probabilities say how often failures follow, before and after calibration."""
+    return {
+        f"failure_{key}": round(metrics[key], 4)
+        for key in ("brier", "ece", "brier_uncalibrated", "ece_uncalibrated")
+        if key in metrics
     }
 
 

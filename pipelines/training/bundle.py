@@ -17,6 +17,7 @@ import numpy as np
 
 from fleetray.errors import FeatureVersionError, RegistryError
 from fleetray.features.featureset import FeatureSet
+from fleetray.learning.calibration import PlattScaling
 from fleetray.learning.relative import TypicalLevels, model_columns
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ class ModelBundle:
         condition_levels: the categories of each categorical condition, in one-hot order.
         components: what it predicts for (one output per component).
         horizon, rul_cap, time_unit: the label policy it was trained with.
-        thresholds: per component, the probability above which a failure is predicted.
+        thresholds: per component, the probability above which a failure is predicted (calibrated, where
+            ``info["calibration"]`` holds the component's map).
         params: the hyper-parameters; ``metrics``: measured on held-back units; ``info``: anything else
             (units per split, rounds, standardisation).
     """
@@ -89,6 +91,13 @@ class ModelBundle:
         """The robot models' typical levels its relative input columns divide by, if it has any."""
         saved = self.info.get("typical_levels")
         return None if saved is None else TypicalLevels.from_dict(saved)
+
+    @property
+    def calibration(self) -> dict[str, PlattScaling]:
+        """Per component, the map from its booster's scores to calibrated probabilities (none: the scores)."""
+        return {
+            component: PlattScaling.from_dict(saved) for component, saved in self.info.get("calibration", {}).items()
+        }
 
     def check_features(self) -> None:
         """Refuse a model whose features this code computes differently (or not at all).

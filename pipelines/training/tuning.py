@@ -21,6 +21,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from fleetray.learning.calibration import calibrations
 from fleetray.learning.splits import UnitSplit, split_units
 from fleetray.learning.table import TrainingTable
 from pipelines.training.bundle import ModelBundle
@@ -139,8 +140,9 @@ def tune_xgboost(
     """Search XGBoost hyper-parameters on Ray Tune, then fit the best on training and validation units.
 
     Every trial trains one booster per component; ASHA compares trials every ``block`` rounds on the
-    validation units' mean PR-AUC (failure) or mean RMSE (rul). The answer's bundle carries the test
-    units' metrics.
+    validation units' mean PR-AUC (failure) or mean RMSE (rul). A failure model's thresholds and calibration
+    (:mod:`fleetray.learning.calibration`) come from out-of-fold predictions over the training and validation
+    units. The answer's bundle carries the test units' metrics.
     """
     from pipelines.training import xgb
 
@@ -201,7 +203,7 @@ def tune_xgboost(
     final.validation = best.metrics["validation"]
     bundle = xgb.bundle_of(table, final, task=task, params=config)
     if task == "failure":
-        chosen = xgb.out_of_fold_thresholds(
+        out_of_fold = xgb.out_of_fold_predictions(
             table,
             split.train | split.validation,
             params=config,
@@ -209,7 +211,8 @@ def tune_xgboost(
             seed=seed,
             threads=max(1, int(ray.available_resources().get("CPU", 1))),
         )
-        bundle.thresholds.update(chosen)
+        bundle.thresholds.update(xgb.out_of_fold_thresholds(out_of_fold))
+        xgb.calibrate(bundle, calibrations(out_of_fold))
     bundle.metrics = xgb.test_metrics(table, split, bundle)
     seconds = time.monotonic() - started
     bundle.info |= {

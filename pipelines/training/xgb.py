@@ -16,8 +16,11 @@ import numpy as np
 import xgboost as xgb
 
 from fleetray.errors import LearningError, TrainingDataError
+from fleetray.learning.calibration import PlattScaling
 from fleetray.learning.metrics import (
     best_threshold,
+    brier_score,
+    calibration_error,
     classification_report,
     rmse,
     rul_score,
@@ -177,7 +180,7 @@ def evaluate(
     return {"components": per_component, f"mean_{key}": mean}
 
 
-def out_of_fold_thresholds(
+def out_of_fold_predictions(
     table: TrainingTable,
     rows: np.ndarray,
     *,
@@ -187,11 +190,10 @@ def out_of_fold_thresholds(
     seed: int = 0,
     threads: int = 1,
     min_failed_units: int = 3,
-    beta: float = THRESHOLD_BETA,
-) -> dict[str, float]:
-    """Each component's decision threshold, chosen (best F-beta) on out-of-fold predictions over ``rows``.
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per component, the failure probabilities of ``rows`` predicted out of fold, their labels and units.
 
-    Folds are by unit. A threshold set on one validation split rests on the few units that saw a rare part
+    Folds are by unit. A decision set on one validation split rests on the few units that saw a rare part
     fail there; out of fold, every unit that saw it fail counts. Components that failed on fewer than
     ``min_failed_units`` units are left out (their folds would learn from next to nothing).
     """
@@ -203,12 +205,12 @@ def out_of_fold_thresholds(
     # Each fold's typical levels come from the rows it trains on, as a model's come from its training units.
     typical = [typical_levels(table, rows & (fold != k)) for k in range(folds)]
     inputs = [extended(table, levels)[0] for levels in typical]
-    thresholds: dict[str, float] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for j, component in enumerate(table.components):
         known = rows & np.isfinite(table.failure_within[:, j])
         if len(np.unique(table.units[known & (table.failure_within[:, j] > 0)])) < min_failed_units:
             continue
-        predicted, actual = [], []
+        predicted, actual, of_unit = [], [], []
         for k in range(folds):
             fit, check = known & (fold != k), known & (fold == k)
             labels = table.failure_within[fit, j]
@@ -219,9 +221,29 @@ def out_of_fold_thresholds(
             booster = xgb.train(settings, matrix, num_boost_round=rounds)
             predicted.append(booster.inplace_predict(inputs[k][np.ix_(check, columns)]))
             actual.append(table.failure_within[check, j])
+            of_unit.append(table.units[check])
         if predicted and np.concatenate(actual).any():
-            thresholds[component] = best_threshold(np.concatenate(predicted), np.concatenate(actual), beta=beta)
-    return thresholds
+            out[component] = (np.concatenate(predicted), np.concatenate(actual), np.concatenate(of_unit))
+    return out
+
+
+def out_of_fold_thresholds(
+    predictions: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], *, beta: float = THRESHOLD_BETA
+) -> dict[str, float]:
+    """Each component's decision threshold: the best F-beta on its out-of-fold predictions."""
+    return {
+        component: best_threshold(predicted, actual, beta=beta)
+        for component, (predicted, actual, _) in predictions.items()
+    }
+
+
+def calibrate(bundle: ModelBundle, scalings: dict[str, PlattScaling]) -> None:
+    """Make the failure model's probabilities calibrated ones (:mod:`fleetray.learning.calibration`): the
+    bundle carries the maps, and its thresholds move with them, so the same rows cross them."""
+    for component, scaling in scalings.items():
+        if component in bundle.thresholds:
+            bundle.thresholds[component] = float(scaling(bundle.thresholds[component]))
+    bundle.info["calibration"] = {component: scaling.to_dict() for component, scaling in scalings.items()}
 
 
 def score_scale(table: TrainingTable) -> float:
@@ -323,6 +345,7 @@ class XGBoostPredictor:
         self.threads = threads
         self.components = list(bundle.components)
         self.typical = bundle.typical_levels
+        self.calibration = bundle.calibration
         width = len(bundle.feature_names)
         models = [
             full_width(json.loads(bundle.blobs[f"{component}.json"]), bundle.columns_for(component), width)
@@ -338,22 +361,24 @@ class XGBoostPredictor:
         return features if self.typical is None else self.typical.extend(features)
 
     def predict(
-        self, features: np.ndarray, *, contributions: bool = False, exact: bool = True
+        self, features: np.ndarray, *, contributions: bool = False, exact: bool = True, calibrated: bool = True
     ) -> dict[str, dict[str, np.ndarray]]:
-        """Per component: ``value`` (probability or RUL) per row, and with ``contributions`` each input's
-        (rows, len(bundle.feature_names) + 1) contribution to the margin (the columns of :meth:`inputs`, then
-        the bias; 0 for an input the component's model does not read): exact TreeSHAP, or with
-        ``exact=False`` Saabas's per-tree attributions (an order of magnitude cheaper on many rows)."""
+        """Per component: ``value`` (RUL, or probability: calibrated where the bundle has the component's map,
+        unless ``calibrated`` is False) per row, and with ``contributions`` each input's
+        (rows, len(bundle.feature_names) + 1) contribution to the booster's margin (the columns of
+        :meth:`inputs`, then the bias; 0 for an input the component's model does not read): exact TreeSHAP, or
+        with ``exact=False`` Saabas's per-tree attributions (an order of magnitude cheaper on many rows)."""
         if not self.components:
             return {}
         features = self.inputs(features)
         rows, outputs = len(features), len(self.components)
+        scalings = self.calibration if calibrated else {}
         if not contributions and rows > SHARED_MATRIX_ROWS:
             values = self.booster.inplace_predict(features).reshape(rows, outputs)
-            return {component: {"value": values[:, k]} for k, component in enumerate(self.components)}
+            return {c: {"value": _mapped(scalings, c, values[:, k])} for k, c in enumerate(self.components)}
         matrix = xgb.DMatrix(features, nthread=self.threads)
         values = self.booster.predict(matrix).reshape(rows, outputs)
-        out = {component: {"value": values[:, k]} for k, component in enumerate(self.components)}
+        out = {c: {"value": _mapped(scalings, c, values[:, k])} for k, c in enumerate(self.components)}
         if contributions:
             explained = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
             explained = explained.reshape(rows, outputs, features.shape[1] + 1)
@@ -362,19 +387,28 @@ class XGBoostPredictor:
         return out
 
 
+def _mapped(scalings: dict[str, PlattScaling], component: str, scores: np.ndarray) -> np.ndarray:
+    """``scores`` through the component's calibration, if it has one."""
+    scaling = scalings.get(component)
+    return scores if scaling is None else scaling(scores)
+
+
 def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) -> dict[str, Any]:
     """The bundle's figures on the test units: per component, and pooled over components.
 
     Failure models add the failures as events (:func:`~fleetray.learning.metrics.warning_leads`): ``failures``,
-    ``failures_warned`` and ``median_lead``, in the table's time unit.
+    ``failures_warned`` and ``median_lead``, in the table's time unit; and how well their probabilities are
+    calibrated: ``brier`` and ``ece`` (:func:`~fleetray.learning.metrics.calibration_error`), pooled also
+    before the calibration (``brier_uncalibrated``, ``ece_uncalibrated``) where the model has one.
     """
     predictor = XGBoostPredictor(bundle)
     rows = split.test
     predictions = predictor.predict(table.features[rows])
+    uncalibrated = predictor.predict(table.features[rows], calibrated=False) if predictor.calibration else predictions
     labels = _labels(table, bundle.task)[rows]
     units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
     per_component: dict[str, dict[str, Any]] = {}
-    pooled_predicted, pooled_actual = [], []
+    pooled_predicted, pooled_actual, pooled_probability, pooled_scores = [], [], [], []
     pooled_failures, pooled_leads = 0, []
     for j, component in enumerate(table.components):
         if component not in predictions:
@@ -387,10 +421,16 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
             threshold = bundle.thresholds.get(component, 0.5)
             alarmed = value >= threshold
             failures, leads = warning_leads(alarmed, actual, units[known], times[known], rul[known, j])
-            per_component[component] = classification_report(value, actual, threshold) | warning_report(leads, failures)
+            per_component[component] = (
+                classification_report(value, actual, threshold)
+                | warning_report(leads, failures)
+                | {"brier": brier_score(value, actual), "ece": calibration_error(value, actual)}
+            )
             pooled_failures += failures
             pooled_leads += leads
             pooled_predicted.append(alarmed)
+            pooled_probability.append(value)
+            pooled_scores.append(uncalibrated[component]["value"][known])
             pooled_actual.append(actual)
         else:
             scale = score_scale(table)
@@ -407,6 +447,14 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
         pooled = classification_report(crossed, actual, 0.5)
         pooled["pr_auc"] = float(np.mean([c["pr_auc"] for c in per_component.values() if c["positives"]]))
         pooled.pop("threshold")
+        probability = np.concatenate(pooled_probability)
+        pooled |= {"brier": brier_score(probability, actual), "ece": calibration_error(probability, actual)}
+        if predictor.calibration:
+            scores = np.concatenate(pooled_scores)
+            pooled |= {
+                "brier_uncalibrated": brier_score(scores, actual),
+                "ece_uncalibrated": calibration_error(scores, actual),
+            }
         metrics.update(pooled | warning_report(pooled_leads, pooled_failures))
     else:
         predicted = np.concatenate(pooled_predicted)

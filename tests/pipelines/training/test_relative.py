@@ -125,6 +125,7 @@ def test_a_model_carries_its_typical_levels_and_each_part_reads_only_its_own(mac
 def test_thresholds_out_of_fold_use_each_folds_own_typical_levels(machines: TrainingTable) -> None:
     split = split_units(machines.units, seed=0)
     rows = split.train | split.validation
-    thresholds = xgb.out_of_fold_thresholds(machines, rows, params={}, rounds=20, folds=3, min_failed_units=2)
+    out_of_fold = xgb.out_of_fold_predictions(machines, rows, params={}, rounds=20, folds=3, min_failed_units=2)
+    thresholds = xgb.out_of_fold_thresholds(out_of_fold)
     assert set(thresholds) == {"brush", "pump"}
     assert all(0 < value < 1 for value in thresholds.values())

@@ -38,7 +38,7 @@ def test_lstm_search(engines: TrainingTable, engine_split: UnitSplit, tmp_path: 
     assert outcome.bundle.params["epochs"] <= 3
 
 
-def test_failure_thresholds_come_from_out_of_fold_predictions(
+def test_failure_thresholds_and_calibration_come_from_out_of_fold_predictions(
     engines: TrainingTable, engine_split: UnitSplit, tmp_path: Path
 ) -> None:
     from pipelines.training.tuning import tune_xgboost
@@ -48,4 +48,8 @@ def test_failure_thresholds_come_from_out_of_fold_predictions(
     )
     threshold = outcome.bundle.thresholds["engine"]
     assert 0 < threshold < 1
-    assert outcome.bundle.metrics["precision"] > 0.7 and outcome.bundle.metrics["recall"] > 0.7
+    metrics = outcome.bundle.metrics
+    assert metrics["precision"] > 0.7 and metrics["recall"] > 0.7
+    # Every training and validation engine failed once: enough units to calibrate on.
+    assert set(outcome.bundle.calibration) == {"engine"} and outcome.bundle.calibration["engine"].slope > 0
+    assert {"brier", "ece", "brier_uncalibrated", "ece_uncalibrated"} <= metrics.keys()
