@@ -1,15 +1,15 @@
 """Failure probabilities that mean what they say: Platt scaling of a model's scores, fitted out of fold.
 
-A booster trained on a few dozen failures is overconfident: of the rows it gives 0.9, far fewer than nine in
-ten fail (measured on the simulator's fleet: a slope of 0.4-0.7 on the log-odds). Customers read these
+A booster trained on a few dozen failures is overconfident: of the rows it gives 0.9, about seven in ten
+fail, not nine (measured on the simulator's fleet: a slope of 0.4-0.7 on the log-odds). Customers read these
 numbers as "risk 73 %", and tenants set their ``maintenance_due`` level on them, so a failure model maps its
 scores through ``sigmoid(slope * logit(score) + intercept)``, fitted on predictions its training units got
 out of fold (a model's scores on its own training rows are no guide).
 
 The map is strictly increasing, so it moves no decision: a threshold mapped the same way flags the same rows,
 and rankings (PR-AUC) are unchanged. A part whose out-of-fold predictions rest on fewer than
-:data:`MIN_CALIBRATION_UNITS` failing units keeps its booster's own scores: two parameters fitted on five
-failures made them worse, not better, on the test robots.
+:data:`MIN_CALIBRATION_UNITS` failing units keeps its booster's own scores: fitted on a rare part's two to six
+failing units, the map made them worse, not better, on the test robots.
 """
 
 from __future__ import annotations
