@@ -89,6 +89,10 @@ class FleetShard:
         threading.Thread(target=self._ticker, daemon=True, name="shard-ticker").start()
         tune_for_throughput()
 
+    # Every ingestor calls this several times a second: a task record per call costs the shard and GCS CPU and
+    # crowds every other task out of GCS's bounded store (the dashboard's task list). Ray Serve turns task
+    # events off on its replicas and proxies for the same reason.
+    @ray.method(enable_task_events=False)
     def ingest(self, batch: RawBatch) -> IngestReport:
         """Validate, persist (durably) and apply a batch."""
         messages = batch.messages()
