@@ -8,7 +8,7 @@ out of fold (a model's scores on its own training rows are no guide).
 
 The map is strictly increasing, so it moves no decision: a threshold mapped the same way flags the same rows,
 and rankings (PR-AUC) are unchanged. A part whose out-of-fold predictions rest on fewer than
-:data:`MIN_CALIBRATION_UNITS` failing units keeps its booster's own scores: fitted on a rare part's two to six
+:data:`MIN_CALIBRATION_UNITS` failing units keeps its booster's own scores: fitted on a rare part's five to seven
 failing units, the map made them worse, not better, on the test robots.
 """
 
