@@ -403,8 +403,9 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     """
     predictor = XGBoostPredictor(bundle)
     rows = split.test
-    predictions = predictor.predict(table.features[rows])
-    uncalibrated = predictor.predict(table.features[rows], calibrated=False) if predictor.calibration else predictions
+    # One pass of the boosters: the calibrated probabilities are the raw scores mapped.
+    uncalibrated = predictor.predict(table.features[rows], calibrated=False)
+    predictions = {c: {"value": _mapped(predictor.calibration, c, f["value"])} for c, f in uncalibrated.items()}
     labels = _labels(table, bundle.task)[rows]
     units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
     per_component: dict[str, dict[str, Any]] = {}
