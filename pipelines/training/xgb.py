@@ -1,7 +1,9 @@
 """XGBoost per component: failure within the horizon (classifier) or remaining useful life (regressor).
 
 One booster per component, all trained with the same hyper-parameters in blocks of rounds; after each
-block the validation units are scored, so Ray Tune's ASHA can stop a poor trial early.
+block the validation units are scored, so Ray Tune's ASHA can stop a poor trial early. A failure model of
+several components trains one booster on all of them and gives each component its part of it
+(:mod:`pipelines.training.shared_parts`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fleetray.learning.relative import TypicalLevels, model_columns
 from fleetray.learning.splits import UnitSplit
 from fleetray.learning.table import TrainingTable
 from pipelines.training.bundle import ModelBundle
+from pipelines.training.shared_parts import PartLayout
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 6,
@@ -57,6 +60,7 @@ class XGBoostResult:
     validation: dict[str, Any]
     skipped: dict[str, str] = field(default_factory=dict)
     typical: TypicalLevels | None = None
+    shared: bool = False
 
 
 def _labels(table: TrainingTable, task: str) -> np.ndarray:
@@ -74,6 +78,10 @@ def _objective(task: str, params: dict[str, Any], seed: int, threads: int) -> di
     return {**DEFAULT_PARAMS, **params, **objective, "seed": seed, "nthread": threads, "tree_method": "hist"}
 
 
+# Where a booster shared by every component is checkpointed while it trains.
+SHARED = "shared"
+
+
 def train_xgboost(
     table: TrainingTable,
     split: UnitSplit,
@@ -86,6 +94,7 @@ def train_xgboost(
     threads: int = 1,
     on_block: Callable[[int, dict[str, Any], dict[str, xgb.Booster]], None] | None = None,
     fit_rows: np.ndarray | None = None,
+    shared_parts: bool = True,
 ) -> XGBoostResult:
     """Train a booster per component on the training units, scoring the validation units every ``block`` rounds.
 
@@ -93,6 +102,8 @@ def train_xgboost(
         on_block: called after each block with the rounds so far, the validation figures and the boosters.
         fit_rows: train on these rows instead of the training split (a final fit on training and
             validation units together).
+        shared_parts: failure models of several components learn from every component's failures in one
+            booster (:mod:`pipelines.training.shared_parts`), then each component gets its part of it.
 
     A component without labelled training rows (for failures: without a positive one) is left out, and
     said so in ``skipped``.
@@ -105,7 +116,7 @@ def train_xgboost(
     train_rows = split.train if fit_rows is None else fit_rows
     typical = typical_levels(table, train_rows)
     features, feature_names = extended(table, typical)
-    matrices: dict[str, tuple[xgb.DMatrix, np.ndarray, np.ndarray]] = {}
+    fits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for j, component in enumerate(table.components):
         known = np.isfinite(labels[:, j])
@@ -116,27 +127,68 @@ def train_xgboost(
                 "the training units never saw it fail within the horizon"
             )
             continue
-        columns = model_columns(table.feature_set, len(table.feature_names), component, typical)
-        names = _safe([feature_names[k] for k in columns])
-        dtrain = xgb.DMatrix(features[np.ix_(fit, columns)], label=labels[fit, j], feature_names=names)
-        check = split.validation & known
-        matrices[component] = (dtrain, features[np.ix_(check, columns)], labels[check, j])
-    if not matrices:
+        fits[component] = (fit, split.validation & known)
+    if not fits:
         raise TrainingDataError("; ".join(skipped.values()))
+    columns = {c: model_columns(table.feature_set, len(table.feature_names), c, typical) for c in fits}
+    layout = PartLayout.of(feature_names, columns) if task == "failure" and shared_parts and len(fits) > 1 else None
+    matrices: dict[str, tuple[xgb.DMatrix | None, np.ndarray, np.ndarray]] = {}
+    for component, (fit, check) in fits.items():
+        j = table.components.index(component)
+        if layout is None:
+            names = _safe([feature_names[k] for k in columns[component]])
+            dtrain = xgb.DMatrix(features[np.ix_(fit, columns[component])], label=labels[fit, j], feature_names=names)
+            matrices[component] = (dtrain, features[np.ix_(check, columns[component])], labels[check, j])
+        else:
+            matrices[component] = (None, layout.inputs(features[check], component), labels[check, j])
+    if layout is not None:
+        stacked = _stacked(
+            layout, features, {c: (fit, labels[fit, table.components.index(c)]) for c, (fit, _) in fits.items()}
+        )
     boosters: dict[str, xgb.Booster] = {}
+    shared: xgb.Booster | None = None
     validation: dict[str, Any] = {}
     done = 0
     while done < rounds:
         step = min(block, rounds - done)
-        for component, (dtrain, _, _) in matrices.items():
-            boosters[component] = xgb.train(
-                settings, dtrain, num_boost_round=step, xgb_model=boosters.get(component), verbose_eval=False
-            )
+        if layout is None:
+            for component, (dtrain, _, _) in matrices.items():
+                boosters[component] = xgb.train(
+                    settings, dtrain, num_boost_round=step, xgb_model=boosters.get(component), verbose_eval=False
+                )
+        else:
+            shared = xgb.train(settings, stacked, num_boost_round=step, xgb_model=shared, verbose_eval=False)
+            boosters = dict.fromkeys(matrices, shared)
         done += step
         validation = evaluate(boosters, matrices, task, score_scale=score_scale(table))
         if on_block is not None:
-            on_block(done, validation, boosters)
-    return XGBoostResult(boosters=boosters, rounds=done, validation=validation, skipped=skipped, typical=typical)
+            on_block(done, validation, boosters if shared is None else {SHARED: shared})
+    if layout is not None and shared is not None:
+        boosters = {
+            c: _part_booster(layout, shared, c, _safe([feature_names[k] for k in columns[c]])) for c in matrices
+        }
+    return XGBoostResult(
+        boosters=boosters,
+        rounds=done,
+        validation=validation,
+        skipped=skipped,
+        typical=typical,
+        shared=layout is not None,
+    )
+
+
+def _stacked(layout: PartLayout, features: np.ndarray, fits: dict[str, tuple[np.ndarray, np.ndarray]]) -> xgb.DMatrix:
+    """Every component's training rows (``fits``: rows and their labels) as the shared booster reads them."""
+    inputs = [layout.inputs(features[rows], component) for component, (rows, _) in fits.items()]
+    return xgb.DMatrix(np.vstack(inputs), label=np.concatenate([labels for _, labels in fits.values()]))
+
+
+def _part_booster(layout: PartLayout, shared: xgb.Booster, component: str, names: list[str]) -> xgb.Booster:
+    """The shared booster cut down to ``component``'s own columns, named ``names``."""
+    model = layout.specialise(json.loads(shared.save_raw("json")), component, names)
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(model).encode()))
+    return booster
 
 
 def typical_levels(table: TrainingTable, rows: np.ndarray) -> TypicalLevels | None:
@@ -190,38 +242,58 @@ def out_of_fold_predictions(
     seed: int = 0,
     threads: int = 1,
     min_failed_units: int = 3,
+    shared_parts: bool = True,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per component, the failure probabilities of ``rows`` predicted out of fold, their labels and units.
 
     Folds are by unit. A decision set on one validation split rests on the few units that saw a rare part
     fail there; out of fold, every unit that saw it fail counts. Components that failed on fewer than
-    ``min_failed_units`` units are left out (their folds would learn from next to nothing).
+    ``min_failed_units`` units are left out (their folds would learn from next to nothing). With
+    ``shared_parts``, each fold trains as :func:`train_xgboost` does: one booster for every component.
     """
     units = np.unique(table.units[rows])
     order = np.random.default_rng(seed).permutation(units).tolist()
     fold_of = dict(zip(order, np.arange(len(units)) % folds, strict=True))
     fold = np.array([fold_of.get(u, -1) for u in table.units.tolist()])
     settings = _objective("failure", params, seed, threads)
-    # Each fold's typical levels come from the rows it trains on, as a model's come from its training units.
-    typical = [typical_levels(table, rows & (fold != k)) for k in range(folds)]
-    inputs = [extended(table, levels)[0] for levels in typical]
-    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for j, component in enumerate(table.components):
-        known = rows & np.isfinite(table.failure_within[:, j])
-        if len(np.unique(table.units[known & (table.failure_within[:, j] > 0)])) < min_failed_units:
-            continue
-        predicted, actual, of_unit = [], [], []
-        for k in range(folds):
-            fit, check = known & (fold != k), known & (fold == k)
-            labels = table.failure_within[fit, j]
-            if not check.any() or not labels.any():
+    labels = table.failure_within
+    known = {c: rows & np.isfinite(labels[:, j]) for j, c in enumerate(table.components)}
+    wanted = [
+        c
+        for j, c in enumerate(table.components)
+        if len(np.unique(table.units[known[c] & (labels[:, j] > 0)])) >= min_failed_units
+    ]
+    found: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {c: ([], [], []) for c in wanted}
+    for k in range(folds):
+        # Each fold's typical levels come from the rows it trains on, as a model's come from its training units.
+        typical = typical_levels(table, rows & (fold != k))
+        features, feature_names = extended(table, typical)
+        fits = {
+            c: known[c] & (fold != k) for j, c in enumerate(table.components) if labels[known[c] & (fold != k), j].any()
+        }
+        columns = {c: model_columns(table.feature_set, len(table.feature_names), c, typical) for c in fits}
+        layout = PartLayout.of(feature_names, columns) if shared_parts and len(fits) > 1 else None
+        if layout is not None:
+            fitted = {c: (fit, labels[fit, table.components.index(c)]) for c, fit in fits.items()}
+            shared = xgb.train(settings, _stacked(layout, features, fitted), num_boost_round=rounds)
+        for component in wanted:
+            j, check = table.components.index(component), known[component] & (fold == k)
+            if not check.any() or component not in fits:
                 continue
-            columns = model_columns(table.feature_set, len(table.feature_names), component, typical[k])
-            matrix = xgb.DMatrix(inputs[k][np.ix_(fit, columns)], label=labels)
-            booster = xgb.train(settings, matrix, num_boost_round=rounds)
-            predicted.append(booster.inplace_predict(inputs[k][np.ix_(check, columns)]))
-            actual.append(table.failure_within[check, j])
+            if layout is not None:
+                predicted = shared.inplace_predict(layout.inputs(features[check], component))
+            else:
+                fit, own = fits[component], columns[component]
+                matrix = xgb.DMatrix(features[np.ix_(fit, own)], label=labels[fit, j])
+                predicted = xgb.train(settings, matrix, num_boost_round=rounds).inplace_predict(
+                    features[np.ix_(check, own)]
+                )
+            predictions, actual, of_unit = found[component]
+            predictions.append(predicted)
+            actual.append(labels[check, j])
             of_unit.append(table.units[check])
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for component, (predicted, actual, of_unit) in found.items():
         if predicted and np.concatenate(actual).any():
             out[component] = (np.concatenate(predicted), np.concatenate(actual), np.concatenate(of_unit))
     return out
@@ -266,6 +338,8 @@ def bundle_of(table: TrainingTable, result: XGBoostResult, *, task: str, params:
     info: dict[str, Any] = {"skipped": result.skipped} if result.skipped else {}
     if result.typical is not None:
         info["typical_levels"] = result.typical.to_dict()
+    if result.shared:
+        info["shared_parts"] = list(result.boosters)
     bundle = ModelBundle.of_table(
         table,
         kind="xgboost",
