@@ -211,7 +211,8 @@ def tune_xgboost(
             seed=seed,
             threads=max(1, int(ray.available_resources().get("CPU", 1))),
         )
-        bundle.thresholds.update(xgb.out_of_fold_thresholds(out_of_fold))
+        shared = bundle.info.get("shared_parts", [])
+        bundle.thresholds.update(xgb.out_of_fold_thresholds(out_of_fold, shared=shared))
         xgb.calibrate(bundle, calibrations(out_of_fold))
     bundle.metrics = xgb.test_metrics(table, split, bundle)
     seconds = time.monotonic() - started

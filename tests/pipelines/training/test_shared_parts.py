@@ -133,3 +133,24 @@ def test_a_rare_part_learns_from_a_common_parts_failures(machines: TrainingTable
     assert figures[True]["brush"]["pr_auc"] > 0.9
     out_of_fold = xgb.out_of_fold_predictions(machines, rows, params={}, rounds=40, folds=3, min_failed_units=2)
     assert set(out_of_fold) == {"brush", "pump"}
+
+
+def test_a_rare_part_of_a_shared_booster_takes_the_threshold_of_every_parts_predictions() -> None:
+    rng = np.random.default_rng(0)
+
+    def predictions(units: int, failing: int, lift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last 5 of each unit's 20 rows are positive on ``failing`` units, and score ``lift`` higher."""
+        of_unit = np.repeat(np.arange(units), 20).astype(str)
+        actual = (np.arange(len(of_unit)) % 20 >= 15) & (np.repeat(np.arange(units), 20) < failing)
+        return actual * lift + rng.uniform(0, 0.5, len(actual)), actual.astype(float), of_unit
+
+    out_of_fold = {"brush": predictions(40, 30, 0.3), "pump": predictions(40, 3, 0.5)}
+    own = xgb.out_of_fold_thresholds(out_of_fold)
+    shared = xgb.out_of_fold_thresholds(out_of_fold, shared=["brush", "pump", "vacuum"])
+    together = xgb.out_of_fold_thresholds(
+        {"all": tuple(np.concatenate(parts) for parts in zip(*out_of_fold.values(), strict=True))}
+    )["all"]
+    assert shared["brush"] == own["brush"]  # failed on 30 units: a threshold of its own
+    assert shared["pump"] == shared["vacuum"] == together  # 3 units, and none out of fold
+    assert own["pump"] != together
+    assert own.keys() == {"brush", "pump"}
