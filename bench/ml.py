@@ -6,8 +6,9 @@ training table (failure within H = ``--horizon-h`` hours, 24 by default; RUL cap
 per robot every 10 minutes), split by robot into training, validation and test robots. On a local Ray
 with 2 CPUs:
 
-- XGBoost failure-within-H per component, tuned on Ray Tune (ASHA), measured on the test robots,
-  pooled over components at each component's threshold;
+- XGBoost failure-within-H per component (one booster learnt from every part's failures,
+  ``pipelines.training.shared_parts``), tuned on Ray Tune (ASHA), measured on the test robots, pooled over
+  components at each component's threshold;
 - XGBoost and an LSTM for RUL (RMSE in hours, test robots);
 - an Isolation Forest and an autoencoder per part on normal windows, the alarm threshold cross-fitted
   over the training and validation robots at ``--target-fpr`` (false-positive rate on the test robots'

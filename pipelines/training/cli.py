@@ -105,6 +105,13 @@ def train_xgboost(
     horizon_h: HorizonOption = 24.0,
     rul_cap_h: RulCapOption = 720.0,
     seed: int = 0,
+    shared_parts: Annotated[
+        bool,
+        typer.Option(
+            "--shared-parts/--separate-parts",
+            help="Failure models: learn from every part's failures in one booster, or train each part apart.",
+        ),
+    ] = True,
     register: RegisterOption = True,
     stage: StageOption = None,
     name: NameOption = None,
@@ -113,7 +120,9 @@ def train_xgboost(
     from pipelines.training.tuning import tune_xgboost
 
     def search(table: Any) -> Any:
-        return tune_xgboost(table, task=task, trials=trials, max_rounds=rounds, seed=seed, verbose=1)
+        return tune_xgboost(
+            table, task=task, trials=trials, max_rounds=rounds, seed=seed, shared_parts=shared_parts, verbose=1
+        )
 
     _train(search, data, tenant, days, horizon_h, rul_cap_h, register=register, stage=stage, name=name)
 

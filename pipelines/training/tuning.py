@@ -135,11 +135,13 @@ def tune_xgboost(
     seed: int = 0,
     split: UnitSplit | None = None,
     storage_path: str | None = None,
+    shared_parts: bool = True,
     verbose: int = 0,
 ) -> TuneOutcome:
     """Search XGBoost hyper-parameters on Ray Tune, then fit the best on training and validation units.
 
-    Every trial trains one booster per component; ASHA compares trials every ``block`` rounds on the
+    Every trial trains one booster per component (a failure model of several, with ``shared_parts``, one
+    booster for all: :mod:`pipelines.training.shared_parts`); ASHA compares trials every ``block`` rounds on the
     validation units' mean PR-AUC (failure) or mean RMSE (rul). A failure model's thresholds and calibration
     (:mod:`fleetray.learning.calibration`) come from out-of-fold predictions over the training and validation
     units. The answer's bundle carries the test units' metrics.
@@ -164,7 +166,15 @@ def tune_xgboost(
                 )
 
         xgb.train_xgboost(
-            table, split, task=task, params=params, rounds=max_rounds, block=block, seed=seed, on_block=report
+            table,
+            split,
+            task=task,
+            params=params,
+            rounds=max_rounds,
+            block=block,
+            seed=seed,
+            on_block=report,
+            shared_parts=shared_parts,
         )
 
     started = time.monotonic()
@@ -199,6 +209,7 @@ def tune_xgboost(
         seed=seed,
         threads=max(1, int(ray.available_resources().get("CPU", 1))),
         fit_rows=split.train | split.validation,
+        shared_parts=shared_parts,
     )
     final.validation = best.metrics["validation"]
     bundle = xgb.bundle_of(table, final, task=task, params=config)
@@ -210,6 +221,7 @@ def tune_xgboost(
             rounds=best_rounds,
             seed=seed,
             threads=max(1, int(ray.available_resources().get("CPU", 1))),
+            shared_parts=shared_parts,
         )
         shared = bundle.info.get("shared_parts", [])
         bundle.thresholds.update(xgb.out_of_fold_thresholds(out_of_fold, shared=shared))
