@@ -15,6 +15,7 @@ from fleetray.learning import TrainingTable, load_training_table, split_units
 from pipelines.training import xgb
 from pipelines.training.anomaly import AnomalyPredictor, train_isolation_forest
 from pipelines.training.bundle import ModelBundle
+from tests.pipelines.training.tables import spec_table
 
 SPEC = """
 source: machines.csv
@@ -65,8 +66,7 @@ def write_machines(
 def machines(tmp_path_factory: pytest.TempPathFactory) -> TrainingTable:
     folder = tmp_path_factory.mktemp("machines")
     write_machines(folder)
-    (folder / "spec.yaml").write_text(SPEC)
-    return load_training_table(folder / "spec.yaml")
+    return spec_table(folder, SPEC)
 
 
 def _columns(table: TrainingTable, indices: np.ndarray) -> set[str]:

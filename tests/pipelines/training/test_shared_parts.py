@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import xgboost as xgbcore
 
-from fleetray.learning import TrainingTable, load_training_table, split_units
+from fleetray.learning import TrainingTable, split_units
 from pipelines.training import xgb
 from pipelines.training.bundle import ModelBundle
 from pipelines.training.shared_parts import PartLayout, slot_name
+from tests.pipelines.training.tables import spec_table
 
 SPEC = """
 source: machines.csv
@@ -56,8 +57,7 @@ def write_machines(folder: Path, units: int = 40, cycles: int = 240, seed: int =
 def machines(tmp_path_factory: pytest.TempPathFactory) -> TrainingTable:
     folder = tmp_path_factory.mktemp("rare-pump")
     write_machines(folder)
-    (folder / "spec.yaml").write_text(SPEC)
-    return load_training_table(folder / "spec.yaml")
+    return spec_table(folder, SPEC)
 
 
 def test_like_features_of_every_part_share_a_slot() -> None:
