@@ -73,6 +73,7 @@ class PartLayout:
 
     @property
     def names(self) -> list[str]:
+        """The shared input's column names: the slots, then ``part={component}``."""
         return self.slots + [PART_SLOT.format(component=c) for c in self.components]
 
     def inputs(self, features: np.ndarray, component: str) -> np.ndarray:
