@@ -23,7 +23,9 @@ The last line is JSON with ``xgb_rul_rmse``, ``lstm_rul_rmse`` (hours), ``failur
 ``score_p50_ms``, ``score_p99_ms``, ``score_rps``, ``fleet_score_10k_s`` (the whole fleet's scoring, seconds).
 ``failure_brier`` and ``failure_ece`` (expected calibration error) say how well the failure probabilities
 match how often failures follow; ``failure_brier_uncalibrated`` and ``failure_ece_uncalibrated`` say it of
-the boosters' own scores, before the model's calibration. Precision and recall count rows; ``test_failures``,
+the boosters' own scores, before the model's calibration. Precision and recall count rows;
+``failure_precision_interval`` and ``failure_recall_interval`` (and each part's ``precision_interval`` and
+``recall_interval``) are 90 % intervals over the test robots resampled with replacement. ``test_failures``,
 ``test_failures_warned`` and ``test_median_lead_h`` count the test robots' failures as events (how many had an
 alarm in the H hours before them, and how early the first came), and ``per_component`` gives every figure per
 part, with the failures its model learnt from.
@@ -126,6 +128,7 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "failure_precision": round(failure.bundle.metrics["precision"], 3),
         "failure_recall": round(failure.bundle.metrics["recall"], 3),
         "failure_pr_auc": round(failure.bundle.metrics["pr_auc"], 3),
+        **_intervals(failure.bundle.metrics, prefix="failure_"),
         **_calibration(failure.bundle.metrics),
         "anomaly_fpr": round(forest.metrics["anomaly_fpr"], 3),
         "anomaly_detection_rate": round(forest.metrics["anomaly_detection_rate"], 3),
@@ -139,6 +142,7 @@ def learn(args: argparse.Namespace) -> tuple[dict, dict]:
         "per_component": {
             c: {
                 **{k: round(v, 3) for k, v in m.items() if k in ("precision", "recall", "pr_auc", "positives")},
+                **_intervals(m),
                 "ece": round(m["ece"], 4),
                 "calibrated": c in failure.bundle.calibration,
                 "failures_train": _training_failures(history.failures, table.units, split, c),
@@ -170,6 +174,16 @@ def _warnings(metrics: dict, prefix: str = "") -> dict:
         f"{prefix}failures": metrics["failures"],
         f"{prefix}failures_warned": metrics["failures_warned"],
         f"{prefix}median_lead_h": None if lead is None else round(lead / MINUTES_PER_HOUR, 1),
+    }
+
+
+def _intervals(metrics: dict, prefix: str = "") -> dict:
+    """90 % intervals of precision and recall over the test robots resampled: how much a few robots decide."""
+    return {
+        f"{prefix}{name}_interval": [
+            None if bound is None else round(bound, 3) for bound in metrics[f"{name}_interval"]
+        ]
+        for name in ("precision", "recall")
     }
 
 

@@ -60,6 +60,38 @@ def calibration_error(probability: np.ndarray, actual: np.ndarray, *, bins: int 
     return float(np.abs(gap).sum() / len(probability))
 
 
+def unit_intervals(
+    alarmed: np.ndarray,
+    actual: np.ndarray,
+    units: np.ndarray,
+    *,
+    level: float = 0.9,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, list[float | None]]:
+    """How far precision and recall could move on other units like these: ``level`` intervals (5th to 95th
+    percentile at 0.9) over ``resamples`` draws of the units with replacement, each unit with all its rows.
+
+    A part that failed on three test units has its precision and recall from those three: the rows of one unit
+    come and go together, so they are resampled as one. ``precision`` and ``recall`` are ``[low, high]``; a bound
+    is None where no draw had an alarm (precision) or a failure (recall).
+    """
+    alarmed, actual = np.asarray(alarmed).astype(bool), np.asarray(actual).astype(bool)
+    _, unit = np.unique(units, return_inverse=True)
+    count = unit.max() + 1 if len(unit) else 0
+    hits = np.bincount(unit, weights=alarmed & actual, minlength=count)
+    alarms = np.bincount(unit, weights=alarmed, minlength=count)
+    failures = np.bincount(unit, weights=actual, minlength=count)
+    draws = np.random.default_rng(seed).integers(0, max(count, 1), (resamples, count))
+    tail = 100 * (1 - level) / 2
+    out: dict[str, list[float | None]] = {}
+    for name, denominator in (("precision", alarms), ("recall", failures)):
+        totals = denominator[draws].sum(axis=1)
+        shares = hits[draws].sum(axis=1)[totals > 0] / totals[totals > 0]
+        out[name] = [float(np.percentile(shares, q)) for q in (tail, 100 - tail)] if len(shares) else [None, None]
+    return out
+
+
 def warning_leads(
     alarmed: np.ndarray, actual: np.ndarray, units: np.ndarray, times: np.ndarray, rul: np.ndarray
 ) -> tuple[int, list[float]]:

@@ -54,11 +54,19 @@ def _finish(outcome: Any, *, register: bool, tenant: str | None, stage: str | No
     console.print(f"best of {len(outcome.trials)} trials in {outcome.seconds:.0f} s: {outcome.best_config}")
     table = Table("component", *[k for k in next(iter(outcome.bundle.metrics["components"].values()), {})])
     for component, figures in outcome.bundle.metrics["components"].items():
-        table.add_row(component, *[f"{v:.4g}" if isinstance(v, float) else str(v) for v in figures.values()])
+        table.add_row(component, *[_figure(v) for v in figures.values()])
     console.print(table)
     console.print("test units:", json.dumps(metrics, default=float))
     if register:
         _register(outcome, tenant=tenant, stage=stage, name=name)
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):  # an interval
+        return " to ".join(_figure(v) for v in value)
+    return str(value)
 
 
 def _register(model: Any, *, tenant: str | None, stage: str | None, name: str | None) -> None:

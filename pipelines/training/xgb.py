@@ -26,6 +26,7 @@ from fleetray.learning.metrics import (
     classification_report,
     rmse,
     rul_score,
+    unit_intervals,
     warning_leads,
     warning_report,
 )
@@ -490,6 +491,11 @@ class XGBoostPredictor:
         return out
 
 
+def _intervals(alarmed: np.ndarray, actual: np.ndarray, units: np.ndarray) -> dict[str, list[float | None]]:
+    """``precision_interval`` and ``recall_interval``: where the figures could lie on other units like these."""
+    return {f"{name}_interval": bounds for name, bounds in unit_intervals(alarmed, actual, units).items()}
+
+
 def _mapped(scalings: dict[str, PlattScaling], component: str, scores: np.ndarray) -> np.ndarray:
     """``scores`` through the component's calibration, if it has one."""
     scaling = scalings.get(component)
@@ -502,7 +508,9 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     Failure models add the failures as events (:func:`~fleetray.learning.metrics.warning_leads`): ``failures``,
     ``failures_warned`` and ``median_lead``, in the table's time unit; and how well their probabilities are
     calibrated: ``brier`` and ``ece`` (:func:`~fleetray.learning.metrics.calibration_error`), pooled also
-    before the calibration (``brier_uncalibrated``, ``ece_uncalibrated``) where the model has one.
+    before the calibration (``brier_uncalibrated``, ``ece_uncalibrated``) where the model has one; and 90 %
+    intervals of precision and recall over the test units resampled (:func:`~fleetray.learning.metrics.unit_intervals`):
+    ``precision_interval``, ``recall_interval``.
     """
     predictor = XGBoostPredictor(bundle)
     rows = split.test
@@ -512,7 +520,7 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
     labels = _labels(table, bundle.task)[rows]
     units, times, rul = table.units[rows], table.times[rows], table.rul[rows]
     per_component: dict[str, dict[str, Any]] = {}
-    pooled_predicted, pooled_actual, pooled_probability, pooled_scores = [], [], [], []
+    pooled_predicted, pooled_actual, pooled_probability, pooled_scores, pooled_units = [], [], [], [], []
     pooled_failures, pooled_leads = 0, []
     for j, component in enumerate(table.components):
         if component not in predictions:
@@ -527,9 +535,11 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
             failures, leads = warning_leads(alarmed, actual, units[known], times[known], rul[known, j])
             per_component[component] = (
                 classification_report(value, actual, threshold)
+                | _intervals(alarmed, actual, units[known])
                 | warning_report(leads, failures)
                 | {"brier": brier_score(value, actual), "ece": calibration_error(value, actual)}
             )
+            pooled_units.append(units[known])
             pooled_failures += failures
             pooled_leads += leads
             pooled_predicted.append(alarmed)
@@ -551,6 +561,7 @@ def test_metrics(table: TrainingTable, split: UnitSplit, bundle: ModelBundle) ->
         pooled = classification_report(crossed, actual, 0.5)
         pooled["pr_auc"] = float(np.mean([c["pr_auc"] for c in per_component.values() if c["positives"]]))
         pooled.pop("threshold")
+        pooled |= _intervals(crossed > 0.5, actual, np.concatenate(pooled_units))
         probability = np.concatenate(pooled_probability)
         pooled |= {"brier": brier_score(probability, actual), "ece": calibration_error(probability, actual)}
         if predictor.calibration:

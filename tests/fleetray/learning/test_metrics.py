@@ -12,6 +12,7 @@ from fleetray.learning.metrics import (
     brier_score,
     calibration_error,
     classification_report,
+    unit_intervals,
     warning_leads,
     warning_report,
 )
@@ -76,3 +77,33 @@ def test_calibration_error_weighs_each_bins_gap_by_its_rows(scored: tuple[np.nda
     assert calibration_error(probability, actual) == pytest.approx(expected)
     assert calibration_error(actual.astype(float), actual) == 0.0
     assert brier_score(probability, actual) == pytest.approx(np.mean((probability - actual) ** 2))
+
+
+def _fleet(units: int, failing: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ten rows a unit; the failing units' last four are positive. Alarms: the last three rows of every
+    failing unit, and of every fifth unit that does not fail."""
+    unit = np.repeat(np.arange(units), 10)
+    row = np.tile(np.arange(10), units)
+    actual = (unit < failing) & (row >= 6)
+    alarmed = ((unit < failing) | (unit % 5 == 4)) & (row >= 7)
+    return alarmed, actual, unit.astype(str)
+
+
+def test_intervals_resample_whole_units_and_narrow_with_more_of_them() -> None:
+    few = unit_intervals(*_fleet(units=10, failing=3))
+    many = unit_intervals(*_fleet(units=200, failing=60))
+    for intervals, (alarmed, actual, _) in ((few, _fleet(10, 3)), (many, _fleet(200, 60))):
+        report = classification_report(alarmed.astype(float), actual, 0.5)
+        for name in ("precision", "recall"):
+            low, high = intervals[name]
+            assert low <= report[name] <= high
+    # Recall is 3 of 4 rows on every failing unit, whichever units are drawn: no spread at all.
+    assert few["recall"] == pytest.approx([0.75, 0.75])
+    # Precision depends on how many false-alarm units a draw holds: three failing units of ten leave it wide.
+    assert few["precision"][1] - few["precision"][0] > 2 * (many["precision"][1] - many["precision"][0])
+    assert unit_intervals(*_fleet(units=10, failing=3)) == few  # seeded
+
+
+def test_intervals_without_alarms_or_failures_have_no_bounds() -> None:
+    alarmed, actual, units = _fleet(units=10, failing=0)
+    assert unit_intervals(np.zeros_like(alarmed), actual, units) == {"precision": [None, None], "recall": [None, None]}

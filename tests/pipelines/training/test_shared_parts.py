@@ -128,6 +128,8 @@ def test_a_rare_part_learns_from_a_common_parts_failures(machines: TrainingTable
         assert bundle.info.get("shared_parts") == (["brush", "pump"] if shared else None)
         figures[shared] = xgb.test_metrics(machines, split, bundle)["components"]
     assert figures[True]["pump"]["positives"] > 0
+    low, high = figures[True]["pump"]["precision_interval"]  # over the test machines resampled
+    assert low <= figures[True]["pump"]["precision"] <= high
     assert figures[True]["pump"]["pr_auc"] > figures[False]["pump"]["pr_auc"]
     # Out of fold, the folds share their boosters too, and the common part is no worse off for it.
     assert figures[True]["brush"]["pr_auc"] > 0.9
