@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from fleetray.learning.metrics import failed_units
+
 MIN_CALIBRATION_UNITS = 10
 _EDGE = 1e-9  # scores of exactly 0 or 1 have no log-odds; every float32 score in between keeps its own
 
@@ -70,7 +72,7 @@ def calibrations(
     calibration (components it cannot be fitted for are left out)."""
     fitted = {}
     for component, (scores, actual, units) in out_of_fold.items():
-        if len(np.unique(units[np.asarray(actual) > 0])) < min_units:
+        if failed_units(actual, units) < min_units:
             continue
         scaling = PlattScaling.fit(scores, actual)
         if scaling is not None:

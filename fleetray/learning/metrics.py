@@ -60,6 +60,11 @@ def calibration_error(probability: np.ndarray, actual: np.ndarray, *, bins: int 
     return float(np.abs(gap).sum() / len(probability))
 
 
+def failed_units(actual: np.ndarray, units: np.ndarray) -> int:
+    """How many units have a positive row: the failures a figure or a fit on these rows rests on."""
+    return len(np.unique(np.asarray(units)[np.asarray(actual) > 0]))
+
+
 def unit_intervals(
     alarmed: np.ndarray,
     actual: np.ndarray,

@@ -24,6 +24,7 @@ from fleetray.learning.metrics import (
     brier_score,
     calibration_error,
     classification_report,
+    failed_units,
     rmse,
     rul_score,
     unit_intervals,
@@ -268,16 +269,15 @@ def out_of_fold_predictions(
     wanted = [
         c
         for j, c in enumerate(table.components)
-        if len(np.unique(table.units[known[c] & (labels[:, j] > 0)])) >= min_failed_units
+        if failed_units(labels[known[c], j], table.units[known[c]]) >= min_failed_units
     ]
     found: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {c: ([], [], []) for c in wanted}
     for k in range(folds):
         # Each fold's typical levels come from the rows it trains on, as a model's come from its training units.
         typical = typical_levels(table, rows & (fold != k))
         features, feature_names = extended(table, typical)
-        fits = {
-            c: known[c] & (fold != k) for j, c in enumerate(table.components) if labels[known[c] & (fold != k), j].any()
-        }
+        in_fold = {c: known[c] & (fold != k) for c in table.components}
+        fits = {c: rows for j, (c, rows) in enumerate(in_fold.items()) if labels[rows, j].any()}
         columns = {c: model_columns(table.feature_set, len(table.feature_names), c, typical) for c in fits}
         layout = PartLayout.of(feature_names, columns) if shared_parts and len(fits) > 1 else None
         if layout is not None:
@@ -323,7 +323,7 @@ def out_of_fold_thresholds(
         component: best_threshold(predicted, actual, beta=beta)
         for component, (predicted, actual, _) in predictions.items()
     }
-    rare = [c for c in shared if c not in predictions or _failed_units(predictions[c]) < min_units]
+    rare = [c for c in shared if c not in predictions or failed_units(*predictions[c][1:]) < min_units]
     if rare and predictions:
         together = best_threshold(
             np.concatenate([predicted for predicted, _, _ in predictions.values()]),
@@ -332,11 +332,6 @@ def out_of_fold_thresholds(
         )
         thresholds |= dict.fromkeys(rare, together)
     return thresholds
-
-
-def _failed_units(prediction: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
-    _, actual, units = prediction
-    return len(np.unique(units[actual > 0]))
 
 
 def calibrate(bundle: ModelBundle, scalings: dict[str, PlattScaling]) -> None:
